@@ -1,0 +1,57 @@
+// duet-agent: runs monitors and jobs on a managed host for a Duet pair.
+//
+// This release validates its configuration and TLS material, then waits for
+// SIGTERM/SIGINT; the manager session, outbox, monitors and jobs arrive with
+// their own issues (see docs/agent.md).
+
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <iostream>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "common/tls.h"
+#include "duet/version.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"duet-agent: runs monitors and jobs on a managed host", "duet-agent"};
+  std::string config_file;
+  app.add_option("-c,--config", config_file, "YAML configuration file")->required();
+  app.set_version_flag("--version", std::string("duet-agent ") + DUET_VERSION);
+  CLI11_PARSE(app, argc, argv);
+
+  duet::AgentConfig config;
+  try {
+    config = duet::load_agent_config(config_file);
+  } catch (const duet::ConfigError& e) {
+    std::cerr << "config error: " << e.what() << "\n";
+    return 2;
+  }
+  if (auto s = duet::setup_logging(config.log, "duet-agent"); !s.ok()) {
+    std::cerr << "config error: " << config_file << ": log.file: " << s.error().to_string() << "\n";
+    return 2;
+  }
+  if (config.tls.insecure) {
+    spdlog::warn("tls: insecure: true — talking to managers WITHOUT TLS; local demos only");
+  } else if (auto creds = duet::make_channel_credentials(config.tls); !creds.ok()) {
+    spdlog::error("tls: {}", creds.error().to_string());
+    return 1;
+  }
+  std::string managers;
+  for (const auto& m : config.managers) managers += (managers.empty() ? "" : ", ") + m.to_string();
+  spdlog::info("duet-agent {} started: node {}, managers {}, outbox {}", DUET_VERSION, config.node,
+               managers, config.outbox);
+
+  boost::asio::io_context io;
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (!ec) spdlog::info("received signal {} ({}); stopping", signo, strsignal(signo));
+    io.stop();
+  });
+  io.run();
+  spdlog::info("duet-agent stopped");
+  return 0;
+}

@@ -1,0 +1,82 @@
+// duetctl: the operator's command line for a Duet manager pair.
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <iostream>
+
+#include "cli/connection.h"
+#include "cli/status_command.h"
+#include "duet/version.h"
+
+namespace {
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const auto comma = text.find(',', start);
+    const auto item = text.substr(start, comma == std::string::npos ? std::string::npos
+                                                                    : comma - start);
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"duetctl: operate a Duet manager pair", "duetctl"};
+  app.set_version_flag("--version", std::string("duetctl ") + DUET_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();
+
+  std::string managers;
+  duet::cli::ConnectionOptions options;
+  bool insecure = false;
+  bool json = false;
+  double timeout_s = 5.0;
+  app.add_option("-m,--manager", managers, "HOST:PORT[,HOST:PORT] of the manager(s)")
+      ->envname("DUET_MANAGER")
+      ->required();
+  app.add_option("--ca", options.tls.ca_file, "CA certificate (PEM)")->envname("DUET_TLS_CA");
+  app.add_option("--cert", options.tls.cert_file, "client certificate (PEM)")
+      ->envname("DUET_TLS_CERT");
+  app.add_option("--key", options.tls.key_file, "client key (PEM)")->envname("DUET_TLS_KEY");
+  app.add_option("--server-name", options.tls.server_name,
+                 "name to expect in the managers' certificates instead of the dialled host")
+      ->envname("DUET_TLS_SERVER_NAME");
+  app.add_flag("--insecure", insecure, "plaintext, for a manager configured 'tls: {insecure: true}'")
+      ->envname("DUET_INSECURE");
+  app.add_option("--timeout", timeout_s, "seconds to wait for each manager")->capture_default_str();
+  app.add_flag("--json", json, "machine-readable output");
+
+  auto* status = app.add_subcommand("status", "roles, epochs, replication and store of the pair");
+
+  CLI11_PARSE(app, argc, argv);
+
+  options.managers = split_list(managers);
+  if (options.managers.empty()) {
+    std::cerr << "duetctl: --manager: give at least one HOST:PORT\n";
+    return 2;
+  }
+  for (const auto& m : options.managers) {
+    std::string why;
+    if (!duet::parse_host_port(m, &why)) {
+      std::cerr << "duetctl: --manager: " << why << "\n";
+      return 2;
+    }
+  }
+  options.tls.insecure = insecure;
+  if (!insecure && (options.tls.ca_file.empty() || options.tls.cert_file.empty() ||
+                    options.tls.key_file.empty())) {
+    std::cerr << "duetctl: give --ca, --cert and --key (or DUET_TLS_CA, DUET_TLS_CERT, "
+                 "DUET_TLS_KEY), or --insecure for a manager without TLS\n";
+    return 2;
+  }
+  options.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
+
+  if (status->parsed()) return duet::cli::run_status(options, json, std::cout, std::cerr);
+  return 2;
+}

@@ -1,0 +1,205 @@
+#include "common/config.h"
+
+#include <fstream>
+#include <regex>
+
+namespace duet {
+namespace {
+
+bool valid_name(const std::string& s) {
+  static const std::regex re("^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$");
+  return std::regex_match(s, re);
+}
+
+HostPort read_address(YamlReader& r, const std::string& key) {
+  std::string text = r.required_string(key);
+  std::string why;
+  auto hp = parse_host_port(text, &why);
+  if (!hp) r.fail(key, why);
+  return *hp;
+}
+
+NodeConfig read_node(YamlReader r) {
+  NodeConfig n;
+  n.name = r.required_string("name");
+  if (!valid_name(n.name)) {
+    r.fail("name", "'" + n.name +
+                       "' is not a valid node name (1-63 of A-Z a-z 0-9 . _ -, starting with a "
+                       "letter or digit)");
+  }
+  n.address = read_address(r, "address");
+  r.finish();
+  return n;
+}
+
+void check_readable(YamlReader& r, const std::string& key, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) r.fail(key, "cannot read file '" + path + "'");
+}
+
+TlsConfig read_tls(YamlReader r, bool server) {
+  TlsConfig t;
+  t.insecure = r.bool_or("insecure", false);
+  if (t.insecure) {
+    for (const char* k : {"ca", "cert", "key", "client_auth", "server_name"}) {
+      if (r.has(k)) r.fail(k, "cannot be combined with 'insecure: true'");
+    }
+    r.finish();
+    return t;
+  }
+  t.ca_file = r.required_string("ca");
+  t.cert_file = r.required_string("cert");
+  t.key_file = r.required_string("key");
+  check_readable(r, "ca", t.ca_file);
+  check_readable(r, "cert", t.cert_file);
+  check_readable(r, "key", t.key_file);
+  if (server) {
+    t.require_client_cert = r.enum_or("client_auth", {"require", "none"}, "require") == "require";
+  } else {
+    t.server_name = r.string_or("server_name", "");
+  }
+  r.finish();
+  return t;
+}
+
+LogConfig read_log(std::optional<YamlReader> r) {
+  LogConfig l;
+  if (!r) return l;
+  l.level =
+      r->enum_or("level", {"trace", "debug", "info", "warn", "error", "critical", "off"}, "info");
+  l.format = r->enum_or("format", {"text", "json"}, "text") == "json" ? LogFormat::kJson
+                                                                      : LogFormat::kText;
+  l.file = r->string_or("file", "");
+  r->finish();
+  return l;
+}
+
+StoreConfig read_store(YamlReader r) {
+  StoreConfig s;
+  const bool sqlite = r.has("sqlite");
+  const bool postgres = r.has("postgres");
+  if (sqlite == postgres) r.fail_here("give exactly one of 'sqlite' (a file path) or 'postgres'");
+  if (sqlite) {
+    s.backend = StoreConfig::Backend::kSqlite;
+    s.sqlite_path = r.required_string("sqlite");
+  } else {
+    s.backend = StoreConfig::Backend::kPostgres;
+    s.postgres_conninfo = r.required_string("postgres");
+  }
+  s.retry_initial_ms = r.int_or("retry_initial_ms", s.retry_initial_ms, 10, 60000);
+  s.retry_max_ms = r.int_or("retry_max_ms", s.retry_max_ms, s.retry_initial_ms, 600000);
+  r.finish();
+  return s;
+}
+
+}  // namespace
+
+std::string HostPort::to_string() const {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+std::optional<HostPort> parse_host_port(const std::string& text, std::string* why) {
+  HostPort hp;
+  std::string port_text;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      *why = "'" + text + "' is not [IPv6]:port";
+      return std::nullopt;
+    }
+    hp.host = text.substr(1, close - 1);
+    port_text = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos || text.find(':') != colon) {
+      *why = "'" + text + "' is not host:port";
+      return std::nullopt;
+    }
+    hp.host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+  }
+  if (hp.host.empty()) {
+    *why = "'" + text + "' has no host";
+    return std::nullopt;
+  }
+  if (port_text.empty() || port_text.size() > 5 ||
+      port_text.find_first_not_of("0123456789") != std::string::npos) {
+    *why = "'" + text + "' has no valid port";
+    return std::nullopt;
+  }
+  const int port = std::stoi(port_text);
+  if (port < 1 || port > 65535) {
+    *why = "port " + port_text + " is out of range [1, 65535]";
+    return std::nullopt;
+  }
+  hp.port = static_cast<std::uint16_t>(port);
+  return hp;
+}
+
+ManagerConfig parse_manager_config(const std::string& yaml_text, const std::string& file) {
+  YamlReader root(parse_yaml(yaml_text, file), file, "");
+  ManagerConfig c;
+  c.file = file;
+  c.node = read_node(root.required_map("node"));
+  if (auto peer = root.optional_map("peer")) {
+    c.peer = read_node(*peer);
+    if (c.peer->name == c.node.name) root.fail("peer", "peer.name must differ from node.name");
+    if (c.peer->address.to_string() == c.node.address.to_string()) {
+      root.fail("peer", "peer.address must differ from node.address");
+    }
+  }
+  c.store = read_store(root.required_map("store"));
+  c.tls = read_tls(root.required_map("tls"), /*server=*/true);
+  c.log = read_log(root.optional_map("log"));
+  c.shutdown_grace_ms = root.int_or("shutdown_grace_ms", c.shutdown_grace_ms, 0, 600000);
+  root.finish();
+  return c;
+}
+
+ManagerConfig load_manager_config(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) throw ConfigError(file + ":0: (file): cannot be read");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parse_manager_config(text, file);
+}
+
+AgentConfig parse_agent_config(const std::string& yaml_text, const std::string& file) {
+  YamlReader root(parse_yaml(yaml_text, file), file, "");
+  AgentConfig c;
+  c.file = file;
+  for (const auto& m : root.string_list("managers", /*required=*/true)) {
+    std::string why;
+    auto hp = parse_host_port(m, &why);
+    if (!hp) root.fail("managers", why);
+    c.managers.push_back(*hp);
+  }
+  if (c.managers.size() > 2) root.fail("managers", "a manager pair has at most two addresses");
+  c.node = root.required_string("node");
+  if (!valid_name(c.node)) root.fail("node", "'" + c.node + "' is not a valid node name");
+  c.outbox = root.required_string("outbox");
+  c.tls = read_tls(root.required_map("tls"), /*server=*/false);
+  c.log = read_log(root.optional_map("log"));
+  c.enrol_token = root.string_or("enrol_token", "");
+  root.finish();
+  return c;
+}
+
+AgentConfig load_agent_config(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) throw ConfigError(file + ":0: (file): cannot be read");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parse_agent_config(text, file);
+}
+
+std::string redact_conninfo(const std::string& conninfo) {
+  // Keyword form: password=secret or password='se cret'.
+  static const std::regex kw(R"((password\s*=\s*)('([^'\\]|\\.)*'|\S+))", std::regex::icase);
+  // URI form: postgresql://user:secret@host/...
+  static const std::regex uri(R"(((?:postgres|postgresql)://[^:/@]+:)([^@]*)(@))",
+                              std::regex::icase);
+  std::string out = std::regex_replace(conninfo, kw, "$1***");
+  return std::regex_replace(out, uri, "$1***$3");
+}
+
+}  // namespace duet

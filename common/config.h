@@ -1,0 +1,86 @@
+#pragma once
+
+// The configuration files of duet-manager and duet-agent: their shapes, their
+// defaults and their rules. Loading validates everything it can before the
+// process does anything (TLS files are read, addresses parsed), so a bad file
+// fails at start with "config error: FILE:LINE: KEY: REASON".
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/yaml_reader.h"
+
+namespace duet {
+
+struct HostPort {
+  std::string host;  // without brackets for IPv6
+  std::uint16_t port = 0;
+  std::string to_string() const;  // "host:port", "[v6]:port"
+};
+
+// Parses "host:port" / "[v6]:port"; nullopt with `why` set when malformed.
+std::optional<HostPort> parse_host_port(const std::string& text, std::string* why);
+
+struct TlsConfig {
+  bool insecure = false;     // plaintext gRPC, for local demos only; warned at start
+  std::string ca_file;       // CA that signs peers' and clients' certificates
+  std::string cert_file;     // this process's certificate chain
+  std::string key_file;      // its private key (never logged)
+  bool require_client_cert = true;  // mutual TLS (servers only)
+  std::string server_name;   // clients: name to verify instead of the dialled host
+};
+
+enum class LogFormat { kText, kJson };
+
+struct LogConfig {
+  std::string level = "info";   // trace, debug, info, warn, error, critical, off
+  LogFormat format = LogFormat::kText;
+  std::string file;             // empty: standard error
+};
+
+struct NodeConfig {
+  std::string name;
+  HostPort address;
+};
+
+struct StoreConfig {
+  enum class Backend { kSqlite, kPostgres };
+  Backend backend = Backend::kSqlite;
+  std::string sqlite_path;
+  std::string postgres_conninfo;   // may hold a password: print only redact_conninfo() of it
+  std::int64_t retry_initial_ms = 200;
+  std::int64_t retry_max_ms = 10000;
+};
+
+struct ManagerConfig {
+  std::string file;
+  NodeConfig node;
+  std::optional<NodeConfig> peer;
+  StoreConfig store;
+  TlsConfig tls;
+  LogConfig log;
+  std::int64_t shutdown_grace_ms = 5000;  // in-flight RPCs get this long at SIGTERM
+};
+
+struct AgentConfig {
+  std::string file;
+  std::vector<HostPort> managers;
+  std::string node;
+  std::string outbox;
+  TlsConfig tls;
+  LogConfig log;
+  std::string enrol_token;  // secret: never logged
+};
+
+// Both throw ConfigError("FILE:LINE: KEY: REASON").
+ManagerConfig parse_manager_config(const std::string& yaml_text, const std::string& file);
+ManagerConfig load_manager_config(const std::string& file);
+AgentConfig parse_agent_config(const std::string& yaml_text, const std::string& file);
+AgentConfig load_agent_config(const std::string& file);
+
+// A libpq conninfo with any password replaced by "***" (keyword or URI form).
+std::string redact_conninfo(const std::string& conninfo);
+
+}  // namespace duet

@@ -1,0 +1,227 @@
+#include "manager/manager.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <filesystem>
+#include <grpcpp/server_builder.h>
+#include <random>
+
+#include "common/tls.h"
+#include "duet/version.h"
+#include "store/open_store.h"
+
+namespace duet::manager {
+namespace {
+
+const char* store_state_name(int state) {
+  switch (state) {
+    case 0:
+      return "connecting";
+    case 1:
+      return "ok";
+    default:
+      return "failed";
+  }
+}
+
+std::string store_location(const StoreConfig& config) {
+  return config.backend == StoreConfig::Backend::kSqlite
+             ? config.sqlite_path
+             : redact_conninfo(config.postgres_conninfo);
+}
+
+}  // namespace
+
+Manager::Manager(ManagerConfig config)
+    : config_(std::move(config)),
+      clock_(io_.get_executor()),
+      signals_(io_, SIGINT, SIGTERM),
+      started_at_(clock_.now()) {}
+
+Manager::~Manager() = default;
+
+int Manager::run() {
+  spdlog::info("duet-manager {} starting: node {} at {}, store {} ({})", DUET_VERSION,
+               config_.node.name, config_.node.address.to_string(),
+               config_.store.backend == StoreConfig::Backend::kSqlite ? "sqlite" : "postgres",
+               store_location(config_.store));
+  if (config_.tls.insecure) {
+    spdlog::warn(
+        "tls: insecure: true — gRPC runs WITHOUT TLS or client certificates; use this only for "
+        "a local demo, never between hosts");
+  }
+  if (config_.peer) {
+    spdlog::warn("peer {} at {} is configured, but this build has no HA pairing yet: this node "
+                 "acts alone and shows the peer as down",
+                 config_.peer->name, config_.peer->address.to_string());
+  }
+
+  signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    spdlog::info("received signal {} ({}); shutting down", signo, strsignal(signo));
+    stop(0);
+  });
+
+  if (!start_server()) return 1;
+  boost::asio::post(io_, [this] { open_store(); });
+  io_.run();
+  if (drain_thread_.joinable()) drain_thread_.join();
+  return exit_code_;
+}
+
+bool Manager::start_server() {
+  auto creds = make_server_credentials(config_.tls);
+  if (!creds.ok()) {
+    spdlog::error("tls: {}", creds.error().to_string());
+    return false;
+  }
+  if (!config_.tls.insecure) {
+    spdlog::info("tls: serving with {} (client certificates {})", config_.tls.cert_file,
+                 config_.tls.require_client_cert ? "required" : "not requested");
+  }
+  admin_ = std::make_unique<AdminService>(io_.get_executor(), [this] { return build_status(); });
+  grpc::ServerBuilder builder;
+  int bound_port = 0;
+  builder.AddListeningPort(config_.node.address.to_string(), *creds, &bound_port);
+  builder.RegisterService(admin_.get());
+  server_ = builder.BuildAndStart();
+  if (!server_ || bound_port == 0) {
+    spdlog::error("cannot listen on {} (address in use, or not an address of this host?)",
+                  config_.node.address.to_string());
+    server_.reset();
+    return false;
+  }
+  spdlog::info("serving gRPC on {}", config_.node.address.to_string());
+  return true;
+}
+
+void Manager::open_store() {
+  retry_timer_.reset();
+  if (stopping_) return;
+  if (config_.store.backend == StoreConfig::Backend::kSqlite) {
+    const auto parent = std::filesystem::path(config_.store.sqlite_path).parent_path();
+    std::error_code ec;
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    if (ec) {
+      store_state_ = StoreState::kFailed;
+      store_detail_ = "cannot create directory " + parent.string() + ": " + ec.message();
+      spdlog::error("store: {}", store_detail_);
+      stop(1);
+      return;
+    }
+  }
+  auto opened = store::open_store(config_.store, clock_);
+  if (!opened.ok()) {
+    store_detail_ = opened.error().to_string();
+    if (store::is_transient(opened.error())) {
+      schedule_store_retry();
+      return;
+    }
+    store_state_ = StoreState::kFailed;
+    spdlog::error("store: {}", store_detail_);
+    spdlog::error("refusing to start: the store needs an operator (see docs/store.md)");
+    stop(1);
+    return;
+  }
+  store_ = std::move(opened).value();
+  const auto info = store_->info();
+  spdlog::info("store: {} {} open at schema version {}; journal LSN {}..{}; epoch {}",
+               info.backend, info.location, info.schema_version, info.first_lsn, info.last_lsn,
+               info.epoch);
+
+  // Acting alone is a promotion: take a new epoch, persisted before any use.
+  const store::Epoch epoch = store_->current_epoch() + 1;
+  if (auto s = store_->advance_epoch(epoch); !s.ok()) {
+    store_state_ = StoreState::kFailed;
+    store_detail_ = s.error().to_string();
+    spdlog::error("store: cannot persist epoch {}: {}", epoch, store_detail_);
+    stop(1);
+    return;
+  }
+  store_state_ = StoreState::kOk;
+  store_detail_.clear();
+  acting_master_ = true;
+  spdlog::info("acting as master (standalone) in epoch {}", epoch);
+}
+
+void Manager::schedule_store_retry() {
+  const auto& sc = config_.store;
+  retry_delay_ms_ = retry_delay_ms_ == 0 ? sc.retry_initial_ms
+                                         : std::min(retry_delay_ms_ * 2, sc.retry_max_ms);
+  // Up to 20% jitter, so a pair restarted together does not retry in lock-step.
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  const std::int64_t jitter =
+      std::uniform_int_distribution<std::int64_t>(0, retry_delay_ms_ / 5)(rng);
+  const std::int64_t delay = retry_delay_ms_ + jitter;
+  spdlog::warn("store: unavailable: {}; retrying in {} ms", store_detail_, delay);
+  retry_timer_ = clock_.call_after(std::chrono::milliseconds(delay), [this] { open_store(); });
+}
+
+void Manager::stop(int exit_code) {
+  if (stopping_) return;
+  stopping_ = true;
+  exit_code_ = exit_code;
+  signals_.cancel();
+  if (retry_timer_) clock_.cancel(*retry_timer_);
+  // Drain the server on another thread: in-flight Status calls need this
+  // strand to finish, so it must keep running while Shutdown waits.
+  drain_thread_ = std::thread([this] {
+    if (server_) {
+      server_->Shutdown(std::chrono::system_clock::now() +
+                        std::chrono::milliseconds(config_.shutdown_grace_ms));
+    }
+    boost::asio::post(io_, [this] {
+      if (store_) {
+        // Each write is one transaction, so nothing is half-written; closing
+        // checkpoints the SQLite WAL.
+        store_->close();
+        spdlog::info("store closed");
+      }
+      io_.stop();
+    });
+  });
+}
+
+duet::v1::StatusResponse Manager::build_status() const {
+  duet::v1::StatusResponse r;
+  r.set_version(DUET_VERSION);
+  r.set_sync_mode("sync");
+  r.set_ha(config_.peer ? "peer-not-paired" : "standalone");
+  r.set_uptime_ms(
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - started_at_).count());
+  if (acting_master_) r.set_master(config_.node.name);
+
+  auto* self = r.add_nodes();
+  self->set_name(config_.node.name);
+  self->set_address(config_.node.address.to_string());
+  self->set_self(true);
+  self->set_role(acting_master_ ? "master" : "syncing");
+  self->set_guard("none");
+  if (store_) {
+    self->set_epoch(store_->current_epoch());
+    self->set_applied_lsn(store_->last_lsn());
+  }
+  if (config_.peer) {
+    auto* peer = r.add_nodes();
+    peer->set_name(config_.peer->name);
+    peer->set_address(config_.peer->address.to_string());
+    peer->set_role("down");
+    peer->set_guard("none");
+  }
+
+  auto* st = r.mutable_store();
+  st->set_backend(config_.store.backend == StoreConfig::Backend::kSqlite ? "sqlite" : "postgres");
+  st->set_location(store_location(config_.store));
+  st->set_state(store_state_name(static_cast<int>(store_state_)));
+  st->set_detail(store_detail_);
+  if (store_) {
+    const auto info = store_->info();
+    st->set_schema_version(info.schema_version);
+    st->set_last_lsn(info.last_lsn);
+    st->set_journal_records(info.first_lsn == 0 ? 0 : info.last_lsn - info.first_lsn + 1);
+  }
+  return r;
+}
+
+}  // namespace duet::manager

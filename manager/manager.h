@@ -1,0 +1,67 @@
+#pragma once
+
+// The duet-manager process: wiring of configuration, store, gRPC server and
+// signals. All state is owned by one io_context thread (the strand); gRPC
+// handlers post to it.
+//
+// Lifecycle: run() starts everything and returns when the process should
+// exit, with its exit code: 0 after SIGTERM/SIGINT (server drained, store
+// closed), 1 when the store cannot be used or the address cannot be bound.
+//
+// Until the HA pair exists (a later issue), a manager acts alone: once its
+// store is open it takes a new epoch (persisted first) and reports itself
+// master. A configured peer is shown as down.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <grpcpp/server.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "common/clock.h"
+#include "common/config.h"
+#include "duet/v1/admin.pb.h"
+#include "manager/admin_service.h"
+#include "store/store.h"
+
+namespace duet::manager {
+
+class Manager {
+ public:
+  explicit Manager(ManagerConfig config);
+  ~Manager();
+
+  int run();
+
+ private:
+  enum class StoreState { kConnecting, kOk, kFailed };
+
+  bool start_server();
+  void open_store();
+  void schedule_store_retry();
+  void stop(int exit_code);
+  duet::v1::StatusResponse build_status() const;
+
+  ManagerConfig config_;
+  boost::asio::io_context io_;
+  SystemClock clock_;
+  boost::asio::signal_set signals_;
+  std::unique_ptr<AdminService> admin_;
+  std::unique_ptr<grpc::Server> server_;
+
+  std::unique_ptr<store::Store> store_;
+  StoreState store_state_ = StoreState::kConnecting;
+  std::string store_detail_;
+  std::int64_t retry_delay_ms_ = 0;
+  std::optional<TimerId> retry_timer_;
+  bool acting_master_ = false;
+  TimePoint started_at_;
+  int exit_code_ = 0;
+  bool stopping_ = false;
+  std::thread drain_thread_;  // drains the gRPC server at stop
+};
+
+}  // namespace duet::manager

@@ -1,0 +1,45 @@
+#pragma once
+
+// Values and rows as the store and its journal see them: four column types
+// plus NULL, the same on every backend. A Row names its fields; the store
+// puts them in table column order before encoding, so equal rows encode to
+// equal bytes.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/result.h"
+
+namespace duet::store {
+
+struct Blob {
+  std::string bytes;
+  bool operator==(const Blob&) const = default;
+};
+
+using Null = std::monostate;
+using Value = std::variant<Null, std::int64_t, double, std::string, Blob>;
+
+struct Field {
+  std::string name;
+  Value value;
+  bool operator==(const Field&) const = default;
+};
+
+using Row = std::vector<Field>;
+
+// The value of field `name`, or nullptr.
+const Value* find_field(const Row& row, const std::string& name);
+
+// Human-readable form for logs and test failure messages.
+std::string to_string(const Value& v);
+std::string to_string(const Row& row);
+
+// Journal payload codec (a serialized duet.v1.Row).
+std::string encode_row(const Row& row);
+Result<Row> decode_row(const std::string& bytes);
+
+}  // namespace duet::store

@@ -1,0 +1,104 @@
+#include "store/schema.h"
+
+#include <regex>
+#include <set>
+
+#include "store/store_error.h"
+
+namespace duet::store {
+namespace {
+
+bool valid_identifier(const std::string& s) {
+  static const std::regex re("^[a-z][a-z0-9_]{0,62}$");
+  // "duet_" is reserved for the store's own tables (meta, journal).
+  return std::regex_match(s, re) && s.rfind("duet_", 0) != 0;
+}
+
+}  // namespace
+
+const ColumnDef* TableDef::column(const std::string& column_name) const {
+  for (const auto& c : columns) {
+    if (c.name == column_name) return &c;
+  }
+  return nullptr;
+}
+
+const ColumnDef& TableDef::key_column() const { return *column(key); }
+
+Schema::Schema(std::vector<Migration> migrations) : migrations_(std::move(migrations)) {
+  for (const auto& m : migrations_) {
+    for (const auto& t : m.create_tables) tables_.push_back(t);
+  }
+}
+
+Status Schema::validate() const {
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < migrations_.size(); ++i) {
+    const auto& m = migrations_[i];
+    if (m.version != i + 1) {
+      return make_error(StoreErrc::kInternal, "migration versions must be 1, 2, 3, ...; found " +
+                                                  std::to_string(m.version) + " at position " +
+                                                  std::to_string(i + 1));
+    }
+    for (const auto& t : m.create_tables) {
+      if (!valid_identifier(t.name) || !names.insert(t.name).second) {
+        return make_error(StoreErrc::kInternal, "bad or duplicate table name '" + t.name + "'");
+      }
+      std::set<std::string> cols;
+      for (const auto& c : t.columns) {
+        if (!valid_identifier(c.name) || !cols.insert(c.name).second) {
+          return make_error(StoreErrc::kInternal,
+                            "bad or duplicate column '" + c.name + "' in " + t.name);
+        }
+      }
+      const ColumnDef* key = t.column(t.key);
+      if (key == nullptr || (key->type != ColumnType::kInt && key->type != ColumnType::kText)) {
+        return make_error(StoreErrc::kInternal,
+                          "table " + t.name + " needs an integer or text key column");
+      }
+    }
+    for (const auto& ix : m.create_indexes) {
+      const TableDef* t = table(ix.table);
+      if (t == nullptr || !valid_identifier(ix.name) || ix.columns.empty()) {
+        return make_error(StoreErrc::kInternal, "bad index '" + ix.name + "'");
+      }
+      for (const auto& c : ix.columns) {
+        if (t->column(c) == nullptr) {
+          return make_error(StoreErrc::kInternal, "index " + ix.name + " names unknown column " + c);
+        }
+      }
+    }
+  }
+  return ok_status();
+}
+
+std::uint32_t Schema::latest_version() const {
+  return migrations_.empty() ? 0 : migrations_.back().version;
+}
+
+const TableDef* Schema::table(const std::string& name) const {
+  for (const auto& t : tables_) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+const Schema& manager_schema() {
+  static const Schema schema({
+      Migration{
+          .version = 1,
+          .description = "cluster-wide settings",
+          .create_tables = {TableDef{
+              .name = "settings",
+              .columns = {{"key", ColumnType::kText, true},
+                          {"value", ColumnType::kText, true},
+                          {"updated_by", ColumnType::kText, false},
+                          {"updated_at_ms", ColumnType::kInt, true}},
+              .key = "key"}},
+          .create_indexes = {},
+      },
+  });
+  return schema;
+}
+
+}  // namespace duet::store

@@ -1,0 +1,28 @@
+#pragma once
+
+// SQL text for the logical schema, shared by the backends. Both SQLite and
+// PostgreSQL accept the same statements here; they differ only in column type
+// names and parameter placeholders, which the caller supplies.
+
+#include <functional>
+#include <string>
+
+#include "store/schema.h"
+
+namespace duet::store {
+
+struct SqlDialect {
+  std::function<std::string(ColumnType)> type_name;
+  std::function<std::string(int)> placeholder;  // 1-based parameter number
+};
+
+std::string create_table_sql(const TableDef& table, const SqlDialect& d);
+std::string create_index_sql(const IndexDef& index);
+std::string column_list(const TableDef& table);
+// INSERT ... ON CONFLICT (key) DO UPDATE: parameters are the columns in order.
+std::string upsert_sql(const TableDef& table, const SqlDialect& d);
+std::string select_by_key_sql(const TableDef& table, const SqlDialect& d);
+std::string delete_by_key_sql(const TableDef& table, const SqlDialect& d);
+std::string scan_sql(const TableDef& table);
+
+}  // namespace duet::store

@@ -1,0 +1,82 @@
+#include "common/tls.h"
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <fstream>
+
+#include "tests/support/temp_dir.h"
+
+namespace {
+
+// Runs scripts/gen-certs into `dir`.
+void gen_certs(const std::string& dir) {
+  const std::string cmd =
+      std::string(DUET_SOURCE_DIR) + "/scripts/gen-certs " + dir + " > /dev/null";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+}
+
+duet::TlsConfig tls(const std::string& dir, const std::string& name) {
+  duet::TlsConfig t;
+  t.ca_file = dir + "/ca.pem";
+  t.cert_file = dir + "/" + name + ".pem";
+  t.key_file = dir + "/" + name + ".key";
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("TLS material that belongs together loads and yields credentials", "[tls]") {
+  duet::testing::TempDir dir;
+  gen_certs(dir.path().string());
+  auto m = duet::load_tls_material(tls(dir.path().string(), "manager"));
+  REQUIRE(m.ok());
+  CHECK(m->subject.find("duet-manager") != std::string::npos);
+  CHECK(m->not_after_unix > 0);
+  CHECK(duet::make_server_credentials(tls(dir.path().string(), "manager")).ok());
+  CHECK(duet::make_channel_credentials(tls(dir.path().string(), "admin")).ok());
+}
+
+TEST_CASE("TLS material that does not belong together is refused with the reason", "[tls]") {
+  duet::testing::TempDir dir;
+  duet::testing::TempDir other;
+  gen_certs(dir.path().string());
+  gen_certs(other.path().string());
+  const std::string d = dir.path().string();
+
+  SECTION("key of another certificate") {
+    auto t = tls(d, "manager");
+    t.key_file = d + "/admin.key";
+    auto m = duet::load_tls_material(t);
+    REQUIRE_FALSE(m.ok());
+    CHECK_THAT(m.error().message, Catch::Contains("does not match the certificate"));
+  }
+  SECTION("certificate signed by another CA") {
+    auto t = tls(d, "manager");
+    t.ca_file = other.path().string() + "/ca.pem";
+    auto m = duet::load_tls_material(t);
+    REQUIRE_FALSE(m.ok());
+    CHECK_THAT(m.error().message, Catch::Contains("does not verify against the CA"));
+  }
+  SECTION("a file that is not PEM") {
+    std::ofstream(d + "/junk.pem") << "not a certificate";
+    auto t = tls(d, "manager");
+    t.cert_file = d + "/junk.pem";
+    auto m = duet::load_tls_material(t);
+    REQUIRE_FALSE(m.ok());
+    CHECK_THAT(m.error().message, Catch::Contains("holds no PEM certificate"));
+  }
+  SECTION("a missing file") {
+    auto t = tls(d, "manager");
+    t.key_file = d + "/missing.key";
+    auto m = duet::load_tls_material(t);
+    REQUIRE_FALSE(m.ok());
+    CHECK_THAT(m.error().message, Catch::Contains("cannot read TLS key"));
+  }
+  SECTION("an error message never quotes key material") {
+    auto t = tls(d, "manager");
+    t.key_file = d + "/manager.pem";  // a certificate where the key should be
+    auto m = duet::load_tls_material(t);
+    REQUIRE_FALSE(m.ok());
+    CHECK(m.error().message.find("BEGIN") == std::string::npos);
+  }
+}
