@@ -35,6 +35,7 @@ std::string store_location(const StoreConfig& config) {
 
 Manager::Manager(ManagerConfig config)
     : config_(std::move(config)),
+      work_(io_.get_executor()),
       clock_(io_.get_executor()),
       signals_(io_, SIGINT, SIGTERM),
       started_at_(clock_.now()) {}
@@ -63,7 +64,10 @@ int Manager::run() {
     stop(0);
   });
 
-  if (!start_server()) return 1;
+  if (!start_server()) {
+    work_.reset();
+    return 1;
+  }
   boost::asio::post(io_, [this] { open_store(); });
   io_.run();
   if (drain_thread_.joinable()) drain_thread_.join();
@@ -82,6 +86,9 @@ bool Manager::start_server() {
   }
   admin_ = std::make_unique<AdminService>(io_.get_executor(), [this] { return build_status(); });
   grpc::ServerBuilder builder;
+  // gRPC sets SO_REUSEPORT by default, which would let a second manager bind
+  // the same address and silently share its connections. One address, one process.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   int bound_port = 0;
   builder.AddListeningPort(config_.node.address.to_string(), *creds, &bound_port);
   builder.RegisterService(admin_.get());
@@ -178,6 +185,7 @@ void Manager::stop(int exit_code) {
         store_->close();
         spdlog::info("store closed");
       }
+      work_.reset();
       io_.stop();
     });
   });

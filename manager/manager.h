@@ -12,6 +12,7 @@
 // store is open it takes a new epoch (persisted first) and reports itself
 // master. A configured peer is shown as down.
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <grpcpp/server.h>
@@ -47,6 +48,8 @@ class Manager {
 
   ManagerConfig config_;
   boost::asio::io_context io_;
+  // Keeps io_.run() going until stop() has drained the server and closed the store.
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   SystemClock clock_;
   boost::asio::signal_set signals_;
   std::unique_ptr<AdminService> admin_;

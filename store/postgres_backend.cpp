@@ -89,12 +89,18 @@ StoreErrc classify(const std::string& sqlstate) {
 }
 
 // libpq messages end in a newline and may span lines; logs want one line.
-std::string one_line(std::string s) {
-  for (char& c : s) {
-    if (c == '\n' || c == '\t') c = ' ';
+std::string one_line(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    const bool space = c == '\n' || c == '\t' || c == ' ';
+    if (!space) {
+      out += c;
+    } else if (!out.empty() && out.back() != ' ') {
+      out += ' ';
+    }
   }
-  while (!s.empty() && s.back() == ' ') s.pop_back();
-  return s;
+  if (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
 }
 
 // The parameters of one statement, all in the binary format. Text and bytea
@@ -442,7 +448,7 @@ class PostgresBackend final : public SqlBackend {
     if (state != nullptr) msg += std::string(" [SQLSTATE ") + state + "]";
     if (conn_ == nullptr || PQstatus(conn_) == CONNECTION_BAD) {
       return make_error(StoreErrc::kUnavailable,
-                        msg + " (connection lost; it is re-established at the next transaction)");
+                        msg + " (connection lost; a later call outside a transaction reconnects)");
     }
     return make_error(classify(state != nullptr ? state : ""), msg);
   }
@@ -586,9 +592,12 @@ class PostgresBackend final : public SqlBackend {
   // Collects the results of every queued command; the pipeline stays on.
   // Returns the first error.
   Status drain() {
+    if (PQpipelineSync(conn_) != 1) {
+      queued_.clear();
+      return send_error("sending the pipeline");
+    }
     std::optional<Error> first;
-    if (PQpipelineSync(conn_) != 1) first = send_error("sending the pipeline");
-    for (std::size_t i = 0; i < queued_.size() && !first_is_fatal(first); ++i) {
+    for (std::size_t i = 0; i < queued_.size() && PQstatus(conn_) == CONNECTION_OK; ++i) {
       const Queued& q = queued_[i];
       while (PgResult r{PQgetResult(conn_)}) {
         const ExecStatusType st = PQresultStatus(r.get());
@@ -613,10 +622,6 @@ class PostgresBackend final : public SqlBackend {
     }
     if (first) return std::move(*first);
     return ok_status();
-  }
-
-  bool first_is_fatal(const std::optional<Error>& first) const {
-    return first.has_value() && PQstatus(conn_) == CONNECTION_BAD;
   }
 
   // Drains the pipeline and leaves pipeline mode, for a statement whose

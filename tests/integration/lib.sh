@@ -1,0 +1,75 @@
+# Helpers for real-process tests. Source it; set DUET_BIN_DIR and DUET_SOURCE_DIR
+# (ctest does). Every wait is bounded; every process started is killed on exit.
+set -euo pipefail
+
+BIN=${DUET_BIN_DIR:?set DUET_BIN_DIR to the build directory}
+SRC=${DUET_SOURCE_DIR:?set DUET_SOURCE_DIR to the source tree}
+MANAGER=$BIN/manager/duet-manager
+AGENT=$BIN/agent/duet-agent
+DUETCTL=$BIN/cli/duetctl
+WORK=$(mktemp -d /tmp/duet-it-XXXXXX)
+PIDS=()
+LAST_PID=
+
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*" >&2
+  for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "--- $f" >&2; tail -n 20 "$f" >&2; }; done
+  exit 1
+}
+pass() { echo "ok: $*"; }
+
+# wait_until SECONDS CMD...: true once CMD succeeds, false after SECONDS.
+wait_until() {
+  local limit=$1
+  shift
+  local end=$((SECONDS + limit))
+  until "$@"; do
+    [ $SECONDS -ge $end ] && return 1
+    sleep 0.1
+  done
+}
+
+# start BINARY ARGS...: runs it in the background of this shell; pid in LAST_PID.
+start() {
+  local log=$1
+  shift
+  "$@" >"$log" 2>&1 &
+  LAST_PID=$!
+  PIDS+=("$LAST_PID")
+}
+
+# wait_exit PID SECONDS: waits for PID (a child of this shell) to end; its
+# exit code lands in WAIT_RC. Fails the test if it runs past SECONDS.
+wait_exit() {
+  local pid=$1 limit=$2 dog
+  (sleep "$limit"; kill -KILL "$pid" 2>/dev/null) >/dev/null 2>&1 &
+  dog=$!
+  WAIT_RC=0
+  wait "$pid" || WAIT_RC=$?
+  kill "$dog" 2>/dev/null || true
+  wait "$dog" 2>/dev/null || true
+  [ "$WAIT_RC" != 137 ] || fail "pid $pid did not exit within ${limit}s"
+}
+
+# manager_config FILE NAME ADDRESS STORE_YAML TLS_YAML [EXTRA_YAML]
+manager_config() {
+  cat >"$1" <<YAML
+node:  { name: $2, address: "$3" }
+store: $4
+tls:   $5
+${6:-}
+YAML
+}
+
+ctl_insecure() { "$DUETCTL" --insecure --timeout 2 "$@"; }
+
+# is_master ADDRESS: the manager at ADDRESS says it is master (plaintext).
+is_master() { ctl_insecure --manager "$1" status --json 2>/dev/null | jq -e '.master != null' >/dev/null; }
