@@ -92,6 +92,12 @@ StoreConfig read_store(YamlReader r) {
   return s;
 }
 
+std::string read_config_text(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) throw ConfigError(file + ":0: (file): cannot be read");
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
 }  // namespace
 
 std::string HostPort::to_string() const {
@@ -158,10 +164,7 @@ ManagerConfig parse_manager_config(const std::string& yaml_text, const std::stri
 }
 
 ManagerConfig load_manager_config(const std::string& file) {
-  std::ifstream in(file);
-  if (!in) throw ConfigError(file + ":0: (file): cannot be read");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return parse_manager_config(text, file);
+  return parse_manager_config(read_config_text(file), file);
 }
 
 AgentConfig parse_agent_config(const std::string& yaml_text, const std::string& file) {
@@ -186,10 +189,7 @@ AgentConfig parse_agent_config(const std::string& yaml_text, const std::string& 
 }
 
 AgentConfig load_agent_config(const std::string& file) {
-  std::ifstream in(file);
-  if (!in) throw ConfigError(file + ":0: (file): cannot be read");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return parse_agent_config(text, file);
+  return parse_agent_config(read_config_text(file), file);
 }
 
 std::string redact_conninfo(const std::string& conninfo) {

@@ -14,17 +14,6 @@
 namespace duet::manager {
 namespace {
 
-const char* store_state_name(int state) {
-  switch (state) {
-    case 0:
-      return "connecting";
-    case 1:
-      return "ok";
-    default:
-      return "failed";
-  }
-}
-
 std::string store_location(const StoreConfig& config) {
   return config.backend == StoreConfig::Backend::kSqlite
              ? config.sqlite_path
@@ -221,7 +210,9 @@ duet::v1::StatusResponse Manager::build_status() const {
   auto* st = r.mutable_store();
   st->set_backend(config_.store.backend == StoreConfig::Backend::kSqlite ? "sqlite" : "postgres");
   st->set_location(store_location(config_.store));
-  st->set_state(store_state_name(static_cast<int>(store_state_)));
+  st->set_state(store_state_ == StoreState::kOk          ? "ok"
+                 : store_state_ == StoreState::kConnecting ? "connecting"
+                                                           : "failed");
   st->set_detail(store_detail_);
   if (store_) {
     const auto info = store_->info();

@@ -11,25 +11,13 @@
 #include <unordered_map>
 
 #include "common/config.h"
+#include "store/pg_values.h"
 #include "store/sql_text.h"
 #include "store/store_error.h"
 
 namespace duet::store {
 namespace {
 
-// Type OIDs from PostgreSQL's pg_type.dat; fixed across versions.
-constexpr Oid kByteaOid = 17;
-constexpr Oid kNameOid = 19;
-constexpr Oid kInt8Oid = 20;
-constexpr Oid kInt2Oid = 21;
-constexpr Oid kInt4Oid = 23;
-constexpr Oid kTextOid = 25;
-constexpr Oid kFloat4Oid = 700;
-constexpr Oid kFloat8Oid = 701;
-constexpr Oid kBpcharOid = 1042;
-constexpr Oid kVarcharOid = 1043;
-
-constexpr int kBinary = 1;
 // Rows per FETCH of a scan: bounds the memory a scan holds.
 constexpr int kFetchRows = 1000;
 // Commands queued in a write pipeline before their results are collected, so
@@ -55,30 +43,10 @@ const SqlDialect& dialect() {
   return d;
 }
 
-Oid type_oid(ColumnType t) {
-  switch (t) {
-    case ColumnType::kInt:
-      return kInt8Oid;
-    case ColumnType::kReal:
-      return kFloat8Oid;
-    case ColumnType::kText:
-      return kTextOid;
-    case ColumnType::kBlob:
-      return kByteaOid;
-  }
-  return kByteaOid;
-}
-
 struct ResultDeleter {
   void operator()(PGresult* r) const { PQclear(r); }
 };
 using PgResult = std::unique_ptr<PGresult, ResultDeleter>;
-
-std::uint64_t read_be(const char* p, int n) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < n; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
 
 // SQLSTATE classes to the store's failure classes (see store_error.h).
 StoreErrc classify(const std::string& sqlstate) {
@@ -87,6 +55,9 @@ StoreErrc classify(const std::string& sqlstate) {
   if (sqlstate == "XX001" || sqlstate == "XX002") return StoreErrc::kCorrupt;
   return StoreErrc::kInternal;
 }
+
+// NOTICEs and WARNINGs are not errors; libpq would print them to stderr.
+void ignore_notice(void*, const char*) {}
 
 // libpq messages end in a newline and may span lines; logs want one line.
 std::string one_line(const std::string& text) {
@@ -102,82 +73,6 @@ std::string one_line(const std::string& text) {
   if (!out.empty() && out.back() == ' ') out.pop_back();
   return out;
 }
-
-// The parameters of one statement, all in the binary format. Text and bytea
-// values point into the caller's strings, which libpq copies when it sends.
-class Params {
- public:
-  void add_int8(std::int64_t v) { add_fixed(kInt8Oid, static_cast<std::uint64_t>(v), 8); }
-  void add_int4(std::int32_t v) {
-    add_fixed(kInt4Oid, static_cast<std::uint32_t>(v), 4);
-  }
-  void add_float8(double v) {
-    std::uint64_t bits = 0;
-    static_assert(sizeof bits == sizeof v);
-    std::memcpy(&bits, &v, sizeof bits);
-    add_fixed(kFloat8Oid, bits, 8);
-  }
-  // A null pointer means NULL to libpq, so an empty value points at "".
-  void add_bytes(Oid type, std::string_view bytes) {
-    push(type, bytes.empty() ? "" : bytes.data(), bytes.size());
-  }
-  void add_null(Oid type) { push(type, nullptr, 0); }
-
-  // `v` as a value of `col`'s declared type; an integer widens to a real.
-  Status add_value(const ColumnDef& col, const Value& v) {
-    if (std::holds_alternative<Null>(v)) {
-      add_null(type_oid(col.type));
-      return ok_status();
-    }
-    const auto* i = std::get_if<std::int64_t>(&v);
-    switch (col.type) {
-      case ColumnType::kInt:
-        if (i != nullptr) return add_int8(*i), ok_status();
-        break;
-      case ColumnType::kReal:
-        if (const auto* d = std::get_if<double>(&v)) return add_float8(*d), ok_status();
-        if (i != nullptr) return add_float8(static_cast<double>(*i)), ok_status();
-        break;
-      case ColumnType::kText:
-        if (const auto* s = std::get_if<std::string>(&v)) {
-          return add_bytes(kTextOid, *s), ok_status();
-        }
-        break;
-      case ColumnType::kBlob:
-        if (const auto* b = std::get_if<Blob>(&v)) {
-          return add_bytes(kByteaOid, b->bytes), ok_status();
-        }
-        break;
-    }
-    return make_error(StoreErrc::kInvalidRow,
-                      "column '" + col.name + "' cannot hold " + to_string(v));
-  }
-
-  int size() const { return static_cast<int>(types_.size()); }
-  const Oid* types() const { return types_.data(); }
-  const char* const* values() const { return values_.data(); }
-  const int* lengths() const { return lengths_.data(); }
-  const int* formats() const { return formats_.data(); }
-
- private:
-  void add_fixed(Oid type, std::uint64_t v, int n) {
-    auto& buf = fixed_.emplace_back();
-    for (int k = 0; k < n; ++k) buf[k] = static_cast<char>(v >> (8 * (n - 1 - k)));
-    push(type, buf.data(), static_cast<std::size_t>(n));
-  }
-  void push(Oid type, const char* value, std::size_t length) {
-    types_.push_back(type);
-    values_.push_back(value);
-    lengths_.push_back(static_cast<int>(length));
-    formats_.push_back(kBinary);
-  }
-
-  std::vector<Oid> types_;
-  std::vector<const char*> values_;
-  std::vector<int> lengths_;
-  std::vector<int> formats_;
-  std::deque<std::array<char, 8>> fixed_;  // a deque never moves its elements
-};
 
 constexpr char kSelectMeta[] = "SELECT value FROM duet_meta WHERE key = $1";
 constexpr char kUpsertMeta[] =
@@ -206,7 +101,7 @@ class PostgresBackend final : public SqlBackend {
 
   // Session settings; run after every (re)connection.
   Status configure() {
-    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(conn_, ignore_notice, nullptr);
     return exec("SET client_min_messages = warning; SET client_encoding = 'UTF8'",
                 "configuring the session");
   }
@@ -216,9 +111,10 @@ class PostgresBackend final : public SqlBackend {
   }
 
   Status bootstrap() override {
-    DUET_TRY(command("CREATE TABLE IF NOT EXISTS duet_meta (key TEXT PRIMARY KEY, value TEXT NOT "
-                     "NULL)",
-                     {}, "creating duet_meta", Cache::kNo));
+    DUET_TRY(
+        command("CREATE TABLE IF NOT EXISTS duet_meta (key TEXT PRIMARY KEY, value TEXT NOT "
+                "NULL)",
+                {}, "creating duet_meta", Cache::kNo));
     return command(
         "CREATE TABLE IF NOT EXISTS duet_journal (lsn BIGINT PRIMARY KEY, epoch BIGINT NOT NULL, "
         "tbl TEXT NOT NULL, op INTEGER NOT NULL, key TEXT NOT NULL, payload BYTEA NOT NULL, "
@@ -237,7 +133,9 @@ class PostgresBackend final : public SqlBackend {
     DUET_TRY(check_can_begin());
     if (PQenterPipelineMode(conn_) != 1) return send_error("entering pipeline mode");
     if (PQsendQueryParams(conn_, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, kBinary) != 1) {
-      return send_error("starting a transaction");
+      Error e = send_error("starting a transaction");
+      rollback();  // leaves pipeline mode; the caller does not roll back a failed begin
+      return e;
     }
     queued_.push_back(Queued{"starting a transaction"});
     tx_open_ = true;
@@ -284,7 +182,7 @@ class PostgresBackend final : public SqlBackend {
     p.add_bytes(kTextOid, key);
     DUET_ASSIGN_OR_RETURN(PgResult r, query(kSelectMeta, p, "reading meta"));
     if (PQntuples(r.get()) == 0) return std::optional<std::string>();
-    DUET_ASSIGN_OR_RETURN(std::string value, bytes_at(r.get(), 0, 0));
+    DUET_ASSIGN_OR_RETURN(std::string value, pg_bytes_at(location_, r.get(), 0, 0));
     return std::optional<std::string>(std::move(value));
   }
 
@@ -325,7 +223,7 @@ class PostgresBackend final : public SqlBackend {
     DUET_ASSIGN_OR_RETURN(PgResult r,
                           query(select_by_key_sql(table, dialect()), p, "reading " + table.name));
     if (PQntuples(r.get()) == 0) return std::optional<Row>();
-    DUET_ASSIGN_OR_RETURN(Row row, read_row(table, r.get(), 0));
+    DUET_ASSIGN_OR_RETURN(Row row, pg_read_row(location_, table, r.get(), 0));
     return std::optional<Row>(std::move(row));
   }
 
@@ -372,13 +270,13 @@ class PostgresBackend final : public SqlBackend {
     out.reserve(static_cast<std::size_t>(PQntuples(res)));
     for (int i = 0; i < PQntuples(res); ++i) {
       JournalRecord rec;
-      DUET_ASSIGN_OR_RETURN(std::int64_t lsn, int_at(res, i, 0));
-      DUET_ASSIGN_OR_RETURN(std::int64_t epoch, int_at(res, i, 1));
-      DUET_ASSIGN_OR_RETURN(rec.table, bytes_at(res, i, 2));
-      DUET_ASSIGN_OR_RETURN(std::int64_t op, int_at(res, i, 3));
-      DUET_ASSIGN_OR_RETURN(rec.key, bytes_at(res, i, 4));
-      DUET_ASSIGN_OR_RETURN(rec.payload, bytes_at(res, i, 5));
-      DUET_ASSIGN_OR_RETURN(rec.committed_at_ms, int_at(res, i, 6));
+      DUET_ASSIGN_OR_RETURN(std::int64_t lsn, pg_int_at(location_, res, i, 0));
+      DUET_ASSIGN_OR_RETURN(std::int64_t epoch, pg_int_at(location_, res, i, 1));
+      DUET_ASSIGN_OR_RETURN(rec.table, pg_bytes_at(location_, res, i, 2));
+      DUET_ASSIGN_OR_RETURN(std::int64_t op, pg_int_at(location_, res, i, 3));
+      DUET_ASSIGN_OR_RETURN(rec.key, pg_bytes_at(location_, res, i, 4));
+      DUET_ASSIGN_OR_RETURN(rec.payload, pg_bytes_at(location_, res, i, 5));
+      DUET_ASSIGN_OR_RETURN(rec.committed_at_ms, pg_int_at(location_, res, i, 6));
       rec.lsn = static_cast<Lsn>(lsn);
       rec.epoch = static_cast<Epoch>(epoch);
       rec.op = static_cast<JournalOp>(op);
@@ -390,10 +288,10 @@ class PostgresBackend final : public SqlBackend {
   Result<std::optional<Epoch>> journal_epoch_at(Lsn lsn) override {
     Params p;
     p.add_int8(static_cast<std::int64_t>(lsn));
-    DUET_ASSIGN_OR_RETURN(
-        PgResult r, query("SELECT epoch FROM duet_journal WHERE lsn = $1", p, "reading the journal"));
+    DUET_ASSIGN_OR_RETURN(PgResult r, query("SELECT epoch FROM duet_journal WHERE lsn = $1", p,
+                                            "reading the journal"));
     if (PQntuples(r.get()) == 0) return std::optional<Epoch>();
-    DUET_ASSIGN_OR_RETURN(std::int64_t epoch, int_at(r.get(), 0, 0));
+    DUET_ASSIGN_OR_RETURN(std::int64_t epoch, pg_int_at(location_, r.get(), 0, 0));
     return std::optional<Epoch>(static_cast<Epoch>(epoch));
   }
 
@@ -456,9 +354,7 @@ class PostgresBackend final : public SqlBackend {
   // A PQsend* call failed: libpq could not queue or send the command.
   Error send_error(const std::string& what) const { return pg_error(nullptr, what); }
 
-  bool pipelined() const {
-    return conn_ != nullptr && PQpipelineStatus(conn_) != PQ_PIPELINE_OFF;
-  }
+  bool pipelined() const { return conn_ != nullptr && PQpipelineStatus(conn_) != PQ_PIPELINE_OFF; }
 
   bool in_transaction() const {
     const PGTransactionStatusType t = PQtransactionStatus(conn_);
@@ -550,7 +446,9 @@ class PostgresBackend final : public SqlBackend {
       DUET_ASSIGN_OR_RETURN(PgResult r, run(sql, p, what, cache));
       return ok_status();
     }
-    if (!pipelined() && PQenterPipelineMode(conn_) != 1) return send_error("entering pipeline mode");
+    if (!pipelined() && PQenterPipelineMode(conn_) != 1) {
+      return send_error("entering pipeline mode");
+    }
     int sent = 0;
     if (cache == Cache::kYes) {
       DUET_ASSIGN_OR_RETURN(std::string name, prepared(sql, p, what));
@@ -644,7 +542,7 @@ class PostgresBackend final : public SqlBackend {
       DUET_ASSIGN_OR_RETURN(PgResult r, run(fetch, {}, what, Cache::kNo));
       const int n = PQntuples(r.get());
       for (int i = 0; i < n; ++i) {
-        DUET_ASSIGN_OR_RETURN(Row row, read_row(table, r.get(), i));
+        DUET_ASSIGN_OR_RETURN(Row row, pg_read_row(location_, table, r.get(), i));
         if (!fn(std::move(row))) return exec("CLOSE " + cursor, what);
       }
       if (n < kFetchRows) return exec("CLOSE " + cursor, what);
@@ -654,105 +552,8 @@ class PostgresBackend final : public SqlBackend {
   Result<Lsn> scalar_u64(const std::string& sql) {
     DUET_ASSIGN_OR_RETURN(PgResult r, query(sql, {}, sql));
     if (PQntuples(r.get()) != 1 || PQgetisnull(r.get(), 0, 0)) return Lsn{0};
-    DUET_ASSIGN_OR_RETURN(std::int64_t v, int_at(r.get(), 0, 0));
+    DUET_ASSIGN_OR_RETURN(std::int64_t v, pg_int_at(location_, r.get(), 0, 0));
     return static_cast<Lsn>(v);
-  }
-
-  Error type_error(const PGresult* r, int col, const char* expected) const {
-    return make_error(StoreErrc::kInternal,
-                      location_ + ": column '" + PQfname(r, col) + "' has type OID " +
-                          std::to_string(PQftype(r, col)) + " and length " +
-                          std::to_string(PQgetlength(r, 0, col)) + ", expected " + expected);
-  }
-
-  Result<std::int64_t> int_at(const PGresult* r, int row, int col) const {
-    const char* p = PQgetvalue(r, row, col);
-    const int len = PQgetlength(r, row, col);
-    switch (PQftype(r, col)) {
-      case kInt8Oid:
-        if (len == 8) return static_cast<std::int64_t>(read_be(p, 8));
-        break;
-      case kInt4Oid:
-        if (len == 4) return std::int64_t{static_cast<std::int32_t>(read_be(p, 4))};
-        break;
-      case kInt2Oid:
-        if (len == 2) return std::int64_t{static_cast<std::int16_t>(read_be(p, 2))};
-        break;
-      default:
-        break;
-    }
-    return type_error(r, col, "an integer");
-  }
-
-  Result<double> real_at(const PGresult* r, int row, int col) const {
-    const char* p = PQgetvalue(r, row, col);
-    const int len = PQgetlength(r, row, col);
-    if (PQftype(r, col) == kFloat8Oid && len == 8) {
-      const std::uint64_t bits = read_be(p, 8);
-      double d = 0;
-      std::memcpy(&d, &bits, sizeof d);
-      return d;
-    }
-    if (PQftype(r, col) == kFloat4Oid && len == 4) {
-      const auto bits = static_cast<std::uint32_t>(read_be(p, 4));
-      float f = 0;
-      std::memcpy(&f, &bits, sizeof f);
-      return static_cast<double>(f);
-    }
-    return type_error(r, col, "a double");
-  }
-
-  // Text and bytea are their raw bytes in the binary format.
-  Result<std::string> bytes_at(const PGresult* r, int row, int col) const {
-    switch (PQftype(r, col)) {
-      case kTextOid:
-      case kVarcharOid:
-      case kBpcharOid:
-      case kNameOid:
-      case kByteaOid:
-        return std::string(PQgetvalue(r, row, col),
-                           static_cast<std::size_t>(PQgetlength(r, row, col)));
-      default:
-        return type_error(r, col, "text or bytea");
-    }
-  }
-
-  // Columns are read by their declared type, so a value reads back exactly
-  // as it was written.
-  Result<Row> read_row(const TableDef& table, const PGresult* r, int row_index) const {
-    if (PQnfields(r) != static_cast<int>(table.columns.size())) {
-      return make_error(StoreErrc::kInternal, location_ + ": " + table.name + " returned " +
-                                                  std::to_string(PQnfields(r)) + " columns");
-    }
-    Row row;
-    row.reserve(table.columns.size());
-    for (std::size_t i = 0; i < table.columns.size(); ++i) {
-      const int col = static_cast<int>(i);
-      Value v;
-      if (!PQgetisnull(r, row_index, col)) {
-        switch (table.columns[i].type) {
-          case ColumnType::kInt: {
-            DUET_ASSIGN_OR_RETURN(v, int_at(r, row_index, col));
-            break;
-          }
-          case ColumnType::kReal: {
-            DUET_ASSIGN_OR_RETURN(v, real_at(r, row_index, col));
-            break;
-          }
-          case ColumnType::kText: {
-            DUET_ASSIGN_OR_RETURN(v, bytes_at(r, row_index, col));
-            break;
-          }
-          case ColumnType::kBlob: {
-            DUET_ASSIGN_OR_RETURN(std::string bytes, bytes_at(r, row_index, col));
-            v = Blob{std::move(bytes)};
-            break;
-          }
-        }
-      }
-      row.push_back(Field{table.columns[i].name, std::move(v)});
-    }
-    return row;
   }
 
   PGconn* conn_;
@@ -774,15 +575,16 @@ Result<std::unique_ptr<SqlBackend>> open_postgres_backend(const std::string& con
   PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &parse_error);
   if (options == nullptr) {
     PQfreemem(parse_error);  // may quote a piece of the conninfo: not shown
-    return make_error(StoreErrc::kUnavailable,
+    // Not worth retrying: the manager refuses to start instead.
+    return make_error(StoreErrc::kBadConfig,
                       "the PostgreSQL connection string " + location +
                           " cannot be parsed; check its keywords and quoting");
   }
   PQconninfoFree(options);
   PGconn* conn = PQconnectdb(conninfo.c_str());
   if (conn == nullptr) {
-    return make_error(StoreErrc::kUnavailable, "cannot connect to PostgreSQL at " + location +
-                                                   ": out of memory");
+    return make_error(StoreErrc::kUnavailable,
+                      "cannot connect to PostgreSQL at " + location + ": out of memory");
   }
   auto backend = std::make_unique<PostgresBackend>(conn, location);
   if (PQstatus(conn) != CONNECTION_OK) {

@@ -30,6 +30,8 @@ class StoreCategory final : public std::error_category {
         return "journal gap";
       case StoreErrc::kDiverged:
         return "journal diverged";
+      case StoreErrc::kBadConfig:
+        return "unusable store configuration";
       case StoreErrc::kInternal:
         return "internal store error";
     }

@@ -17,6 +17,7 @@ enum class StoreErrc {
   kStaleEpoch,        // a record or epoch below the highest this store has seen (fencing)
   kJournalGap,        // a record skips LSNs the store has not applied
   kDiverged,          // a record at an LSN this store has, from a different epoch
+  kBadConfig,         // the store's configuration can never work (a malformed conninfo)
   kInternal,          // an SQL error that is a bug, not a condition
 };
 

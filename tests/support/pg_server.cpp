@@ -20,6 +20,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -142,11 +143,13 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::string& log
     return io_error("fork failed: " + why);
   }
   if (pid == 0) {
-    auto fail = [](const char* what) {
+    const char* program = args[0];
+    auto fail = [program](const char* what) {
       const char* why = strerrordesc_np(errno);  // unlike strerror, async-signal-safe
-      (void)!write(2, what, std::strlen(what));
-      (void)!write(2, why, std::strlen(why));
-      (void)!write(2, "\n", 1);
+      for (const char* part :
+           std::initializer_list<const char*>{what, " ", program, ": ", why, "\n"}) {
+        (void)!write(2, part, std::strlen(part));
+      }
       _exit(127);
     };
     if (dup2(null_fd, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0) _exit(127);
@@ -163,12 +166,12 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::string& log
       if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
     }
     if (user.drop) {
-      if (setgroups(0, nullptr) != 0) fail("setgroups: ");
-      if (setgid(user.gid) != 0) fail("setgid: ");
-      if (setuid(user.uid) != 0) fail("setuid: ");
+      if (setgroups(0, nullptr) != 0) fail("setgroups before running");
+      if (setgid(user.gid) != 0) fail("setgid before running");
+      if (setuid(user.uid) != 0) fail("setuid before running");
     }
     execv(args[0], args.data());
-    fail("exec: ");
+    fail("cannot run");
   }
   ::close(log_fd);
   ::close(null_fd);
@@ -211,9 +214,12 @@ std::string make_conninfo(std::uint16_t port, const std::string& dbname) {
 }
 
 // Polls until the server accepts connections. If it exits first, it is
-// reaped and `pid` set to -1.
-Status wait_ready(pid_t& pid, std::uint16_t port, const std::string& log) {
-  const std::string conninfo = make_conninfo(port, "postgres");
+// reaped and `pid` set to -1. The ping goes to the Unix socket in the
+// server's own directory: on TCP, another server already on the port would
+// answer. PostgreSQL creates that socket only after its TCP one.
+Status wait_ready(pid_t& pid, const std::string& dir, std::uint16_t port, const std::string& log) {
+  const std::string conninfo =
+      "host=" + dir + " port=" + std::to_string(port) + " user=duet dbname=postgres";
   const auto deadline = steady_clock::now() + kReadyTimeout;
   for (;;) {
     if (PQping(conninfo.c_str()) == PQPING_OK) return ok_status();
@@ -224,8 +230,8 @@ Status wait_ready(pid_t& pid, std::uint16_t port, const std::string& log) {
                       " ends with:\n" + tail(log));
     }
     if (steady_clock::now() >= deadline) {
-      return io_error("postgres did not accept connections on 127.0.0.1:" +
-                      std::to_string(port) + " within 30 s; " + log + " ends with:\n" + tail(log));
+      return io_error("postgres did not accept connections on 127.0.0.1:" + std::to_string(port) +
+                      " within 30 s; " + log + " ends with:\n" + tail(log));
     }
     std::this_thread::sleep_for(kPollInterval);
   }
@@ -249,10 +255,9 @@ Result<std::unique_ptr<PgServer>> PgServer::start(const Options& options) {
 
   // --locale=C: the result must not depend on the locales the host has.
   const std::string initdb_log = server->dir_ + "/initdb.log";
-  DUET_ASSIGN_OR_RETURN(pid_t initdb_pid,
-                        spawn({initdb, "-D", data, "-U", "duet", "-A", "trust", "--no-sync", "-E",
-                               "UTF8", "--locale=C"},
-                              initdb_log, user));
+  DUET_ASSIGN_OR_RETURN(pid_t initdb_pid, spawn({initdb, "-D", data, "-U", "duet", "-A", "trust",
+                                                 "--no-sync", "-E", "UTF8", "--locale=C"},
+                                                initdb_log, user));
   const std::optional<int> initdb_status = wait_exit(initdb_pid, kInitdbTimeout);
   if (!initdb_status) {
     kill(initdb_pid, SIGKILL);
@@ -279,11 +284,12 @@ Result<std::unique_ptr<PgServer>> PgServer::start(const Options& options) {
     } else {
       DUET_ASSIGN_OR_RETURN(server->port_, free_port());
     }
-    std::vector<std::string> argv = {postgres, "-D", data, "-k", server->dir_, "-h", "127.0.0.1",
-                                     "-p", std::to_string(server->port_)};
+    std::vector<std::string> argv = {postgres,    "-D",         data,
+                                     "-k",        server->dir_, "-h",
+                                     "127.0.0.1", "-p",         std::to_string(server->port_)};
     for (const auto& s : settings) argv.insert(argv.end(), {"-c", s});
     DUET_ASSIGN_OR_RETURN(server->pid_, spawn(argv, log, user));
-    Status ready = wait_ready(server->pid_, server->port_, log);
+    Status ready = wait_ready(server->pid_, server->dir_, server->port_, log);
     if (ready.ok()) return server;
     const bool port_taken = options.port == 0 && server->pid_ < 0 &&
                             tail(log).find("could not bind") != std::string::npos;

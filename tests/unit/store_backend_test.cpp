@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "store/open_store.h"
 #include "store/store_error.h"
 #include "tests/support/store_fixtures.h"
 
@@ -85,4 +86,13 @@ TEST_CASE("an unreachable PostgreSQL is reported as unavailable, without the pas
   CHECK(backend.error().code == make_error_code(StoreErrc::kUnavailable));
   CHECK(backend.error().message.find("hunter2") == std::string::npos);
   CHECK_THAT(backend.error().message, Catch::Contains("password=***"));
+}
+
+TEST_CASE("a malformed PostgreSQL conninfo is a configuration error, not a retry",
+          "[store][postgres]") {
+  auto backend = duet::store::open_postgres_backend("host=127.0.0.1 password='unterminated");
+  REQUIRE_FALSE(backend.ok());
+  CHECK(backend.error().code == make_error_code(StoreErrc::kBadConfig));
+  CHECK_FALSE(duet::store::is_transient(backend.error()));
+  CHECK(backend.error().message.find("unterminated") == std::string::npos);
 }
