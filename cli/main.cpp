@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli/connection.h"
+#include "cli/ha_commands.h"
 #include "cli/status_command.h"
 #include "duet/version.h"
 
@@ -53,6 +54,14 @@ int main(int argc, char** argv) {
   app.add_flag("--json", json, "machine-readable output");
 
   auto* status = app.add_subcommand("status", "roles, epochs, replication and store of the pair");
+  bool force = false;
+  auto* promote = app.add_subcommand("promote", "make this manager master (needs --force)");
+  promote->add_flag("--force", force, "the peer is known to be down");
+  double wait_s = 60;
+  auto* failback = app.add_subcommand(
+      "failback", "bring the pair back to master + in-sync standby, whatever the failure was");
+  failback->add_option("--wait", wait_s, "seconds to wait for the pair to be whole")
+      ->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
 
@@ -78,5 +87,9 @@ int main(int argc, char** argv) {
   options.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
 
   if (status->parsed()) return duet::cli::run_status(options, json, std::cout, std::cerr);
+  if (promote->parsed()) return duet::cli::run_promote(options, force, json, std::cout, std::cerr);
+  if (failback->parsed()) {
+    return duet::cli::run_failback(options, wait_s, json, std::cout, std::cerr);
+  }
   return 2;
 }

@@ -20,6 +20,7 @@ nlohmann::ordered_json node_json(const duet::v1::NodeStatus& n) {
   j["lag_ms"] = n.lag_ms();
   j["guard"] = n.guard();
   j["self"] = n.self();
+  j["detail"] = n.detail();
   return j;
 }
 
@@ -91,6 +92,7 @@ int run_status(const ConnectionOptions& options, bool json, std::ostream& out,
                      : "-",
                16)
         << n.guard() << "\n";
+    if (!n.detail().empty()) out << "          " << n.detail() << "\n";
   }
   const auto& st = r.store();
   out << "\nstore: " << st.backend() << " " << st.location() << "  " << st.state();

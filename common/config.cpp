@@ -92,6 +92,68 @@ StoreConfig read_store(YamlReader r) {
   return s;
 }
 
+ReferenceTarget read_reference(YamlReader& r, const std::string& key, const std::string& text) {
+  ReferenceTarget t;
+  std::string why;
+  if (text.rfind("icmp:", 0) == 0) {
+    t.kind = ReferenceTarget::Kind::kIcmp;
+    t.host = text.substr(5);
+    if (t.host.empty()) r.fail(key, "'" + text + "' names no host");
+    return t;
+  }
+  auto hp = parse_host_port(text, &why);
+  if (!hp) r.fail(key, why + " (give host:port for TCP, or icmp:host)");
+  t.tcp = *hp;
+  return t;
+}
+
+HaConfig read_ha(std::optional<YamlReader> r, bool has_peer) {
+  HaConfig h;
+  if (!r) return h;
+  h.interval_ms = r->int_or("interval_ms", h.interval_ms, 50, 60000);
+  h.timeout_ms = r->int_or("timeout_ms", h.timeout_ms, 150, 600000);
+  if (h.timeout_ms < 3 * h.interval_ms) {
+    r->fail("timeout_ms", "must be at least 3 x interval_ms (" + std::to_string(3 * h.interval_ms) +
+                              ")");
+  }
+  h.priority = r->int_or("priority", 0, -1000, 1000);
+  h.sync = r->enum_or("sync", {"sync", "async"}, "sync") == "sync";
+  h.sync_lag_bound_ms = r->int_or("sync_lag_bound_ms", h.sync_lag_bound_ms, 10, 600000);
+  const std::string guard = r->enum_or("guard", {"none", "reference", "witness"}, "none");
+  h.guard = guard == "reference" ? HaConfig::Guard::kReference
+            : guard == "witness" ? HaConfig::Guard::kWitness
+                                 : HaConfig::Guard::kNone;
+  if (has_peer && h.guard == HaConfig::Guard::kNone) {
+    r->fail("guard", "a pair needs a split-brain guard: 'reference' (with ha.reference) or "
+                     "'witness' (with ha.witness)");
+  }
+  for (const auto& text : r->string_list("reference", h.guard == HaConfig::Guard::kReference)) {
+    h.reference.push_back(read_reference(*r, "reference", text));
+  }
+  if (h.guard != HaConfig::Guard::kReference && !h.reference.empty()) {
+    r->fail("reference", "is used only with 'guard: reference'");
+  }
+  if (auto w = r->optional_map("witness")) {
+    WitnessClientConfig wc;
+    wc.address = read_address(*w, "address");
+    // A lease as long as the failover timeout: a dead master's lease has run
+    // out by the time its standby may promote, so the witness adds no delay.
+    wc.lease_ms = w->int_or("lease_ms", h.timeout_ms, 2 * h.interval_ms, 600000);
+    w->finish();
+    h.witness = wc;
+  }
+  if (h.guard == HaConfig::Guard::kWitness && !h.witness) {
+    r->fail_here("'guard: witness' needs a 'witness: {address: host:port}' entry");
+  }
+  if (h.guard != HaConfig::Guard::kWitness && h.witness) {
+    r->fail("witness", "is used only with 'guard: witness'");
+  }
+  h.fence_command = r->string_or("fence_command", "");
+  h.fence_timeout_ms = r->int_or("fence_timeout_ms", h.fence_timeout_ms, 100, 600000);
+  r->finish();
+  return h;
+}
+
 std::string read_config_text(const std::string& file) {
   std::ifstream in(file);
   if (!in) throw ConfigError(file + ":0: (file): cannot be read");
@@ -99,6 +161,10 @@ std::string read_config_text(const std::string& file) {
 }
 
 }  // namespace
+
+std::string ReferenceTarget::to_string() const {
+  return kind == Kind::kIcmp ? "icmp:" + host : tcp.to_string();
+}
 
 std::string HostPort::to_string() const {
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
@@ -158,6 +224,8 @@ ManagerConfig parse_manager_config(const std::string& yaml_text, const std::stri
   c.store = read_store(root.required_map("store"));
   c.tls = read_tls(root.required_map("tls"), /*server=*/true);
   c.log = read_log(root.optional_map("log"));
+  if (c.peer && !root.has("ha")) root.fail_here("a pair (peer is set) needs an 'ha' section");
+  c.ha = read_ha(root.optional_map("ha"), c.peer.has_value());
   c.shutdown_grace_ms = root.int_or("shutdown_grace_ms", c.shutdown_grace_ms, 0, 600000);
   root.finish();
   return c;
@@ -165,6 +233,23 @@ ManagerConfig parse_manager_config(const std::string& yaml_text, const std::stri
 
 ManagerConfig load_manager_config(const std::string& file) {
   return parse_manager_config(read_config_text(file), file);
+}
+
+WitnessConfig parse_witness_config(const std::string& yaml_text, const std::string& file) {
+  YamlReader root(parse_yaml(yaml_text, file), file, "");
+  WitnessConfig c;
+  c.file = file;
+  c.listen = read_address(root, "listen");
+  c.state = root.required_string("state");
+  c.tls = read_tls(root.required_map("tls"), /*server=*/true);
+  c.log = read_log(root.optional_map("log"));
+  c.max_lease_ms = root.int_or("max_lease_ms", c.max_lease_ms, 100, 600000);
+  root.finish();
+  return c;
+}
+
+WitnessConfig load_witness_config(const std::string& file) {
+  return parse_witness_config(read_config_text(file), file);
 }
 
 AgentConfig parse_agent_config(const std::string& yaml_text, const std::string& file) {

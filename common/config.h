@@ -54,6 +54,35 @@ struct StoreConfig {
   std::int64_t retry_max_ms = 10000;
 };
 
+// One split-brain guard target: a TCP "host:port" that must accept a
+// connection, or "icmp:host" that must answer an echo request.
+struct ReferenceTarget {
+  enum class Kind { kTcp, kIcmp };
+  Kind kind = Kind::kTcp;
+  HostPort tcp;      // kTcp
+  std::string host;  // kIcmp
+  std::string to_string() const;
+};
+
+struct WitnessClientConfig {
+  HostPort address;
+  std::int64_t lease_ms = 3000;  // lease length asked of the witness (default: ha.timeout_ms)
+};
+
+struct HaConfig {
+  std::int64_t interval_ms = 500;    // heartbeat interval
+  std::int64_t timeout_ms = 3000;    // failover timeout; at least 3 x interval
+  std::int64_t priority = 0;         // start-up tie-break: higher first
+  bool sync = true;                  // sync replication (default) or async
+  std::int64_t sync_lag_bound_ms = 2000;  // sync: wait this long for the standby, then run alone
+  enum class Guard { kNone, kReference, kWitness };
+  Guard guard = Guard::kNone;        // none only without a peer
+  std::vector<ReferenceTarget> reference;  // guard: reference
+  std::optional<WitnessClientConfig> witness;  // guard: witness
+  std::string fence_command;         // run by a promoting node against the old master
+  std::int64_t fence_timeout_ms = 10000;
+};
+
 struct ManagerConfig {
   std::string file;
   NodeConfig node;
@@ -61,7 +90,18 @@ struct ManagerConfig {
   StoreConfig store;
   TlsConfig tls;
   LogConfig log;
+  HaConfig ha;
   std::int64_t shutdown_grace_ms = 5000;  // in-flight RPCs get this long at SIGTERM
+};
+
+// duet-witness: grants the master lease to one manager of a pair at a time.
+struct WitnessConfig {
+  std::string file;
+  HostPort listen;
+  std::string state;  // file holding the highest epoch granted (survives restarts)
+  TlsConfig tls;
+  LogConfig log;
+  std::int64_t max_lease_ms = 30000;  // longest lease granted; also the quiet period after start
 };
 
 struct AgentConfig {
@@ -77,6 +117,8 @@ struct AgentConfig {
 // Both throw ConfigError("FILE:LINE: KEY: REASON").
 ManagerConfig parse_manager_config(const std::string& yaml_text, const std::string& file);
 ManagerConfig load_manager_config(const std::string& file);
+WitnessConfig parse_witness_config(const std::string& yaml_text, const std::string& file);
+WitnessConfig load_witness_config(const std::string& file);
 AgentConfig parse_agent_config(const std::string& yaml_text, const std::string& file);
 AgentConfig load_agent_config(const std::string& file);
 

@@ -14,17 +14,31 @@ namespace duet::manager {
 class AdminService final : public duet::v1::Admin::CallbackService {
  public:
   using StatusBuilder = std::function<duet::v1::StatusResponse()>;
+  // Operator commands: OK with a message, or a gRPC error a person can act on.
+  using Command = std::function<grpc::Status(duet::v1::CommandReply*)>;
 
-  // `build_status` runs on `strand` only.
-  AdminService(boost::asio::any_io_executor strand, StatusBuilder build_status);
+  struct Handlers {
+    StatusBuilder status;
+    std::function<grpc::Status(const duet::v1::PromoteRequest&, duet::v1::CommandReply*)> promote;
+    Command failback;
+  };
+
+  // Every handler runs on `strand` only.
+  AdminService(boost::asio::any_io_executor strand, Handlers handlers);
 
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* context,
                                    const duet::v1::StatusRequest* request,
                                    duet::v1::StatusResponse* response) override;
+  grpc::ServerUnaryReactor* Promote(grpc::CallbackServerContext* context,
+                                    const duet::v1::PromoteRequest* request,
+                                    duet::v1::CommandReply* response) override;
+  grpc::ServerUnaryReactor* Failback(grpc::CallbackServerContext* context,
+                                     const duet::v1::FailbackRequest* request,
+                                     duet::v1::CommandReply* response) override;
 
  private:
   boost::asio::any_io_executor strand_;
-  StatusBuilder build_status_;
+  Handlers handlers_;
 };
 
 }  // namespace duet::manager

@@ -41,11 +41,6 @@ int Manager::run() {
         "tls: insecure: true — gRPC runs WITHOUT TLS or client certificates; use this only for "
         "a local demo, never between hosts");
   }
-  if (config_.peer) {
-    spdlog::warn("peer {} at {} is configured, but this build has no HA pairing yet: this node "
-                 "acts alone and shows the peer as down",
-                 config_.peer->name, config_.peer->address.to_string());
-  }
 
   signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
     if (ec) return;
@@ -73,7 +68,35 @@ bool Manager::start_server() {
     spdlog::info("tls: serving with {} (client certificates {})", config_.tls.cert_file,
                  config_.tls.require_client_cert ? "required" : "not requested");
   }
-  admin_ = std::make_unique<AdminService>(io_.get_executor(), [this] { return build_status(); });
+  AdminService::Handlers handlers;
+  handlers.status = [this] { return build_status(); };
+  handlers.promote = [this](const duet::v1::PromoteRequest& req, duet::v1::CommandReply* reply) {
+    reply->set_node(config_.node.name);
+    if (!runner_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "store not open yet");
+    if (!req.force()) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "promote needs --force: the operator vouches that the peer is down");
+    }
+    auto r = runner_->force_promote();
+    reply->set_message(r.ok() ? *r : r.error().to_string());
+    spdlog::warn("operator: promote --force: {}", reply->message());
+    return grpc::Status::OK;
+  };
+  handlers.failback = [this](duet::v1::CommandReply* reply) {
+    reply->set_node(config_.node.name);
+    if (!runner_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "store not open yet");
+    auto r = runner_->failback();
+    reply->set_message(r.ok() ? *r : r.error().to_string());
+    spdlog::warn("operator: failback: {}", reply->message());
+    return grpc::Status::OK;
+  };
+  admin_ = std::make_unique<AdminService>(io_.get_executor(), std::move(handlers));
+  peer_service_ = std::make_unique<PeerService>(
+      io_.get_executor(),
+      [this](const duet::v1::Beat& beat) -> std::optional<duet::v1::Beat> {
+        if (!runner_) return std::nullopt;
+        return runner_->answer(beat);
+      });
   grpc::ServerBuilder builder;
   // gRPC sets SO_REUSEPORT by default, which would let a second manager bind
   // the same address and silently share its connections. One address, one process.
@@ -81,6 +104,7 @@ bool Manager::start_server() {
   int bound_port = 0;
   builder.AddListeningPort(config_.node.address.to_string(), *creds, &bound_port);
   builder.RegisterService(admin_.get());
+  builder.RegisterService(peer_service_.get());
   server_ = builder.BuildAndStart();
   if (!server_ || bound_port == 0) {
     spdlog::error("cannot listen on {} (address in use, or not an address of this host?)",
@@ -126,19 +150,33 @@ void Manager::open_store() {
                info.backend, info.location, info.schema_version, info.first_lsn, info.last_lsn,
                info.epoch);
 
-  // Acting alone is a promotion: take a new epoch, persisted before any use.
-  const store::Epoch epoch = store_->current_epoch() + 1;
-  if (auto s = store_->advance_epoch(epoch); !s.ok()) {
-    store_state_ = StoreState::kFailed;
-    store_detail_ = s.error().to_string();
-    spdlog::error("store: cannot persist epoch {}: {}", epoch, store_detail_);
-    stop(1);
-    return;
-  }
   store_state_ = StoreState::kOk;
   store_detail_.clear();
-  acting_master_ = true;
-  spdlog::info("acting as master (standalone) in epoch {}", epoch);
+  start_ha();
+}
+
+void Manager::start_ha() {
+  ha::RunnerOptions options;
+  options.node = config_.node;
+  options.peer = config_.peer;
+  options.ha = config_.ha;
+  options.tls = config_.tls;
+  options.tls.server_name.clear();
+  if (config_.store.backend == StoreConfig::Backend::kSqlite) {
+    options.data_dir = std::filesystem::path(config_.store.sqlite_path).parent_path().string();
+    if (options.data_dir.empty()) options.data_dir = ".";
+  }
+  options.incarnation = std::random_device{}() * 4294967296ULL + std::random_device{}();
+  ha::Runner::Hooks hooks;
+  hooks.start_acting = [this](ha::Epoch) { acting_master_ = true; };
+  hooks.stop_acting = [this](const std::string&) { acting_master_ = false; };
+  runner_ = std::make_unique<ha::Runner>(io_.get_executor(), clock_, std::move(options), *store_,
+                                         ha::make_guard(io_.get_executor(), clock_, config_),
+                                         std::move(hooks));
+  if (auto s = runner_->start(); !s.ok()) {
+    spdlog::error("ha: {}", s.error().to_string());
+    stop(1);
+  }
 }
 
 void Manager::schedule_store_retry() {
@@ -160,6 +198,7 @@ void Manager::stop(int exit_code) {
   exit_code_ = exit_code;
   signals_.cancel();
   if (retry_timer_) clock_.cancel(*retry_timer_);
+  if (runner_) runner_->stop();
   // Drain the server on another thread: in-flight Status calls need this
   // strand to finish, so it must keep running while Shutdown waits.
   drain_thread_ = std::thread([this] {
@@ -183,29 +222,28 @@ void Manager::stop(int exit_code) {
 duet::v1::StatusResponse Manager::build_status() const {
   duet::v1::StatusResponse r;
   r.set_version(DUET_VERSION);
-  r.set_sync_mode("sync");
-  r.set_ha(config_.peer ? "peer-not-paired" : "standalone");
+  if (runner_) {
+    runner_->fill_status(r);
+  } else {
+    r.set_sync_mode(config_.ha.sync ? "sync" : "async");
+    r.set_ha(config_.peer ? "pair" : "standalone");
+    auto* self = r.add_nodes();
+    self->set_name(config_.node.name);
+    self->set_address(config_.node.address.to_string());
+    self->set_self(true);
+    self->set_role("syncing");
+    self->set_guard("none");
+    self->set_detail("store not open yet");
+    if (config_.peer) {
+      auto* peer = r.add_nodes();
+      peer->set_name(config_.peer->name);
+      peer->set_address(config_.peer->address.to_string());
+      peer->set_role("down");
+      peer->set_guard("unknown");
+    }
+  }
   r.set_uptime_ms(
       std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - started_at_).count());
-  if (acting_master_) r.set_master(config_.node.name);
-
-  auto* self = r.add_nodes();
-  self->set_name(config_.node.name);
-  self->set_address(config_.node.address.to_string());
-  self->set_self(true);
-  self->set_role(acting_master_ ? "master" : "syncing");
-  self->set_guard("none");
-  if (store_) {
-    self->set_epoch(store_->current_epoch());
-    self->set_applied_lsn(store_->last_lsn());
-  }
-  if (config_.peer) {
-    auto* peer = r.add_nodes();
-    peer->set_name(config_.peer->name);
-    peer->set_address(config_.peer->address.to_string());
-    peer->set_role("down");
-    peer->set_guard("none");
-  }
 
   auto* st = r.mutable_store();
   st->set_backend(config_.store.backend == StoreConfig::Backend::kSqlite ? "sqlite" : "postgres");

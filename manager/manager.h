@@ -8,9 +8,9 @@
 // exit, with its exit code: 0 after SIGTERM/SIGINT (server drained, store
 // closed), 1 when the store cannot be used or the address cannot be bound.
 //
-// Until the HA pair exists (a later issue), a manager acts alone: once its
-// store is open it takes a new epoch (persisted first) and reports itself
-// master. A configured peer is shown as down.
+// Once the store is open, the HA runner decides the role: alone (no peer) the
+// manager promotes itself at once; in a pair the two managers agree through
+// heartbeats (see ha/role_machine.h and docs/ha.md).
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -25,7 +25,9 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "duet/v1/admin.pb.h"
+#include "ha/runner.h"
 #include "manager/admin_service.h"
+#include "manager/peer_service.h"
 #include "store/store.h"
 
 namespace duet::manager {
@@ -43,6 +45,7 @@ class Manager {
   bool start_server();
   void open_store();
   void schedule_store_retry();
+  void start_ha();
   void stop(int exit_code);
   duet::v1::StatusResponse build_status() const;
 
@@ -53,6 +56,8 @@ class Manager {
   SystemClock clock_;
   boost::asio::signal_set signals_;
   std::unique_ptr<AdminService> admin_;
+  std::unique_ptr<PeerService> peer_service_;
+  std::unique_ptr<ha::Runner> runner_;
   std::unique_ptr<grpc::Server> server_;
 
   std::unique_ptr<store::Store> store_;

@@ -486,6 +486,14 @@ Result<std::unique_ptr<SnapshotRestore>> JournaledStore::begin_restore(
   return std::unique_ptr<SnapshotRestore>(std::move(restore));
 }
 
+Status JournaledStore::probe_write() {
+  DUET_TRY(check_open());
+  DUET_TRY(db_->begin_write());
+  TxGuard tx(*db_);
+  DUET_TRY(db_->set_meta("health_probe", std::to_string(++probes_)));
+  return tx.commit();
+}
+
 void JournaledStore::close() {
   if (closed_) return;
   closed_ = true;

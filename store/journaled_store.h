@@ -36,6 +36,7 @@ class JournaledStore final : public Store {
   Status scan(const std::string& table, const std::function<bool(const Row&)>& fn) override;
   Status take_snapshot(SnapshotSink& sink, std::size_t chunk_rows) override;
   Result<std::unique_ptr<SnapshotRestore>> begin_restore(const SnapshotHeader& header) override;
+  Status probe_write() override;
   void close() override;
 
  private:
@@ -62,6 +63,7 @@ class JournaledStore final : public Store {
   Lsn base_lsn_ = 0;  // highest LSN reflected in the rows but no longer in the journal
   Epoch base_epoch_ = 0;
   Epoch epoch_ = 0;
+  std::uint64_t probes_ = 0;
 };
 
 // The text form of a key value, as the journal stores it.

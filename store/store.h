@@ -127,6 +127,11 @@ class Store {
   // Replaces all rows and the journal position with a snapshot.
   virtual Result<std::unique_ptr<SnapshotRestore>> begin_restore(const SnapshotHeader& header) = 0;
 
+  // A small write transaction (a meta row), to learn whether the store can
+  // still commit: kIo when the disk is full or read-only, kUnavailable when
+  // the database is gone.
+  virtual Status probe_write() = 0;
+
   // Flushes and closes; later calls fail with kUnavailable.
   virtual void close() = 0;
 };

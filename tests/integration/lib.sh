@@ -49,14 +49,15 @@ start() {
 # wait_exit PID SECONDS: waits for PID (a child of this shell) to end; its
 # exit code lands in WAIT_RC. Fails the test if it runs past SECONDS.
 wait_exit() {
-  local pid=$1 limit=$2 dog
-  (sleep "$limit"; kill -KILL "$pid" 2>/dev/null) >/dev/null 2>&1 &
+  local pid=$1 limit=$2 dog marker="$WORK/.timed-out.$1"
+  (sleep "$limit"; kill -0 "$pid" 2>/dev/null && touch "$marker" && kill -KILL "$pid") \
+    >/dev/null 2>&1 &
   dog=$!
   WAIT_RC=0
   wait "$pid" || WAIT_RC=$?
   kill "$dog" 2>/dev/null || true
   wait "$dog" 2>/dev/null || true
-  [ "$WAIT_RC" != 137 ] || fail "pid $pid did not exit within ${limit}s"
+  [ ! -e "$marker" ] || fail "pid $pid did not exit within ${limit}s"
 }
 
 # manager_config FILE NAME ADDRESS STORE_YAML TLS_YAML [EXTRA_YAML]

@@ -45,19 +45,23 @@ wait_exit "$pid" 15; rc=$WAIT_RC
 [ "$rc" = 0 ] || fail "SIGINT exit code $rc"
 pass "a restart takes a new epoch; SIGINT stops cleanly"
 
-# A configured peer is shown (as down) until the HA pair exists.
+# A configured peer that never answers: wait-for-all, the node does not promote itself.
 manager_config "$WORK/p.yaml" a "$addr" "{ sqlite: \"$WORK/data/a.db\" }" "{ insecure: true }" \
-  'peer: { name: b, address: "127.0.1.1:17421" }'
+  'peer: { name: b, address: "127.0.1.1:17421" }
+ha:   { interval_ms: 100, timeout_ms: 300, guard: reference, reference: ["icmp:127.0.0.1"] }'
 start "$WORK/p.log" "$MANAGER" --config "$WORK/p.yaml"
 pid=$LAST_PID
-wait_until 20 is_master "$addr" || fail "manager with peer never answered"
+answers() { ctl_insecure --manager "$addr" status --json >/dev/null 2>&1; }
+wait_until 20 answers || fail "manager with peer never answered"
+sleep 1  # more than three failover timeouts
 ctl_insecure --manager "$addr,127.0.1.1:17421" status --json |
-  jq -e '.nodes | length == 2 and .[1].name == "b" and .[1].role == "down"' >/dev/null || fail "peer row"
+  jq -e '.master == null and .ha == "pair" and .nodes[0].role == "syncing" and (.nodes | length == 2) and .nodes[1].name == "b" and .nodes[1].role == "down"' >/dev/null ||
+  fail "waiting node: $(ctl_insecure --manager "$addr" status --json)"
 ctl_insecure --manager "127.0.1.1:17421,$addr" status --json |
-  jq -e '.answered_by == "127.0.1.1:17420" and (.unreachable | length == 1)' >/dev/null || fail "finding the master among two addresses"
+  jq -e '.answered_by == "127.0.1.1:17420" and (.unreachable | length == 1)' >/dev/null || fail "finding the answering node among two addresses"
 kill -TERM "$pid"
 wait_exit "$pid" 15; [ "$WAIT_RC" = 0 ] || fail "stop with peer"
-pass "a configured peer is listed; duetctl finds the answering master among two addresses"
+pass "with an absent peer the node waits (syncing, no master); duetctl finds the answering node"
 
 cat >"$WORK/agent.yaml" <<YAML
 managers: ["$addr"]

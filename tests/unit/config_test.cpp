@@ -16,6 +16,7 @@ peer:  { name: b, address: "127.0.0.12:7420" }
 store: { sqlite: "/var/lib/duet/a.db" }
 tls:   { insecure: true }
 log:   { level: debug, format: json }
+ha:    { guard: reference, reference: ["127.0.0.1:22", "icmp:127.0.0.1"] }
 )";
 
 // The ConfigError message for `yaml`, or "" if it parsed.
@@ -53,6 +54,54 @@ TEST_CASE("a valid manager config parses with its values and defaults", "[config
   CHECK(c.log.format == duet::LogFormat::kJson);
   CHECK(c.shutdown_grace_ms == 5000);
   CHECK(c.store.retry_initial_ms == 200);
+  CHECK(c.ha.interval_ms == 500);
+  CHECK(c.ha.timeout_ms == 3000);
+  CHECK(c.ha.sync);
+  CHECK(c.ha.guard == duet::HaConfig::Guard::kReference);
+  REQUIRE(c.ha.reference.size() == 2);
+  CHECK(c.ha.reference[0].to_string() == "127.0.0.1:22");
+  CHECK(c.ha.reference[1].kind == duet::ReferenceTarget::Kind::kIcmp);
+  CHECK(c.ha.reference[1].to_string() == "icmp:127.0.0.1");
+}
+
+TEST_CASE("the ha section: bounds, guards and their companions", "[config]") {
+  const std::string head =
+      "node: {name: a, address: \"127.0.0.11:7420\"}\npeer: {name: b, address: "
+      "\"127.0.0.12:7420\"}\nstore: {sqlite: a.db}\ntls: {insecure: true}\n";
+  CHECK(manager_error(head) == "m.yaml:1: (top level): a pair (peer is set) needs an 'ha' section");
+  CHECK(manager_error(head + "ha: {interval_ms: 500, timeout_ms: 1000, guard: reference, "
+                             "reference: [\"h:1\"]}\n") ==
+        "m.yaml:5: ha.timeout_ms: must be at least 3 x interval_ms (1500)");
+  CHECK(manager_error(head + "ha: {guard: none}\n") ==
+        "m.yaml:5: ha.guard: a pair needs a split-brain guard: 'reference' (with ha.reference) or "
+        "'witness' (with ha.witness)");
+  CHECK(manager_error(head + "ha: {guard: reference}\n") ==
+        "m.yaml:5: ha: missing required key 'reference'");
+  CHECK(manager_error(head + "ha: {guard: reference, reference: [\"gateway\"]}\n") ==
+        "m.yaml:5: ha.reference: 'gateway' is not host:port (give host:port for TCP, or icmp:host)");
+  CHECK(manager_error(head + "ha: {guard: witness}\n") ==
+        "m.yaml:5: ha: 'guard: witness' needs a 'witness: {address: host:port}' entry");
+  CHECK(manager_error(head + "ha: {guard: reference, reference: [\"h:1\"], witness: {address: "
+                             "\"w:1\"}}\n") == "m.yaml:5: ha.witness: is used only with 'guard: witness'");
+  auto c = parse_manager_config(head + "ha:\n  interval_ms: 200\n  timeout_ms: 1000\n  guard: "
+                                       "witness\n  witness: {address: \"127.0.0.13:7430\"}\n  "
+                                       "sync: async\n  priority: 5\n",
+                                "m.yaml");
+  CHECK(c.ha.interval_ms == 200);
+  CHECK_FALSE(c.ha.sync);
+  CHECK(c.ha.priority == 5);
+  REQUIRE(c.ha.witness);
+  CHECK(c.ha.witness->lease_ms == 1000);  // default: the failover timeout
+}
+
+TEST_CASE("witness config", "[config]") {
+  auto c = duet::parse_witness_config(
+      "listen: \"127.0.0.13:7430\"\nstate: /var/lib/duet/witness.state\ntls: {insecure: true}\n",
+      "w.yaml");
+  CHECK(c.listen.to_string() == "127.0.0.13:7430");
+  CHECK(c.max_lease_ms == 30000);
+  CHECK_THROWS_WITH(duet::parse_witness_config("listen: \"h:1\"\ntls: {insecure: true}\n", "w.yaml"),
+                    "w.yaml:1: (top level): missing required key 'state'");
 }
 
 TEST_CASE("peer and log are optional; postgres is accepted", "[config]") {

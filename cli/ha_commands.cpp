@@ -1,0 +1,151 @@
+#include "cli/ha_commands.h"
+
+#include <grpcpp/create_channel.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/tls.h"
+
+namespace duet::cli {
+namespace {
+
+std::unique_ptr<duet::v1::Admin::Stub> stub_for(const ConnectionOptions& options,
+                                                const std::string& address,
+                                                const std::shared_ptr<grpc::ChannelCredentials>& c) {
+  return duet::v1::Admin::NewStub(
+      grpc::CreateCustomChannel(address, c, make_channel_arguments(options.tls)));
+}
+
+std::string roles_line(const std::vector<StatusReply>& replies) {
+  std::string line;
+  for (const auto& r : replies) {
+    if (!r.ok) {
+      line += (line.empty() ? "" : ", ") + r.address + " unreachable";
+      continue;
+    }
+    for (const auto& n : r.response.nodes()) {
+      if (n.self()) {
+        line += (line.empty() ? "" : ", ") + n.name() + " " + n.role() + " (epoch " +
+                std::to_string(n.epoch()) + ")";
+      }
+    }
+  }
+  return line;
+}
+
+// True when one node is master and every other answering node is standby.
+bool pair_healthy(const std::vector<StatusReply>& replies) {
+  int masters = 0;
+  int others = 0;
+  for (const auto& r : replies) {
+    if (!r.ok) return false;
+    for (const auto& n : r.response.nodes()) {
+      if (!n.self()) continue;
+      if (n.role() == "master") {
+        ++masters;
+      } else if (n.role() == "standby") {
+        ++others;
+      } else {
+        return false;
+      }
+    }
+  }
+  return masters == 1 && masters + others == static_cast<int>(replies.size());
+}
+
+}  // namespace
+
+int run_promote(const ConnectionOptions& options, bool force, bool json, std::ostream& out,
+                std::ostream& err) {
+  if (options.managers.size() != 1) {
+    err << "duetctl: promote: give exactly one --manager: the node to promote\n";
+    return 2;
+  }
+  if (!force) {
+    err << "duetctl: promote: add --force to confirm that the peer is down; promoting while it "
+           "acts makes two masters\n";
+    return 2;
+  }
+  auto creds = make_channel_credentials(options.tls);
+  if (!creds.ok()) {
+    err << "duetctl: " << creds.error().to_string() << "\n";
+    return 1;
+  }
+  auto stub = stub_for(options, options.managers[0], *creds);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + options.timeout);
+  duet::v1::PromoteRequest req;
+  req.set_force(true);
+  duet::v1::CommandReply reply;
+  auto s = stub->Promote(&ctx, req, &reply);
+  if (!s.ok()) {
+    err << "duetctl: promote: " << options.managers[0] << ": " << s.error_message() << "\n";
+    return 1;
+  }
+  if (json) {
+    out << nlohmann::json{{"node", reply.node()}, {"message", reply.message()}}.dump(2) << "\n";
+  } else {
+    out << reply.node() << ": " << reply.message() << "\n";
+  }
+  return 0;
+}
+
+int run_failback(const ConnectionOptions& options, double wait_s, bool json, std::ostream& out,
+                 std::ostream& err) {
+  auto creds = make_channel_credentials(options.tls);
+  if (!creds.ok()) {
+    err << "duetctl: " << creds.error().to_string() << "\n";
+    return 1;
+  }
+  auto replies = query_status(options);
+  if (!replies.ok()) {
+    err << "duetctl: " << replies.error().to_string() << "\n";
+    return 1;
+  }
+  nlohmann::json steps = nlohmann::json::array();
+  auto say = [&](const std::string& line) {
+    steps.push_back(line);
+    if (!json) out << line << "\n" << std::flush;
+  };
+  say("before: " + roles_line(*replies));
+  int asked = 0;
+  for (const auto& r : *replies) {
+    if (!r.ok) continue;
+    bool is_master = false;
+    for (const auto& n : r.response.nodes()) is_master |= n.self() && n.role() == "master";
+    if (is_master) continue;
+    auto stub = stub_for(options, r.address, *creds);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + options.timeout);
+    duet::v1::CommandReply reply;
+    auto s = stub->Failback(&ctx, duet::v1::FailbackRequest(), &reply);
+    say(s.ok() ? reply.node() + ": " + reply.message()
+               : r.address + ": failback failed: " + s.error_message());
+    ++asked;
+  }
+  if (asked == 0 && pair_healthy(*replies)) say("nothing to do: the pair is master + standby");
+
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int>(wait_s * 1000));
+  bool healthy = false;
+  std::string last;
+  while (true) {
+    auto now_replies = query_status(options);
+    if (now_replies.ok()) {
+      healthy = pair_healthy(*now_replies);
+      const std::string line = roles_line(*now_replies);
+      if (line != last) say("now: " + line);
+      last = line;
+    }
+    if (healthy || std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  say(healthy ? "done: master + standby" : "not back to master + standby yet (see duetctl status)");
+  if (json) {
+    out << nlohmann::json{{"ok", healthy}, {"steps", steps}}.dump(2) << "\n";
+  }
+  return healthy ? 0 : 1;
+}
+
+}  // namespace duet::cli

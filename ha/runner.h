@@ -1,0 +1,116 @@
+#pragma once
+
+// Runner: the glue around the RoleMachine in a running manager. It owns the
+// heartbeat timer and the gRPC client to the peer, feeds the core with
+// heartbeats (sent and answered), guard verdicts and store health, and carries
+// out the core's actions: run the fence command, persist the new epoch, then
+// promote; start and stop side effects; take or release the witness lease.
+//
+// Threads: constructed, used and destroyed on one executor (the manager's
+// strand). gRPC replies arrive on gRPC threads and are posted to the
+// executor; after stop() none is processed. Hooks are called on the
+// executor, never under a lock.
+//
+// Until journal replication exists, a follower counts as caught up when its
+// journal position equals the master's (literally true); replication will
+// report catch-up itself.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/result.h"
+#include "duet/v1/admin.pb.h"
+#include "duet/v1/peer.grpc.pb.h"
+#include "ha/guard.h"
+#include "ha/role_machine.h"
+#include "store/store.h"
+
+namespace duet::ha {
+
+struct RunnerOptions {
+  NodeConfig node;
+  std::optional<NodeConfig> peer;
+  HaConfig ha;
+  TlsConfig tls;              // client side of the link to the peer
+  std::string data_dir;       // SQLite: checked for free space; empty otherwise
+  std::uint64_t incarnation;  // random per process start
+};
+
+class Runner {
+ public:
+  struct Hooks {
+    std::function<void(Epoch)> start_acting;
+    std::function<void(const std::string& reason)> stop_acting;
+  };
+
+  // `guard` may be null only without a peer. `clock` and `store` outlive the runner.
+  Runner(boost::asio::any_io_executor executor, Clock& clock, RunnerOptions options,
+         store::Store& store, std::unique_ptr<Guard> guard, Hooks hooks);
+  ~Runner();
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
+
+  // Creates the peer channel (TLS material errors come back here) and starts.
+  Status start();
+  void stop();
+
+  // Peer.Heartbeat: takes the peer's beat, returns ours.
+  duet::v1::Beat answer(const duet::v1::Beat& from_peer);
+
+  // Operator commands; the string tells the operator what happened.
+  Result<std::string> force_promote();
+  Result<std::string> failback();
+
+  // The gate for every side effect.
+  bool may_act() const;
+  const RoleMachine& machine() const { return rm_; }
+  void fill_status(duet::v1::StatusResponse& r) const;
+
+ private:
+  struct Life;  // shared with gRPC callbacks that may outlive the runner
+
+  void schedule_tick();
+  void tick();
+  void send_beat();
+  void on_peer_beat(const duet::v1::Beat& beat);
+  void apply(const Actions& actions);
+  void promote(const Promote& p);
+  void finish_promotion(Epoch epoch);
+  void probe_health();
+  duet::v1::Beat outgoing_beat();
+
+  boost::asio::any_io_executor executor_;
+  Clock& clock_;
+  RunnerOptions options_;
+  store::Store& store_;
+  std::unique_ptr<Guard> guard_;
+  Hooks hooks_;
+  RoleMachine rm_;
+  std::shared_ptr<Life> life_;
+  std::unique_ptr<duet::v1::Peer::Stub> stub_;
+  std::optional<TimerId> tick_timer_;
+  bool beat_in_flight_ = false;
+  std::string peer_error_;
+  std::string health_detail_;
+  bool healthy_ = true;
+  bool promoting_ = false;
+  std::string last_fence_result_;
+  bool stopped_ = false;
+};
+
+// The guard a manager's configuration asks for (null without a peer).
+std::unique_ptr<Guard> make_guard(boost::asio::any_io_executor executor, const Clock& clock,
+                                  const ManagerConfig& config);
+
+// Runs `command` with /bin/sh -c, with `env` added, killing it after
+// `timeout`; returns "exit N", "killed by signal N" or "timed out".
+std::string run_fence_command(const std::string& command,
+                              const std::vector<std::pair<std::string, std::string>>& env,
+                              Duration timeout, const Clock& clock);
+
+}  // namespace duet::ha
