@@ -10,11 +10,13 @@ DUETCTL=$BIN/cli/duetctl
 WORK=$(mktemp -d /tmp/duet-it-XXXXXX)
 PIDS=()
 LAST_PID=
+AT_EXIT=()  # commands run at exit, after the processes are gone (e.g. deleting namespaces)
 
 cleanup() {
-  local p
+  local p c
   for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  for c in "${AT_EXIT[@]}"; do eval "$c" >/dev/null 2>&1 || true; done
   if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
