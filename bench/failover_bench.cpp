@@ -24,6 +24,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <random>
 #include <thread>
 
 #include "common/clock.h"
@@ -102,6 +103,7 @@ int main(int argc, char** argv) {
   }
 
   duet::SystemClock clock;
+  std::mt19937 rng(std::random_device{}());
   std::vector<double> seconds;
   nlohmann::ordered_json runs = nlohmann::ordered_json::array();
   for (int t = 0; t < trials; ++t) {
@@ -143,8 +145,11 @@ int main(int argc, char** argv) {
       }
       if (master < 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    // Settle: the standby has had a few heartbeats from this master.
-    std::this_thread::sleep_for(std::chrono::milliseconds(2 * interval_ms));
+    // Settle, then kill at a random phase of the heartbeat cycle: a fixed
+    // delay would always kill just before (or after) a heartbeat and bias
+    // the result.
+    std::uniform_int_distribution<int> phase(0, interval_ms);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2 * interval_ms + phase(rng)));
     nlohmann::ordered_json run;
     run["trial"] = t;
     if (master < 0) {
