@@ -13,12 +13,6 @@ PAIR="$A,$B"
 command -v unshare >/dev/null && command -v nsenter >/dev/null || fail "unshare/nsenter missing (util-linux)"
 unshare -m --propagation private true 2>/dev/null || fail "cannot create a mount namespace (needs root)"
 
-pair_config() {  # NAME ADDR PEER PEER_ADDR
-  mkdir -p "$WORK/$1"
-  manager_config "$WORK/$1.yaml" "$1" "$2" "{ sqlite: \"$WORK/$1/$1.db\" }" "{ insecure: true }" \
-    "peer: { name: $3, address: \"$4\" }
-ha:   { interval_ms: 200, timeout_ms: 1000, guard: reference, reference: [\"icmp:127.0.0.1\"] }"
-}
 pair_config a "$A" b "$B"
 pair_config b "$B" a "$A"
 declare -A PID
@@ -29,8 +23,7 @@ start_node() {  # NAME: in its own mount namespace, on its own tmpfs
 }
 in_ns() { local node=$1; shift; nsenter -t "${PID[$node]}" -m "$@"; }
 view() { ctl_insecure --manager "$1" status --json 2>/dev/null; }
-role() { view "$1" | jq -r '.nodes[] | select(.self) | .role'; }
-is_role() { [ "$(role "$1")" = "$2" ]; }
+role() { node_role "$1"; }
 
 start_node a
 start_node b

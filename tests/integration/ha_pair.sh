@@ -7,20 +7,13 @@ A=127.0.0.11:17520
 B=127.0.0.12:17520
 PAIR="$A,$B"
 
-pair_config() {  # NAME ADDR PEER PEER_ADDR
-  manager_config "$WORK/$1.yaml" "$1" "$2" "{ sqlite: \"$WORK/$1/$1.db\" }" "{ insecure: true }" \
-    "peer: { name: $3, address: \"$4\" }
-ha:   { interval_ms: 200, timeout_ms: 1000, guard: reference, reference: [\"icmp:127.0.0.1\"] }"
-}
 pair_config a "$A" b "$B"
 pair_config b "$B" a "$A"
 declare -A PID
 start_node() { start "$WORK/$1.$2.log" "$MANAGER" --config "$WORK/$1.yaml"; PID[$1]=$LAST_PID; }
 view() { ctl_insecure --manager "$1" status --json 2>/dev/null; }
-# role NODE_ADDR: that node's own view of its role
-role() { view "$1" | jq -r '.nodes[] | select(.self) | .role'; }
-epoch() { view "$1" | jq -r '.nodes[] | select(.self) | .epoch'; }
-is_role() { [ "$(role "$1")" = "$2" ]; }
+role() { node_role "$1"; }
+epoch() { node_epoch "$1"; }
 
 # Start-up: both nodes, one master by the rule (equal journals: the smaller name).
 start_node a 1

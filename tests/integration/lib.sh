@@ -76,3 +76,19 @@ ctl_insecure() { "$DUETCTL" --insecure --timeout 2 "$@"; }
 
 # is_master ADDRESS: the manager at ADDRESS says it is master (plaintext).
 is_master() { ctl_insecure --manager "$1" status --json 2>/dev/null | jq -e '.master != null' >/dev/null; }
+
+# pair_config NAME ADDR PEER PEER_ADDR [HA_YAML]: the config of one manager of
+# a pair in $WORK/NAME.yaml, store in $WORK/NAME/, plaintext gRPC, and by
+# default fast timing (200 ms / 1 s) with the reference icmp:127.0.0.1.
+pair_config() {
+  local ha=${5:-"interval_ms: 200, timeout_ms: 1000, guard: reference, reference: [\"icmp:127.0.0.1\"]"}
+  mkdir -p "$WORK/$1"
+  manager_config "$WORK/$1.yaml" "$1" "$2" "{ sqlite: \"$WORK/$1/$1.db\" }" "{ insecure: true }" \
+    "peer: { name: $3, address: \"$4\" }
+ha:   { $ha }"
+}
+
+# The answering node's own view of itself (ADDRESS): role and epoch.
+node_role() { ctl_insecure --manager "$1" status --json 2>/dev/null | jq -r '.nodes[] | select(.self) | .role'; }
+node_epoch() { ctl_insecure --manager "$1" status --json 2>/dev/null | jq -r '.nodes[] | select(.self) | .epoch'; }
+is_role() { [ "$(node_role "$1")" = "$2" ]; }
