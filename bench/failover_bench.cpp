@@ -11,6 +11,7 @@
 // the end of its trial.
 
 #include <fcntl.h>
+#include <grpcpp/create_channel.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -20,7 +21,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <grpcpp/create_channel.h>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -107,8 +107,8 @@ int main(int argc, char** argv) {
   std::vector<double> seconds;
   nlohmann::ordered_json runs = nlohmann::ordered_json::array();
   for (int t = 0; t < trials; ++t) {
-    const fs::path dir = fs::temp_directory_path() / ("duet-failover-" + std::to_string(getpid()) +
-                                                      "-" + std::to_string(t));
+    const fs::path dir = fs::temp_directory_path() /
+                         ("duet-failover-" + std::to_string(getpid()) + "-" + std::to_string(t));
     fs::create_directories(dir);
     std::vector<Node> nodes{{"a", "127.0.0.11:" + std::to_string(port)},
                             {"b", "127.0.0.12:" + std::to_string(port)}};
@@ -125,8 +125,8 @@ int main(int argc, char** argv) {
           << ", guard: reference, reference: [\"icmp:127.0.0.1\"] }\n";
     }
     for (auto& n : nodes) {
-      n.pid = spawn(manager, (dir / (n.name + ".yaml")).string(),
-                    (dir / (n.name + ".log")).string());
+      n.pid =
+          spawn(manager, (dir / (n.name + ".yaml")).string(), (dir / (n.name + ".log")).string());
     }
     std::vector<std::unique_ptr<duet::v1::Admin::Stub>> stubs;
     for (auto& n : nodes) {
@@ -183,11 +183,12 @@ int main(int argc, char** argv) {
 
   nlohmann::ordered_json out;
   out["bench"] = "failover_bench";
-  out["settings"] = {{"trials", trials},
-                     {"interval_ms", interval_ms},
-                     {"timeout_ms", timeout_ms},
-                     {"guard", "reference icmp:127.0.0.1"},
-                     {"measured", "SIGKILL of the master -> survivor's own status: master, acting"}};
+  out["settings"] = {
+      {"trials", trials},
+      {"interval_ms", interval_ms},
+      {"timeout_ms", timeout_ms},
+      {"guard", "reference icmp:127.0.0.1"},
+      {"measured", "SIGKILL of the master -> survivor's own status: master, acting"}};
   if (!seconds.empty()) {
     out["median_s"] = median(seconds);
     out["min_s"] = *std::min_element(seconds.begin(), seconds.end());

@@ -62,8 +62,8 @@ RunResult run_once(duet::store::Store& store, int batch, double seconds,
   const std::string value(64, 'v');  // a realistic small row
   std::uint64_t i = 0;
   const auto start = clock.now();
-  const auto deadline = start + std::chrono::duration_cast<duet::Duration>(
-                                    std::chrono::duration<double>(seconds));
+  const auto deadline =
+      start + std::chrono::duration_cast<duet::Duration>(std::chrono::duration<double>(seconds));
   WriteBatch b;
   while (clock.now() < deadline && r.changes < max_changes) {
     b.clear();
@@ -113,8 +113,11 @@ int main(int argc, char** argv) {
   nlohmann::ordered_json out;
   out["bench"] = "store_bench";
   out["machine"] = {{"cpus", std::thread::hardware_concurrency()}, {"cpu", cpu_model()}};
-  out["settings"] = {{"seconds", seconds}, {"repeat", repeat}, {"row_bytes", 64},
-                     {"sqlite_synchronous", "FULL"}, {"postgres_fsync", true}};
+  out["settings"] = {{"seconds", seconds},
+                     {"repeat", repeat},
+                     {"row_bytes", 64},
+                     {"sqlite_synchronous", "FULL"},
+                     {"postgres_fsync", true}};
   out["results"] = nlohmann::ordered_json::array();
 
   std::unique_ptr<duet::testing::PgServer> pg;
@@ -135,8 +138,8 @@ int main(int argc, char** argv) {
     for (int batch : batches) {
       std::vector<RunResult> runs;
       for (int rep = 0; rep < repeat; ++rep) {
-        const std::string path = dir + "/duet-bench-" + std::to_string(::getpid()) + "-" +
-                                 std::to_string(rep) + ".db";
+        const std::string path =
+            dir + "/duet-bench-" + std::to_string(::getpid()) + "-" + std::to_string(rep) + ".db";
         duet::Result<std::unique_ptr<duet::store::SqlBackend>> db =
             name == "sqlite" ? duet::store::open_sqlite_backend(path)
                              : [&]() -> duet::Result<std::unique_ptr<duet::store::SqlBackend>> {

@@ -6,6 +6,7 @@
 
 #include "cli/connection.h"
 #include "cli/ha_commands.h"
+#include "cli/settings_commands.h"
 #include "cli/status_command.h"
 #include "duet/version.h"
 
@@ -63,6 +64,17 @@ int main(int argc, char** argv) {
   failback->add_option("--wait", wait_s, "seconds to wait for the pair to be whole")
       ->capture_default_str();
 
+  auto* settings = app.add_subcommand("settings", "the replicated settings table");
+  settings->require_subcommand(1);
+  std::string setting_key;
+  std::string setting_value;
+  auto* settings_set = settings->add_subcommand("set", "set KEY to VALUE (on the master)");
+  settings_set->add_option("key", setting_key, "setting key")->required();
+  settings_set->add_option("value", setting_value, "new value")->required();
+  auto* settings_get = settings->add_subcommand("get", "show the value of KEY");
+  settings_get->add_option("key", setting_key, "setting key")->required();
+  auto* settings_list = settings->add_subcommand("list", "every setting, in key order");
+
   CLI11_PARSE(app, argc, argv);
 
   options.managers = split_list(managers);
@@ -90,6 +102,16 @@ int main(int argc, char** argv) {
   if (promote->parsed()) return duet::cli::run_promote(options, force, json, std::cout, std::cerr);
   if (failback->parsed()) {
     return duet::cli::run_failback(options, wait_s, json, std::cout, std::cerr);
+  }
+  if (settings_set->parsed()) {
+    return duet::cli::run_settings_set(options, setting_key, setting_value, json, std::cout,
+                                       std::cerr);
+  }
+  if (settings_get->parsed()) {
+    return duet::cli::run_settings_get(options, setting_key, json, std::cout, std::cerr);
+  }
+  if (settings_list->parsed()) {
+    return duet::cli::run_settings_list(options, json, std::cout, std::cerr);
   }
   return 2;
 }

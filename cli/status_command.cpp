@@ -35,6 +35,7 @@ std::string status_json(const StatusReply& view, const std::vector<StatusReply>&
   nlohmann::ordered_json j;
   j["master"] = r.has_master() ? nlohmann::ordered_json(r.master()) : nullptr;
   j["sync_mode"] = r.sync_mode();
+  j["running_alone"] = r.running_alone();
   j["ha"] = r.ha();
   j["answered_by"] = view.address;
   j["nodes"] = nlohmann::ordered_json::array();
@@ -77,7 +78,8 @@ int run_status(const ConnectionOptions& options, bool json, std::ostream& out,
   }
   const auto& r = view->response;
   out << "master: " << (r.has_master() ? r.master() : "(none)") << "   sync mode: "
-      << r.sync_mode() << "   ha: " << r.ha() << "   (answered by " << view->address << ")\n\n";
+      << r.sync_mode() << (r.running_alone() ? " (running alone)" : "")
+      << "   ha: " << r.ha() << "   (answered by " << view->address << ")\n\n";
   out << pad("NODE", 10) << pad("ADDRESS", 22) << pad("ROLE", 9) << pad("EPOCH", 7)
       << pad("HEARTBEAT", 11) << pad("APPLIED LSN", 13) << pad("LAG", 16) << "GUARD\n";
   for (const auto& n : r.nodes()) {

@@ -23,8 +23,7 @@ struct SystemClock::Pending {
   std::function<void()> fn;
 };
 
-SystemClock::SystemClock(boost::asio::any_io_executor executor)
-    : executor_(std::move(executor)) {}
+SystemClock::SystemClock(boost::asio::any_io_executor executor) : executor_(std::move(executor)) {}
 
 SystemClock::~SystemClock() {
   std::map<TimerId, std::shared_ptr<Pending>> pending;

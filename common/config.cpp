@@ -113,8 +113,8 @@ HaConfig read_ha(std::optional<YamlReader> r, bool has_peer) {
   h.interval_ms = r->int_or("interval_ms", h.interval_ms, 50, 60000);
   h.timeout_ms = r->int_or("timeout_ms", h.timeout_ms, 150, 600000);
   if (h.timeout_ms < 3 * h.interval_ms) {
-    r->fail("timeout_ms", "must be at least 3 x interval_ms (" + std::to_string(3 * h.interval_ms) +
-                              ")");
+    r->fail("timeout_ms",
+            "must be at least 3 x interval_ms (" + std::to_string(3 * h.interval_ms) + ")");
   }
   h.priority = r->int_or("priority", 0, -1000, 1000);
   h.sync = r->enum_or("sync", {"sync", "async"}, "sync") == "sync";
@@ -124,8 +124,9 @@ HaConfig read_ha(std::optional<YamlReader> r, bool has_peer) {
             : guard == "witness" ? HaConfig::Guard::kWitness
                                  : HaConfig::Guard::kNone;
   if (has_peer && h.guard == HaConfig::Guard::kNone) {
-    r->fail("guard", "a pair needs a split-brain guard: 'reference' (with ha.reference) or "
-                     "'witness' (with ha.witness)");
+    r->fail("guard",
+            "a pair needs a split-brain guard: 'reference' (with ha.reference) or "
+            "'witness' (with ha.witness)");
   }
   for (const auto& text : r->string_list("reference", h.guard == HaConfig::Guard::kReference)) {
     h.reference.push_back(read_reference(*r, "reference", text));

@@ -24,20 +24,20 @@ struct HostPort {
 std::optional<HostPort> parse_host_port(const std::string& text, std::string* why);
 
 struct TlsConfig {
-  bool insecure = false;     // plaintext gRPC, for local demos only; warned at start
-  std::string ca_file;       // CA that signs peers' and clients' certificates
-  std::string cert_file;     // this process's certificate chain
-  std::string key_file;      // its private key (never logged)
+  bool insecure = false;            // plaintext gRPC, for local demos only; warned at start
+  std::string ca_file;              // CA that signs peers' and clients' certificates
+  std::string cert_file;            // this process's certificate chain
+  std::string key_file;             // its private key (never logged)
   bool require_client_cert = true;  // mutual TLS (servers only)
-  std::string server_name;   // clients: name to verify instead of the dialled host
+  std::string server_name;          // clients: name to verify instead of the dialled host
 };
 
 enum class LogFormat { kText, kJson };
 
 struct LogConfig {
-  std::string level = "info";   // trace, debug, info, warn, error, critical, off
+  std::string level = "info";  // trace, debug, info, warn, error, critical, off
   LogFormat format = LogFormat::kText;
-  std::string file;             // empty: standard error
+  std::string file;  // empty: standard error
 };
 
 struct NodeConfig {
@@ -49,7 +49,7 @@ struct StoreConfig {
   enum class Backend { kSqlite, kPostgres };
   Backend backend = Backend::kSqlite;
   std::string sqlite_path;
-  std::string postgres_conninfo;   // may hold a password: print only redact_conninfo() of it
+  std::string postgres_conninfo;  // may hold a password: print only redact_conninfo() of it
   std::int64_t retry_initial_ms = 200;
   std::int64_t retry_max_ms = 10000;
 };
@@ -70,16 +70,16 @@ struct WitnessClientConfig {
 };
 
 struct HaConfig {
-  std::int64_t interval_ms = 500;    // heartbeat interval
-  std::int64_t timeout_ms = 3000;    // failover timeout; at least 3 x interval
-  std::int64_t priority = 0;         // start-up tie-break: higher first
-  bool sync = true;                  // sync replication (default) or async
+  std::int64_t interval_ms = 500;         // heartbeat interval
+  std::int64_t timeout_ms = 3000;         // failover timeout; at least 3 x interval
+  std::int64_t priority = 0;              // start-up tie-break: higher first
+  bool sync = true;                       // sync replication (default) or async
   std::int64_t sync_lag_bound_ms = 2000;  // sync: wait this long for the standby, then run alone
   enum class Guard { kNone, kReference, kWitness };
-  Guard guard = Guard::kNone;        // none only without a peer
-  std::vector<ReferenceTarget> reference;  // guard: reference
+  Guard guard = Guard::kNone;                  // none only without a peer
+  std::vector<ReferenceTarget> reference;      // guard: reference
   std::optional<WitnessClientConfig> witness;  // guard: witness
-  std::string fence_command;         // run by a promoting node against the old master
+  std::string fence_command;                   // run by a promoting node against the old master
   std::int64_t fence_timeout_ms = 10000;
 };
 

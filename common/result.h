@@ -23,8 +23,7 @@ struct Error {
 };
 
 template <typename E>
-  requires std::is_error_code_enum_v<E>
-Error make_error(E e, std::string message) {
+requires std::is_error_code_enum_v<E> Error make_error(E e, std::string message) {
   return Error{std::error_code(e), std::move(message)};
 }
 
@@ -96,12 +95,12 @@ inline Status ok_status() { return {}; }
 }  // namespace duet
 
 // Propagates an error from an expression yielding Result<...>.
-#define DUET_TRY(expr)                                  \
-  do {                                                  \
-    auto duet_try_result_ = (expr);                     \
-    if (!duet_try_result_.ok()) {                       \
-      return std::move(duet_try_result_).take_error();  \
-    }                                                   \
+#define DUET_TRY(expr)                                 \
+  do {                                                 \
+    auto duet_try_result_ = (expr);                    \
+    if (!duet_try_result_.ok()) {                      \
+      return std::move(duet_try_result_).take_error(); \
+    }                                                  \
   } while (false)
 
 #define DUET_CONCAT_INNER(a, b) a##b
@@ -110,7 +109,7 @@ inline Status ok_status() { return {}; }
 // DUET_ASSIGN_OR_RETURN(auto x, expr): x = value of expr, or return its error.
 #define DUET_ASSIGN_OR_RETURN(decl, expr) \
   DUET_ASSIGN_OR_RETURN_IMPL(DUET_CONCAT(duet_res_, __LINE__), decl, expr)
-#define DUET_ASSIGN_OR_RETURN_IMPL(tmp, decl, expr) \
-  auto tmp = (expr);                                \
+#define DUET_ASSIGN_OR_RETURN_IMPL(tmp, decl, expr)  \
+  auto tmp = (expr);                                 \
   if (!tmp.ok()) return std::move(tmp).take_error(); \
   decl = std::move(tmp).value()

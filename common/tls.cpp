@@ -16,7 +16,8 @@ namespace {
 
 Result<std::string> read_file(const std::string& path, const char* what) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(CommonErrc::kTls, std::string("cannot read TLS ") + what + " '" + path + "'");
+  if (!in)
+    return make_error(CommonErrc::kTls, std::string("cannot read TLS ") + what + " '" + path + "'");
   std::stringstream buf;
   buf << in.rdbuf();
   return buf.str();
@@ -49,7 +50,8 @@ struct StoreCtxDeleter {
 using X509Ptr = std::unique_ptr<X509, X509Deleter>;
 
 std::unique_ptr<BIO, BioDeleter> mem_bio(const std::string& pem) {
-  return std::unique_ptr<BIO, BioDeleter>(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  return std::unique_ptr<BIO, BioDeleter>(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
 }
 
 }  // namespace
@@ -77,8 +79,8 @@ Result<TlsMaterial> load_tls_material(const TlsConfig& config) {
   auto cert_bio = mem_bio(m.cert_pem);
   X509Ptr cert(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
   if (!cert) {
-    return make_error(CommonErrc::kTls, "'" + config.cert_file +
-                                            "' holds no PEM certificate: " + openssl_reason());
+    return make_error(CommonErrc::kTls,
+                      "'" + config.cert_file + "' holds no PEM certificate: " + openssl_reason());
   }
   auto key_bio = mem_bio(m.key_pem);
   std::unique_ptr<EVP_PKEY, KeyDeleter> key(
@@ -86,8 +88,8 @@ Result<TlsMaterial> load_tls_material(const TlsConfig& config) {
   if (!key) {
     // Deliberately no OpenSSL detail here: it can quote key material.
     ERR_clear_error();
-    return make_error(CommonErrc::kTls, "'" + config.key_file +
-                                            "' holds no unencrypted PEM private key");
+    return make_error(CommonErrc::kTls,
+                      "'" + config.key_file + "' holds no unencrypted PEM private key");
   }
   if (X509_check_private_key(cert.get(), key.get()) != 1) {
     ERR_clear_error();
@@ -101,8 +103,8 @@ Result<TlsMaterial> load_tls_material(const TlsConfig& config) {
     const int err = X509_STORE_CTX_get_error(ctx.get());
     return make_error(CommonErrc::kTls, "the certificate in '" + config.cert_file +
                                             "' does not verify against the CA in '" +
-                                            config.ca_file + "': " +
-                                            X509_verify_cert_error_string(err));
+                                            config.ca_file +
+                                            "': " + X509_verify_cert_error_string(err));
   }
   char name[512];
   X509_NAME_oneline(X509_get_subject_name(cert.get()), name, sizeof name);

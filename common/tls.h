@@ -33,8 +33,7 @@ struct TlsMaterial {
 Result<TlsMaterial> load_tls_material(const TlsConfig& config);
 
 Result<std::shared_ptr<grpc::ServerCredentials>> make_server_credentials(const TlsConfig& config);
-Result<std::shared_ptr<grpc::ChannelCredentials>> make_channel_credentials(
-    const TlsConfig& config);
+Result<std::shared_ptr<grpc::ChannelCredentials>> make_channel_credentials(const TlsConfig& config);
 
 // Channel arguments matching `config` (target name override when server_name is set).
 grpc::ChannelArguments make_channel_arguments(const TlsConfig& config);

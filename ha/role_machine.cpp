@@ -61,11 +61,12 @@ Actions RoleMachine::on_beat(TimePoint now, const Beat& beat) {
       if (lease_wanted_) want_lease(0, out);
       return out;
     }
-    return fence(now, "peer " + beat.from + " is in a higher epoch (" + std::to_string(beat.epoch) + ")",
+    return fence(now,
+                 "peer " + beat.from + " is in a higher epoch (" + std::to_string(beat.epoch) + ")",
                  true);
   }
-  if (role_ == Role::kMaster && beat.role == Role::kMaster && beat.acting &&
-      beat.epoch == epoch_ && !wins_election(now)) {
+  if (role_ == Role::kMaster && beat.role == Role::kMaster && beat.acting && beat.epoch == epoch_ &&
+      !wins_election(now)) {
     // Two masters in one epoch cannot arise from the rules; if it ever does,
     // the election order settles it the same way on both sides.
     return fence(now, "peer " + beat.from + " is master in the same epoch and wins the election",
@@ -123,9 +124,10 @@ Actions RoleMachine::on_promote_failed(TimePoint now, const std::string& reason)
 Actions RoleMachine::on_epoch_seen(TimePoint now, Epoch epoch) {
   peer_epoch_max_ = std::max(peer_epoch_max_, epoch);
   if (role_ == Role::kMaster && epoch > epoch_) {
-    return fence(now, "saw epoch " + std::to_string(epoch) + ", above this master's " +
-                     std::to_string(epoch_),
-                 true);
+    return fence(
+        now,
+        "saw epoch " + std::to_string(epoch) + ", above this master's " + std::to_string(epoch_),
+        true);
   }
   return {};
 }
@@ -166,8 +168,8 @@ Actions RoleMachine::on_failback(TimePoint now) {
 }
 
 Actions RoleMachine::begin_switchover(TimePoint now) {
-  if (role_ != Role::kMaster || switching_ || !peer_alive(now) ||
-      peer_->role != Role::kStandby || !peer_->healthy) {
+  if (role_ != Role::kMaster || switching_ || !peer_alive(now) || peer_->role != Role::kStandby ||
+      !peer_->healthy) {
     return {};
   }
   switching_ = true;

@@ -58,7 +58,7 @@ enum class Role : std::uint8_t {
   kSyncing,  // catching up with a master, or waiting for the peer at start
   kStandby,  // in sync with the master, may take over
   kMaster,
-  kFenced,   // stopped acting; waits for failback
+  kFenced,  // stopped acting; waits for failback
 };
 const char* role_name(Role role);
 
@@ -239,7 +239,7 @@ class RoleMachine {
   TimePoint guard_valid_until_{};
   std::string guard_detail_;
 
-  std::optional<Epoch> promoting_;   // Promote emitted, awaiting on_promoted
+  std::optional<Epoch> promoting_;     // Promote emitted, awaiting on_promoted
   std::optional<Epoch> lease_wanted_;  // AcquireLease emitted for this epoch
 };
 

@@ -69,6 +69,37 @@ Status Runner::start() {
     auto channel = grpc::CreateCustomChannel(options_.peer->address.to_string(), creds,
                                              make_channel_arguments(options_.tls));
     stub_ = duet::v1::Peer::NewStub(channel);
+    JournalShipper::Options so;
+    so.sync = options_.ha.sync;
+    so.lag_bound = std::chrono::milliseconds(options_.ha.sync_lag_bound_ms);
+    shipper_ = std::make_unique<JournalShipper>(clock_, store_, so, [this] {
+      return rm_.role() == Role::kMaster && rm_.may_act(clock_.now());
+    });
+    JournalFollower::Hooks fh;
+    fh.caught_up = [this] {
+      const Role before = rm_.role();
+      apply(rm_.on_caught_up(clock_.now()));
+      if (rm_.role() == Role::kStandby) reseed_allowed_ = false;
+      log_role_change(before);
+      if (rm_.role() != before) send_beat();  // tell the master at once
+    };
+    fh.lost_sync = [this](const std::string& why) {
+      const Role before = rm_.role();
+      apply(rm_.on_lost_sync(clock_.now(), why));
+      log_role_change(before);
+    };
+    fh.stream_ended = [this](const std::string& why) {
+      spdlog::debug("ha: {}", why);
+      if (!unsynced_since_) unsynced_since_ = clock_.now();
+    };
+    fh.diverged = [this](const std::string& why) {
+      const Role before = rm_.role();
+      apply(rm_.on_diverged(clock_.now(), why));
+      log_role_change(before);
+    };
+    fh.moved = [this] { rm_.on_epoch_adopted(store_.current_epoch()); };
+    follower_ = std::make_unique<JournalFollower>(executor_, store_, options_.node.name,
+                                                  std::move(fh));
   }
   if (guard_) {
     spdlog::info("ha: split-brain guard: {}", guard_->describe());
@@ -99,6 +130,8 @@ void Runner::stop() {
   }
   if (tick_timer_) clock_.cancel(*tick_timer_);
   if (guard_) guard_->stop();
+  if (follower_) follower_->stop("manager stopping");
+  if (shipper_) shipper_->stop();
 }
 
 void Runner::schedule_tick() {
@@ -114,7 +147,54 @@ void Runner::schedule_tick() {
 void Runner::tick() {
   probe_health();
   send_beat();
+  const Role before = rm_.role();
   apply(rm_.on_tick(clock_.now()));
+  log_role_change(before);
+  drive_replication();
+}
+
+void Runner::drive_replication() {
+  if (!follower_ || stopped_) return;
+  const auto now = clock_.now();
+  if (rm_.following(now)) {
+    follower_->ensure(stub_.get(), reseed_allowed_);
+    // A master that still beats but cannot be streamed from for a failover
+    // timeout: this standby no longer holds what it acknowledges.
+    if (follower_->connected()) {
+      unsynced_since_.reset();
+    } else if (rm_.role() == Role::kStandby && unsynced_since_ &&
+               now - *unsynced_since_ >= rm_.options().timing.timeout) {
+      const Role before = rm_.role();
+      apply(rm_.on_lost_sync(now, "no replication stream from the master for " +
+                                      ms_text(now - *unsynced_since_)));
+      log_role_change(before);
+    }
+  } else {
+    unsynced_since_.reset();
+    if (follower_->running()) {
+      follower_->stop(std::string("not following the master (") + role_name(rm_.role()) + ")");
+    }
+  }
+}
+
+void Runner::log_role_change(Role before) {
+  if (rm_.role() != before) {
+    spdlog::info("ha: {} -> {}{}", role_name(before), role_name(rm_.role()),
+                 rm_.reason().empty() ? "" : " (" + rm_.reason() + ")");
+  }
+}
+
+void Runner::commit(const store::WriteBatch& batch, std::function<void(Result<Committed>)> done) {
+  auto lsn = store_.commit(batch);
+  if (!lsn.ok()) return done(lsn.error());
+  const Committed c{*lsn, store_.current_epoch(), false};
+  if (!shipper_) return done(c);
+  shipper_->on_commit();
+  shipper_->when_replicated(*lsn, [c, done = std::move(done)](bool replicated) mutable {
+    Committed r = c;
+    r.replicated = replicated;
+    done(r);
+  });
 }
 
 void Runner::probe_health() {
@@ -159,6 +239,7 @@ duet::v1::Beat Runner::outgoing_beat() {
   duet::v1::Beat b = to_proto(rm_.next_beat(clock_.now()));
   b.mutable_health()->set_store_writable(healthy_);
   b.mutable_health()->set_detail(health_detail_);
+  b.set_running_alone(shipper_ && rm_.role() == Role::kMaster && shipper_->running_alone());
   b.set_guard(guard_ ? (rm_.guard_holds(clock_.now()) ? "ok: " : "not holding: ") +
                            rm_.guard_detail()
                      : "none");
@@ -216,15 +297,8 @@ void Runner::on_peer_beat(const duet::v1::Beat& beat) {
                     s.error().to_string());
     }
   }
-  // Catch-up until replication reports it: equal journal positions.
-  if (rm_.role() == Role::kSyncing && rm_.following(clock_.now()) &&
-      rm_.position() == LogPosition{beat.last_epoch(), beat.last_lsn()}) {
-    apply(rm_.on_caught_up(clock_.now()));
-  }
-  if (rm_.role() != before) {
-    spdlog::info("ha: {} -> {}{}", role_name(before), role_name(rm_.role()),
-                 rm_.reason().empty() ? "" : " (" + rm_.reason() + ")");
-  }
+  log_role_change(before);
+  drive_replication();
 }
 
 void Runner::apply(const Actions& actions) {
@@ -237,6 +311,7 @@ void Runner::apply(const Actions& actions) {
       send_beat();  // tell the peer at once
     } else if (const auto* stop = std::get_if<StopActing>(&action)) {
       spdlog::warn("ha: stopped acting: {}", stop->reason);
+      if (shipper_) shipper_->drop_streams("stopped acting: " + stop->reason);
       if (hooks_.stop_acting) hooks_.stop_acting(stop->reason);
     } else if (const auto* acquire = std::get_if<AcquireLease>(&action)) {
       if (guard_) guard_->want_lease(acquire->epoch);
@@ -295,6 +370,11 @@ Result<std::string> Runner::failback() {
   }
   const Role before = rm_.role();
   apply(rm_.on_failback(clock_.now()));
+  // Whatever this node holds that the master does not is discarded: a
+  // diverged journal is replaced by the master's snapshot.
+  reseed_allowed_ = true;
+  if (follower_) follower_->stop("failback: restarting replication");
+  log_role_change(before);
   return std::string(role_name(before)) + " -> " + role_name(rm_.role()) + ": " + rm_.reason();
 }
 
@@ -313,6 +393,7 @@ void Runner::fill_status(duet::v1::StatusResponse& r) const {
   }
   r.set_ha(options_.peer ? "pair" : "standalone");
   r.set_sync_mode(options_.ha.sync ? "sync" : "async");
+  r.set_running_alone(options_.ha.sync && shipper_ && self_acts && shipper_->running_alone());
 
   auto* self = r.add_nodes();
   self->set_name(options_.node.name);
@@ -335,10 +416,19 @@ void Runner::fill_status(duet::v1::StatusResponse& r) const {
     p->set_role(role_name(peer->role));
     p->set_epoch(peer->epoch);
     p->set_applied_lsn(peer->position.last_lsn);
-    const auto lag = info.last_lsn > peer->position.last_lsn
-                         ? info.last_lsn - peer->position.last_lsn
-                         : 0;
-    p->set_lag_records(lag);
+    if (self_acts && shipper_) {
+      // The master's view: what the standby acknowledged as durable.
+      const auto lag = shipper_->lag();
+      p->set_applied_lsn(std::max<Lsn>(lag.acked_lsn, peer->position.last_lsn));
+      p->set_lag_records(lag.records);
+      p->set_lag_ms(lag.ms);
+      if (!lag.connected) p->set_detail("no replication stream");
+    } else {
+      const auto lag = info.last_lsn > peer->position.last_lsn
+                           ? info.last_lsn - peer->position.last_lsn
+                           : 0;
+      p->set_lag_records(lag);
+    }
   } else {
     p->set_role("down");
     if (peer) p->set_epoch(peer->epoch);

@@ -11,9 +11,10 @@
 // executor; after stop() none is processed. Hooks are called on the
 // executor, never under a lock.
 //
-// Until journal replication exists, a follower counts as caught up when its
-// journal position equals the master's (literally true); replication will
-// report catch-up itself.
+// Replication: as master it owns a JournalShipper (serves the standby's
+// Replicate and FetchSnapshot streams; commit() waits for the standby's ack in
+// sync mode); while the core says following(), a JournalFollower streams the
+// master's journal and reports caught up / lost sync / diverged to the core.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <functional>
@@ -27,6 +28,8 @@
 #include "duet/v1/admin.pb.h"
 #include "duet/v1/peer.grpc.pb.h"
 #include "ha/guard.h"
+#include "ha/journal_follower.h"
+#include "ha/journal_shipper.h"
 #include "ha/role_machine.h"
 #include "store/store.h"
 
@@ -62,6 +65,21 @@ class Runner {
   // Peer.Heartbeat: takes the peer's beat, returns ours.
   duet::v1::Beat answer(const duet::v1::Beat& from_peer);
 
+  // A change made on this node (the caller checked may_act()): commits it,
+  // ships it, and calls `done` on the executor once it is acknowledged by the
+  // standby (sync mode), or at once (async mode, running alone, no peer).
+  struct Committed {
+    store::Lsn lsn = 0;
+    Epoch epoch = 0;
+    bool replicated = false;
+  };
+  void commit(const store::WriteBatch& batch, std::function<void(Result<Committed>)> done);
+
+  // The master side of replication, for the Peer service (null without a peer
+  // or after stop()).
+  JournalShipper* shipper() { return stopped_ ? nullptr : shipper_.get(); }
+  const JournalFollower* follower() const { return follower_.get(); }
+
   // Operator commands; the string tells the operator what happened.
   Result<std::string> force_promote();
   Result<std::string> failback();
@@ -79,6 +97,9 @@ class Runner {
   void send_beat();
   void on_peer_beat(const duet::v1::Beat& beat);
   void apply(const Actions& actions);
+  // Opens or closes the replication stream as the core's following() says.
+  void drive_replication();
+  void log_role_change(Role before);
   void promote(const Promote& p);
   void finish_promotion(Epoch epoch);
   void probe_health();
@@ -100,6 +121,11 @@ class Runner {
   bool healthy_ = true;
   bool promoting_ = false;
   std::string last_fence_result_;
+  std::unique_ptr<JournalShipper> shipper_;
+  std::unique_ptr<JournalFollower> follower_;
+  bool reseed_allowed_ = false;  // set by failback until caught up
+  // Since when a standby that follows a live master has had no stream.
+  std::optional<TimePoint> unsynced_since_;
   bool stopped_ = false;
 };
 

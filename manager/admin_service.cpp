@@ -37,4 +37,35 @@ grpc::ServerUnaryReactor* AdminService::Failback(grpc::CallbackServerContext* co
   return reactor;
 }
 
+grpc::ServerUnaryReactor* AdminService::SetSetting(grpc::CallbackServerContext* context,
+                                                   const duet::v1::SetSettingRequest* request,
+                                                   duet::v1::SetSettingResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  boost::asio::post(strand_, [this, reactor, request, response] {
+    handlers_.set_setting(*request, response,
+                          [reactor](grpc::Status status) { reactor->Finish(status); });
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminService::GetSetting(grpc::CallbackServerContext* context,
+                                                   const duet::v1::GetSettingRequest* request,
+                                                   duet::v1::GetSettingResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  boost::asio::post(strand_, [this, reactor, request, response] {
+    reactor->Finish(handlers_.get_setting(*request, response));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminService::ListSettings(
+    grpc::CallbackServerContext* context, const duet::v1::ListSettingsRequest* /*request*/,
+    duet::v1::ListSettingsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  boost::asio::post(strand_, [this, reactor, response] {
+    reactor->Finish(handlers_.list_settings(response));
+  });
+  return reactor;
+}
+
 }  // namespace duet::manager

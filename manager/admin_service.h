@@ -21,6 +21,13 @@ class AdminService final : public duet::v1::Admin::CallbackService {
     StatusBuilder status;
     std::function<grpc::Status(const duet::v1::PromoteRequest&, duet::v1::CommandReply*)> promote;
     Command failback;
+    // Calls `finish` exactly once, on the strand, possibly later (sync mode).
+    std::function<void(const duet::v1::SetSettingRequest&, duet::v1::SetSettingResponse*,
+                       std::function<void(grpc::Status)> finish)>
+        set_setting;
+    std::function<grpc::Status(const duet::v1::GetSettingRequest&, duet::v1::GetSettingResponse*)>
+        get_setting;
+    std::function<grpc::Status(duet::v1::ListSettingsResponse*)> list_settings;
   };
 
   // Every handler runs on `strand` only.
@@ -35,6 +42,15 @@ class AdminService final : public duet::v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* Failback(grpc::CallbackServerContext* context,
                                      const duet::v1::FailbackRequest* request,
                                      duet::v1::CommandReply* response) override;
+  grpc::ServerUnaryReactor* SetSetting(grpc::CallbackServerContext* context,
+                                       const duet::v1::SetSettingRequest* request,
+                                       duet::v1::SetSettingResponse* response) override;
+  grpc::ServerUnaryReactor* GetSetting(grpc::CallbackServerContext* context,
+                                       const duet::v1::GetSettingRequest* request,
+                                       duet::v1::GetSettingResponse* response) override;
+  grpc::ServerUnaryReactor* ListSettings(grpc::CallbackServerContext* context,
+                                         const duet::v1::ListSettingsRequest* request,
+                                         duet::v1::ListSettingsResponse* response) override;
 
  private:
   boost::asio::any_io_executor strand_;

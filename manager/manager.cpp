@@ -20,6 +20,23 @@ std::string store_location(const StoreConfig& config) {
              : redact_conninfo(config.postgres_conninfo);
 }
 
+duet::v1::Setting to_setting(const store::Row& row) {
+  duet::v1::Setting s;
+  auto text = [&](const char* name) {
+    const store::Value* v = store::find_field(row, name);
+    return v != nullptr && std::holds_alternative<std::string>(*v) ? std::get<std::string>(*v)
+                                                                   : std::string();
+  };
+  s.set_key(text("key"));
+  s.set_value(text("value"));
+  s.set_updated_by(text("updated_by"));
+  const store::Value* at = store::find_field(row, "updated_at_ms");
+  if (at != nullptr && std::holds_alternative<std::int64_t>(*at)) {
+    s.set_updated_at_ms(std::get<std::int64_t>(*at));
+  }
+  return s;
+}
+
 }  // namespace
 
 Manager::Manager(ManagerConfig config)
@@ -90,13 +107,46 @@ bool Manager::start_server() {
     spdlog::warn("operator: failback: {}", reply->message());
     return grpc::Status::OK;
   };
+  handlers.set_setting = [this](const duet::v1::SetSettingRequest& req,
+                                 duet::v1::SetSettingResponse* resp,
+                                 std::function<void(grpc::Status)> finish) {
+    set_setting(req, resp, std::move(finish));
+  };
+  handlers.get_setting = [this](const duet::v1::GetSettingRequest& req,
+                                duet::v1::GetSettingResponse* resp) {
+    resp->set_node(config_.node.name);
+    if (!store_ || store_state_ != StoreState::kOk) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "store not open yet");
+    }
+    auto row = store_->get("settings", req.key());
+    if (!row.ok()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, row.error().to_string());
+    if (!row->has_value()) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "no setting '" + req.key() + "'");
+    }
+    *resp->mutable_setting() = to_setting(**row);
+    return grpc::Status::OK;
+  };
+  handlers.list_settings = [this](duet::v1::ListSettingsResponse* resp) {
+    resp->set_node(config_.node.name);
+    if (!store_ || store_state_ != StoreState::kOk) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "store not open yet");
+    }
+    resp->set_applied_lsn(store_->last_lsn());
+    auto s = store_->scan("settings", [resp](const store::Row& row) {
+      *resp->add_settings() = to_setting(row);
+      return true;
+    });
+    if (!s.ok()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, s.error().to_string());
+    return grpc::Status::OK;
+  };
   admin_ = std::make_unique<AdminService>(io_.get_executor(), std::move(handlers));
   peer_service_ = std::make_unique<PeerService>(
       io_.get_executor(),
       [this](const duet::v1::Beat& beat) -> std::optional<duet::v1::Beat> {
         if (!runner_) return std::nullopt;
         return runner_->answer(beat);
-      });
+      },
+      [this]() -> ha::JournalShipper* { return runner_ ? runner_->shipper() : nullptr; });
   grpc::ServerBuilder builder;
   // gRPC sets SO_REUSEPORT by default, which would let a second manager bind
   // the same address and silently share its connections. One address, one process.
@@ -177,6 +227,45 @@ void Manager::start_ha() {
     spdlog::error("ha: {}", s.error().to_string());
     stop(1);
   }
+}
+
+void Manager::set_setting(const duet::v1::SetSettingRequest& req,
+                          duet::v1::SetSettingResponse* resp,
+                          std::function<void(grpc::Status)> finish) {
+  resp->set_node(config_.node.name);
+  if (!runner_ || stopping_) {
+    return finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "store not open yet"));
+  }
+  if (req.key().empty()) {
+    return finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "give a setting key"));
+  }
+  if (!runner_->may_act()) {
+    std::string master = "no master is known now";
+    const auto now = clock_.now();
+    const auto& peer = runner_->machine().peer();
+    if (config_.peer && peer && peer->acting && runner_->machine().peer_alive(now)) {
+      master = "the master is " + config_.peer->name + " (" + config_.peer->address.to_string() +
+               ")";
+    }
+    return finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "not master; " + master));
+  }
+  store::WriteBatch batch;
+  batch.put("settings", store::Row{{"key", req.key()},
+                                   {"value", req.value()},
+                                   {"updated_by", config_.node.name},
+                                   {"updated_at_ms", to_unix_ms(clock_.wall_now())}});
+  runner_->commit(batch, [resp, finish = std::move(finish)](
+                             Result<ha::Runner::Committed> r) {
+    if (!r.ok()) {
+      finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "commit failed: " + r.error().to_string()));
+      return;
+    }
+    resp->set_lsn(r->lsn);
+    resp->set_epoch(r->epoch);
+    resp->set_replicated(r->replicated);
+    finish(grpc::Status::OK);
+  });
 }
 
 void Manager::schedule_store_retry() {

@@ -48,6 +48,9 @@ class Manager {
   void start_ha();
   void stop(int exit_code);
   duet::v1::StatusResponse build_status() const;
+  // Admin.SetSetting: master only; answers when replicated (sync mode).
+  void set_setting(const duet::v1::SetSettingRequest& req, duet::v1::SetSettingResponse* resp,
+                   std::function<void(grpc::Status)> finish);
 
   ManagerConfig config_;
   boost::asio::io_context io_;

@@ -4,8 +4,20 @@
 
 namespace duet::manager {
 
-PeerService::PeerService(boost::asio::any_io_executor strand, Answer answer)
-    : strand_(std::move(strand)), answer_(std::move(answer)) {}
+PeerService::PeerService(boost::asio::any_io_executor strand, Answer answer,
+                         ha::FindShipper find)
+    : strand_(std::move(strand)), answer_(std::move(answer)), find_(std::move(find)) {}
+
+grpc::ServerBidiReactor<duet::v1::ReplicateRequest, duet::v1::JournalBatch>*
+PeerService::Replicate(grpc::CallbackServerContext* /*context*/) {
+  return ha::make_replicate_reactor(strand_, find_);
+}
+
+grpc::ServerWriteReactor<duet::v1::SnapshotChunk>* PeerService::FetchSnapshot(
+    grpc::CallbackServerContext* /*context*/, const duet::v1::SnapshotRequest* request) {
+  (void)request;  // the master takes the same snapshot for everyone
+  return ha::make_snapshot_reactor(strand_, find_);
+}
 
 grpc::ServerUnaryReactor* PeerService::Heartbeat(grpc::CallbackServerContext* context,
                                                  const duet::v1::HeartbeatRequest* request,

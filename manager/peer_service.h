@@ -1,13 +1,16 @@
 #pragma once
 
-// Peer gRPC service: the other manager's heartbeats. Handlers run on gRPC
-// threads and hand each call to the manager's strand.
+// Peer gRPC service: the other manager's heartbeats, and the replication
+// streams it opens (served by the runner's JournalShipper, see
+// ha/journal_shipper.h). Handlers run on gRPC threads and hand each call to
+// the manager's strand.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <functional>
 #include <optional>
 
 #include "duet/v1/peer.grpc.pb.h"
+#include "ha/journal_shipper.h"
 
 namespace duet::manager {
 
@@ -16,15 +19,21 @@ class PeerService final : public duet::v1::Peer::CallbackService {
   // Runs on the strand; nullopt while this node cannot answer yet (store not open).
   using Answer = std::function<std::optional<duet::v1::Beat>(const duet::v1::Beat&)>;
 
-  PeerService(boost::asio::any_io_executor strand, Answer answer);
+  // `find` runs on the strand: the shipper, or null while this node cannot serve.
+  PeerService(boost::asio::any_io_executor strand, Answer answer, ha::FindShipper find);
 
   grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* context,
                                       const duet::v1::HeartbeatRequest* request,
                                       duet::v1::HeartbeatResponse* response) override;
+  grpc::ServerBidiReactor<duet::v1::ReplicateRequest, duet::v1::JournalBatch>* Replicate(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerWriteReactor<duet::v1::SnapshotChunk>* FetchSnapshot(
+      grpc::CallbackServerContext* context, const duet::v1::SnapshotRequest* request) override;
 
  private:
   boost::asio::any_io_executor strand_;
   Answer answer_;
+  ha::FindShipper find_;
 };
 
 }  // namespace duet::manager

@@ -226,8 +226,7 @@ Result<Row> JournaledStore::normalize(const TableDef& table, const Row& row) con
   for (std::size_t i = 0; i < table.columns.size(); ++i) {
     const ColumnDef& col = table.columns[i];
     if (std::holds_alternative<Null>(out[i].value) && (col.not_null || col.name == table.key)) {
-      return make_error(StoreErrc::kInvalidRow,
-                        table.name + "." + col.name + " must not be NULL");
+      return make_error(StoreErrc::kInvalidRow, table.name + "." + col.name + " must not be NULL");
     }
   }
   return out;
@@ -247,9 +246,9 @@ Result<Value> JournaledStore::key_from_text(const TableDef& table, const std::st
 Status JournaledStore::advance_epoch(Epoch epoch) {
   DUET_TRY(check_open());
   if (epoch < epoch_) {
-    return make_error(StoreErrc::kStaleEpoch, "epoch " + std::to_string(epoch) +
-                                                  " is below the current " +
-                                                  std::to_string(epoch_));
+    return make_error(
+        StoreErrc::kStaleEpoch,
+        "epoch " + std::to_string(epoch) + " is below the current " + std::to_string(epoch_));
   }
   if (epoch == epoch_) return ok_status();
   DUET_TRY(db_->begin_write());
@@ -284,8 +283,8 @@ Result<Lsn> JournaledStore::commit(const WriteBatch& batch) {
       prepared.push_back(Prepared{t, op.op, std::move(row), std::move(key)});
     } else {
       if (!type_matches(t->key_column().type, op.key)) {
-        return make_error(StoreErrc::kInvalidRow, "key " + to_string(op.key) + " does not fit " +
-                                                      t->name + "." + t->key);
+        return make_error(StoreErrc::kInvalidRow,
+                          "key " + to_string(op.key) + " does not fit " + t->name + "." + t->key);
       }
       prepared.push_back(Prepared{t, op.op, {}, op.key});
     }
@@ -363,16 +362,20 @@ Result<Lsn> JournaledStore::apply(std::span<const JournalRecord> records) {
     const JournalRecord& r = records[start];
     DUET_ASSIGN_OR_RETURN(Epoch have, epoch_at(r.lsn));
     if (have != 0 && have != r.epoch) {
-      return make_error(StoreErrc::kDiverged,
-                        "LSN " + std::to_string(r.lsn) + " is from epoch " +
-                            std::to_string(have) + " here but epoch " + std::to_string(r.epoch) +
-                            " at the sender; this node must be re-seeded");
+      return make_error(StoreErrc::kDiverged, "LSN " + std::to_string(r.lsn) + " is from epoch " +
+                                                  std::to_string(have) + " here but epoch " +
+                                                  std::to_string(r.epoch) +
+                                                  " at the sender; this node must be re-seeded");
     }
   }
   if (start == records.size()) return last_lsn_;
 
   Lsn expect = last_lsn_ + 1;
-  Epoch epoch = epoch_;
+  // Records continue the journal: no gap, and epochs never go back along it.
+  // (Fencing a stale sender is the caller's job: it compares the sender's
+  // epoch with current_epoch(). A replica that has seen a higher epoch must
+  // still apply the older records it lacks.)
+  DUET_ASSIGN_OR_RETURN(Epoch epoch, epoch_at(last_lsn_));
   for (std::size_t i = start; i < records.size(); ++i, ++expect) {
     const JournalRecord& r = records[i];
     if (r.lsn != expect) {
@@ -380,9 +383,10 @@ Result<Lsn> JournaledStore::apply(std::span<const JournalRecord> records) {
                                                     ", received " + std::to_string(r.lsn));
     }
     if (r.epoch < epoch) {
-      return make_error(StoreErrc::kStaleEpoch,
-                        "record at LSN " + std::to_string(r.lsn) + " is from epoch " +
-                            std::to_string(r.epoch) + ", below " + std::to_string(epoch));
+      return make_error(StoreErrc::kStaleEpoch, "record at LSN " + std::to_string(r.lsn) +
+                                                    " is from epoch " + std::to_string(r.epoch) +
+                                                    ", below the journal's " +
+                                                    std::to_string(epoch));
     }
     epoch = r.epoch;
   }
@@ -394,7 +398,7 @@ Result<Lsn> JournaledStore::apply(std::span<const JournalRecord> records) {
   DUET_TRY(tx.commit());
   if (first_lsn_ == 0) first_lsn_ = records[start].lsn;
   last_lsn_ = records.back().lsn;
-  epoch_ = epoch;
+  epoch_ = std::max(epoch_, epoch);
   return last_lsn_;
 }
 

@@ -25,21 +25,20 @@ constexpr int kFetchRows = 1000;
 constexpr std::size_t kMaxQueued = 1000;
 
 const SqlDialect& dialect() {
-  static const SqlDialect d{
-      [](ColumnType t) -> std::string {
-        switch (t) {
-          case ColumnType::kInt:
-            return "BIGINT";
-          case ColumnType::kReal:
-            return "DOUBLE PRECISION";
-          case ColumnType::kText:
-            return "TEXT";
-          case ColumnType::kBlob:
-            return "BYTEA";
-        }
-        return "BYTEA";
-      },
-      [](int n) { return "$" + std::to_string(n); }};
+  static const SqlDialect d{[](ColumnType t) -> std::string {
+                              switch (t) {
+                                case ColumnType::kInt:
+                                  return "BIGINT";
+                                case ColumnType::kReal:
+                                  return "DOUBLE PRECISION";
+                                case ColumnType::kText:
+                                  return "TEXT";
+                                case ColumnType::kBlob:
+                                  return "BYTEA";
+                              }
+                              return "BYTEA";
+                            },
+                            [](int n) { return "$" + std::to_string(n); }};
   return d;
 }
 

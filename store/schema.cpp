@@ -64,7 +64,8 @@ Status Schema::validate() const {
       }
       for (const auto& c : ix.columns) {
         if (t->column(c) == nullptr) {
-          return make_error(StoreErrc::kInternal, "index " + ix.name + " names unknown column " + c);
+          return make_error(StoreErrc::kInternal,
+                            "index " + ix.name + " names unknown column " + c);
         }
       }
     }
@@ -88,13 +89,12 @@ const Schema& manager_schema() {
       Migration{
           .version = 1,
           .description = "cluster-wide settings",
-          .create_tables = {TableDef{
-              .name = "settings",
-              .columns = {{"key", ColumnType::kText, true},
-                          {"value", ColumnType::kText, true},
-                          {"updated_by", ColumnType::kText, false},
-                          {"updated_at_ms", ColumnType::kInt, true}},
-              .key = "key"}},
+          .create_tables = {TableDef{.name = "settings",
+                                     .columns = {{"key", ColumnType::kText, true},
+                                                 {"value", ColumnType::kText, true},
+                                                 {"updated_by", ColumnType::kText, false},
+                                                 {"updated_at_ms", ColumnType::kInt, true}},
+                                     .key = "key"}},
           .create_indexes = {},
       },
   });

@@ -15,21 +15,20 @@ namespace {
 constexpr char kSqliteMagic[] = "SQLite format 3";  // 15 chars + NUL = the 16-byte header
 
 const SqlDialect& dialect() {
-  static const SqlDialect d{
-      [](ColumnType t) -> std::string {
-        switch (t) {
-          case ColumnType::kInt:
-            return "INTEGER";
-          case ColumnType::kReal:
-            return "REAL";
-          case ColumnType::kText:
-            return "TEXT";
-          case ColumnType::kBlob:
-            return "BLOB";
-        }
-        return "BLOB";
-      },
-      [](int n) { return "?" + std::to_string(n); }};
+  static const SqlDialect d{[](ColumnType t) -> std::string {
+                              switch (t) {
+                                case ColumnType::kInt:
+                                  return "INTEGER";
+                                case ColumnType::kReal:
+                                  return "REAL";
+                                case ColumnType::kText:
+                                  return "TEXT";
+                                case ColumnType::kBlob:
+                                  return "BLOB";
+                              }
+                              return "BLOB";
+                            },
+                            [](int n) { return "?" + std::to_string(n); }};
   return d;
 }
 
@@ -60,8 +59,8 @@ class SqliteBackend final : public SqlBackend {
   }
 
   Status bootstrap() override {
-    DUET_TRY(exec(
-        "CREATE TABLE IF NOT EXISTS duet_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"));
+    DUET_TRY(
+        exec("CREATE TABLE IF NOT EXISTS duet_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"));
     return exec(
         "CREATE TABLE IF NOT EXISTS duet_journal (lsn INTEGER PRIMARY KEY, epoch INTEGER NOT "
         "NULL, tbl TEXT NOT NULL, op INTEGER NOT NULL, key TEXT NOT NULL, payload BLOB NOT NULL, "
@@ -262,7 +261,8 @@ class SqliteBackend final : public SqlBackend {
       return it->second;
     }
     sqlite3_stmt* st = nullptr;
-    const int rc = sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr);
+    const int rc =
+        sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr);
     if (rc != SQLITE_OK) return error(rc, "preparing '" + sql.substr(0, 60) + "'");
     cache_.emplace(sql, st);
     return st;
@@ -360,16 +360,16 @@ Result<std::unique_ptr<SqlBackend>> open_sqlite_backend(const std::string& path)
       const auto n = in.gcount();
       if (n > 0 && (n < 16 || std::memcmp(header, kSqliteMagic, sizeof kSqliteMagic) != 0)) {
         return make_error(StoreErrc::kCorrupt,
-                          path + " is not a SQLite database (bad header); the file was left "
-                                 "untouched: move it aside to start afresh, then re-seed it "
-                                 "from the peer");
+                          path +
+                              " is not a SQLite database (bad header); the file was left "
+                              "untouched: move it aside to start afresh, then re-seed it "
+                              "from the peer");
       }
     }
   }
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close_v2(db);

@@ -12,8 +12,10 @@
 // - LSNs start at 1 and have no gaps. last_lsn() is the LSN of the newest
 //   change this store holds, whether it wrote or applied it.
 // - current_epoch() is the highest epoch persisted; commit() stamps records
-//   with it and refuses to run before one is set; apply() refuses records
-//   from lower epochs (fencing, invariant 1).
+//   with it and refuses to run before one is set. apply() requires record
+//   epochs never to go back along the journal and raises current_epoch() to
+//   the newest; fencing a stale sender (invariant 1) is the caller's check
+//   of the sender's epoch against current_epoch().
 // - apply() is idempotent: a record already applied (same LSN, same epoch) is
 //   skipped; the same LSN from another epoch is kDiverged.
 
@@ -89,7 +91,7 @@ struct StoreInfo {
   std::string backend;   // "sqlite" or "postgres"
   std::string location;  // path, or conninfo without secrets
   std::uint32_t schema_version = 0;
-  Lsn first_lsn = 0;     // oldest record still in the journal (0 when empty)
+  Lsn first_lsn = 0;  // oldest record still in the journal (0 when empty)
   Lsn last_lsn = 0;
   Epoch epoch = 0;
 };

@@ -264,7 +264,8 @@ void SimPair::send(const std::string& from, const std::string& to, Payload paylo
   if (auto* app = std::get_if<Append>(&payload)) {
     Node& n = node_(from);
     app->seq = ++n.send_seq;
-    for (std::size_t i = 0; i < n.journal.size(); ++i) app->records.emplace_back(i + 1, n.journal[i]);
+    for (std::size_t i = 0; i < n.journal.size(); ++i)
+      app->records.emplace_back(i + 1, n.journal[i]);
   }
   std::uniform_int_distribution<std::int64_t> latency(config_.latency_min.count(),
                                                       config_.latency_max.count());
@@ -409,8 +410,8 @@ void SimPair::apply_actions(Node& n, const Actions& actions) {
       }
       auto [it, fresh] = actors_by_epoch_.emplace(p->epoch, n.name);
       if (!fresh && it->second != n.name) {
-        violations.push_back("epoch " + std::to_string(p->epoch) + " taken by both " +
-                             it->second + " and " + n.name);
+        violations.push_back("epoch " + std::to_string(p->epoch) + " taken by both " + it->second +
+                             " and " + n.name);
       }
       n.persisted_epoch = std::max(n.persisted_epoch, p->epoch);
       n.pending.clear();

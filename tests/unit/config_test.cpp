@@ -77,15 +77,18 @@ TEST_CASE("the ha section: bounds, guards and their companions", "[config]") {
         "'witness' (with ha.witness)");
   CHECK(manager_error(head + "ha: {guard: reference}\n") ==
         "m.yaml:5: ha: missing required key 'reference'");
-  CHECK(manager_error(head + "ha: {guard: reference, reference: [\"gateway\"]}\n") ==
-        "m.yaml:5: ha.reference: 'gateway' is not host:port (give host:port for TCP, or icmp:host)");
+  CHECK(
+      manager_error(head + "ha: {guard: reference, reference: [\"gateway\"]}\n") ==
+      "m.yaml:5: ha.reference: 'gateway' is not host:port (give host:port for TCP, or icmp:host)");
   CHECK(manager_error(head + "ha: {guard: witness}\n") ==
         "m.yaml:5: ha: 'guard: witness' needs a 'witness: {address: host:port}' entry");
   CHECK(manager_error(head + "ha: {guard: reference, reference: [\"h:1\"], witness: {address: "
-                             "\"w:1\"}}\n") == "m.yaml:5: ha.witness: is used only with 'guard: witness'");
-  auto c = parse_manager_config(head + "ha:\n  interval_ms: 200\n  timeout_ms: 1000\n  guard: "
-                                       "witness\n  witness: {address: \"127.0.0.13:7430\"}\n  "
-                                       "sync: async\n  priority: 5\n",
+                             "\"w:1\"}}\n") ==
+        "m.yaml:5: ha.witness: is used only with 'guard: witness'");
+  auto c = parse_manager_config(head +
+                                    "ha:\n  interval_ms: 200\n  timeout_ms: 1000\n  guard: "
+                                    "witness\n  witness: {address: \"127.0.0.13:7430\"}\n  "
+                                    "sync: async\n  priority: 5\n",
                                 "m.yaml");
   CHECK(c.ha.interval_ms == 200);
   CHECK_FALSE(c.ha.sync);
@@ -100,8 +103,9 @@ TEST_CASE("witness config", "[config]") {
       "w.yaml");
   CHECK(c.listen.to_string() == "127.0.0.13:7430");
   CHECK(c.max_lease_ms == 30000);
-  CHECK_THROWS_WITH(duet::parse_witness_config("listen: \"h:1\"\ntls: {insecure: true}\n", "w.yaml"),
-                    "w.yaml:1: (top level): missing required key 'state'");
+  CHECK_THROWS_WITH(
+      duet::parse_witness_config("listen: \"h:1\"\ntls: {insecure: true}\n", "w.yaml"),
+      "w.yaml:1: (top level): missing required key 'state'");
 }
 
 TEST_CASE("peer and log are optional; postgres is accepted", "[config]") {
@@ -206,23 +210,21 @@ TEST_CASE("each config error names FILE:LINE: KEY: REASON", "[config]") {
     CHECK_THAT(manager_error("node: {name: a\n"),
                Catch::StartsWith("m.yaml:") && Catch::Contains("YAML syntax error"));
   }
-  SECTION("empty file") {
-    CHECK(manager_error("") == "m.yaml:1: (top level): the file is empty");
-  }
+  SECTION("empty file") { CHECK(manager_error("") == "m.yaml:1: (top level): the file is empty"); }
   SECTION("top level is a list") {
-    CHECK(manager_error("- a\n- b\n") ==
-          "m.yaml:1: (top level): expected a mapping, found a list");
+    CHECK(manager_error("- a\n- b\n") == "m.yaml:1: (top level): expected a mapping, found a list");
   }
 }
 
 TEST_CASE("tls files that exist are accepted, and client_auth is parsed", "[config]") {
   duet::testing::TempDir dir;
   for (const char* f : {"ca.pem", "cert.pem", "key.pem"}) std::ofstream(dir.file(f)) << "x";
-  auto c = parse_manager_config("node: {name: a, address: \"127.0.0.1:1\"}\nstore: {sqlite: "
-                                "x.db}\ntls:\n  ca: " +
-                                    dir.file("ca.pem") + "\n  cert: " + dir.file("cert.pem") +
-                                    "\n  key: " + dir.file("key.pem") + "\n  client_auth: none\n",
-                                "m.yaml");
+  auto c = parse_manager_config(
+      "node: {name: a, address: \"127.0.0.1:1\"}\nstore: {sqlite: "
+      "x.db}\ntls:\n  ca: " +
+          dir.file("ca.pem") + "\n  cert: " + dir.file("cert.pem") +
+          "\n  key: " + dir.file("key.pem") + "\n  client_auth: none\n",
+      "m.yaml");
   CHECK_FALSE(c.tls.insecure);
   CHECK(c.tls.ca_file == dir.file("ca.pem"));
   CHECK_FALSE(c.tls.require_client_cert);
@@ -251,8 +253,9 @@ TEST_CASE("agent config: valid, and each error case", "[config]") {
   CHECK(agent_error("managers: [\"1.2.3.4\"]\nnode: w\noutbox: o\ntls: {insecure: true}\n") ==
         "agent.yaml:1: managers: '1.2.3.4' is not host:port");
   CHECK(agent_error("managers: [\"a:1\", \"b:1\", \"c:1\"]\nnode: w\noutbox: o\ntls: {insecure: "
-                    "true}\n") == "agent.yaml:1: managers: a manager pair has at most two "
-                                  "addresses");
+                    "true}\n") ==
+        "agent.yaml:1: managers: a manager pair has at most two "
+        "addresses");
   CHECK(agent_error("managers: [\"a:1\"]\noutbox: o\ntls: {insecure: true}\n") ==
         "agent.yaml:1: (top level): missing required key 'node'");
   CHECK(agent_error("managers: [\"a:1\"]\nnode: w\noutbox: o\ntls: {insecure: true}\nextra: 1\n") ==

@@ -144,36 +144,31 @@ TEST_CASE("two nodes starting together elect one master by journal, priority, th
     CHECK(find<Promote>(acts)->epoch == 4);
     RoleMachine a(opts("a"));
     (void)a.on_start(clock.now(), 3, {3, 19}, true);
-    CHECK(find<Promote>(hear(a, clock, beat("b", Role::kSyncing, 3, {3, 20}))) ==
-          nullptr);
+    CHECK(find<Promote>(hear(a, clock, beat("b", Role::kSyncing, 3, {3, 20}))) == nullptr);
   }
   SECTION("a record from a later epoch beats a longer journal") {
     RoleMachine a(opts("a"));
     (void)a.on_start(clock.now(), 4, {4, 12}, true);
-    CHECK(find<Promote>(hear(a, clock, beat("b", Role::kSyncing, 3, {3, 90}))) !=
-          nullptr);
+    CHECK(find<Promote>(hear(a, clock, beat("b", Role::kSyncing, 3, {3, 90}))) != nullptr);
   }
   SECTION("equal journals: priority, then the smaller name") {
     auto ob = opts("b");
     ob.priority = 1;
     RoleMachine b(ob);
     (void)b.on_start(clock.now(), 3, {3, 20}, true);
-    CHECK(find<Promote>(hear(b, clock, beat("a", Role::kSyncing, 3, {3, 20}))) !=
-          nullptr);
+    CHECK(find<Promote>(hear(b, clock, beat("a", Role::kSyncing, 3, {3, 20}))) != nullptr);
     RoleMachine a(opts("a"));
     (void)a.on_start(clock.now(), 3, {3, 20}, true);
-    CHECK(find<Promote>(hear(a, clock, beat("b", Role::kSyncing, 3, {3, 20}))) !=
-          nullptr);
+    CHECK(find<Promote>(hear(a, clock, beat("b", Role::kSyncing, 3, {3, 20}))) != nullptr);
     RoleMachine b2(opts("b"));
     (void)b2.on_start(clock.now(), 3, {3, 20}, true);
-    CHECK(find<Promote>(hear(b2, clock, beat("a", Role::kSyncing, 3, {3, 20}))) ==
-          nullptr);
+    CHECK(find<Promote>(hear(b2, clock, beat("a", Role::kSyncing, 3, {3, 20}))) == nullptr);
   }
   SECTION("an unhealthy node never wins") {
     RoleMachine a(opts("a"));
     (void)a.on_start(clock.now(), 3, {3, 1}, true);
-    CHECK(find<Promote>(hear(a, clock,
-                                  beat("b", Role::kSyncing, 3, {3, 99}, false, false))) != nullptr);
+    CHECK(find<Promote>(hear(a, clock, beat("b", Role::kSyncing, 3, {3, 99}, false, false))) !=
+          nullptr);
   }
   SECTION("a node joins an existing master instead of electing") {
     RoleMachine a(opts("a"));
@@ -207,8 +202,7 @@ TEST_CASE("a standby takes over after the timeout, and only with the guard", "[r
   SECTION("guard refuses: no promotion, however long") {
     for (int i = 0; i < 100; ++i) {
       clock.advance(500ms);
-      CHECK(find<Promote>(rm.on_guard(clock.now(), false, clock.now(), "gateway down")) ==
-            nullptr);
+      CHECK(find<Promote>(rm.on_guard(clock.now(), false, clock.now(), "gateway down")) == nullptr);
     }
     CHECK(rm.role() == Role::kStandby);
   }
@@ -296,16 +290,13 @@ TEST_CASE("a master steps down at once when it sees a higher epoch", "[role]") {
     RoleMachine rm = master(clock);
     (void)rm.on_epoch_seen(clock.now(), 5);
     clock.advance(1s);
-    CHECK(find<Promote>(hear(rm, clock, beat("b", Role::kSyncing, 5, {4, 1}))) ==
-          nullptr);
+    CHECK(find<Promote>(hear(rm, clock, beat("b", Role::kSyncing, 5, {4, 1}))) == nullptr);
     (void)rm.on_failback(clock.now());
     CHECK(rm.role() == Role::kSyncing);
     // b holds a record of epoch 4 (a's own last is from epoch 3): b leads.
-    CHECK(find<Promote>(hear(rm, clock, beat("b", Role::kSyncing, 5, {4, 1}))) ==
-          nullptr);
+    CHECK(find<Promote>(hear(rm, clock, beat("b", Role::kSyncing, 5, {4, 1}))) == nullptr);
     // b is behind: a leads (once eligible again), with an epoch above all it has seen.
-    CHECK(find<Promote>(hear(rm, clock, beat("b", Role::kSyncing, 5, {3, 1}))) ==
-          nullptr);
+    CHECK(find<Promote>(hear(rm, clock, beat("b", Role::kSyncing, 5, {3, 1}))) == nullptr);
     clock.advance(4s);  // timeout + 2 x interval after the failback
     auto acts = hear(rm, clock, beat("b", Role::kSyncing, 5, {3, 1}));
     REQUIRE(find<Promote>(acts) != nullptr);

@@ -23,10 +23,10 @@ SimConfig config(GuardMode guard = GuardMode::kReference, std::uint64_t seed = 1
   return c;
 }
 
-#define REQUIRE_NO_VIOLATIONS(sim)                                        \
-  do {                                                                    \
-    INFO("trace:\n" << (sim).trace());                                    \
-    REQUIRE((sim).violations == std::vector<std::string>{});             \
+#define REQUIRE_NO_VIOLATIONS(sim)                           \
+  do {                                                       \
+    INFO("trace:\n" << (sim).trace());                       \
+    REQUIRE((sim).violations == std::vector<std::string>{}); \
   } while (false)
 
 // Runs until one node acts and the other is standby, or `limit` passes.
@@ -78,8 +78,8 @@ TEST_CASE("failover on silence: kill -9 of the master", "[sim]") {
   while (!sim.acting("b") && sim.clock().now() - crashed_at < 10s) sim.run_for(10ms);
   REQUIRE(sim.acting("b"));
   const auto took = sim.clock().now() - crashed_at;
-  CHECK(took >= 3s);    // not before the failover timeout
-  CHECK(took < 4s);     // within the timeout plus about one interval
+  CHECK(took >= 3s);  // not before the failover timeout
+  CHECK(took < 4s);   // within the timeout plus about one interval
   CHECK(sim.persisted_epoch("b") == 2);
   CHECK(acked_before > 0);
   REQUIRE_NO_VIOLATIONS(sim);  // includes: b holds every change acknowledged in sync

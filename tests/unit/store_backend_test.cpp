@@ -1,7 +1,7 @@
 // What only one backend can show: a damaged SQLite file, an unreachable PostgreSQL.
 
-#include <sys/socket.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -35,7 +35,7 @@ std::uint16_t closed_port() {
 }
 
 duet::Result<std::unique_ptr<duet::store::JournaledStore>> open_sqlite(const std::string& path,
-                                                                   const duet::Clock& clock) {
+                                                                       const duet::Clock& clock) {
   DUET_ASSIGN_OR_RETURN(auto backend, duet::store::open_sqlite_backend(path));
   return duet::store::JournaledStore::open(std::move(backend), duet::testing::test_schema(), clock);
 }
@@ -55,8 +55,7 @@ TEST_CASE("a file that is not a SQLite database is refused and left untouched", 
   CHECK(read_all(path) == garbage);
 }
 
-TEST_CASE("a SQLite database with damaged pages is refused and left untouched",
-          "[store][sqlite]") {
+TEST_CASE("a SQLite database with damaged pages is refused and left untouched", "[store][sqlite]") {
   duet::testing::TempDir dir;
   const std::string path = dir.file("duet.db");
   duet::ManualClock clock;

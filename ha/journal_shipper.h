@@ -1,0 +1,131 @@
+#pragma once
+
+// JournalShipper: the master's side of journal replication (invariants 3, 4).
+//
+// It serves the standby's Peer.Replicate stream: checks where the standby's
+// journal ends against its own (divergence), sends the missing records in
+// JournalBatch messages, then each new record as it is committed, and tracks
+// the LSN the standby acknowledged as durable. It also serves
+// Peer.FetchSnapshot for a standby that must be re-seeded, and answers "is
+// LSN n replicated yet?" for sync mode.
+//
+// Threads: every method runs on the executor (the manager's strand), which
+// owns the store. The gRPC reactors made by make_replicate_reactor and
+// make_snapshot_reactor live on gRPC threads; they touch no store and post
+// every event to the executor, where they find the shipper through a
+// FindShipper function (null: this node cannot serve yet; the call is refused
+// with UNAVAILABLE). A reactor keeps itself alive until gRPC calls OnDone.
+//
+// Ownership: owned by the Runner; `clock` and `store` outlive it. stop() (also
+// run by the destructor) ends every stream and answers every waiter.
+//
+// Sync mode: when_replicated(lsn) answers true once the standby acked `lsn`.
+// When no standby is connected, or it has not acked within the lag bound, the
+// master "runs alone": waiters are answered false at once, and it stays alone
+// until the standby has acked the master's last LSN again.
+
+#include <grpcpp/support/server_callback.h>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "duet/v1/peer.pb.h"
+#include "store/store.h"
+
+namespace duet::ha {
+
+class ShipStream;  // one Replicate call being served (journal_shipper.cpp)
+
+struct ReplicationLag {
+  bool connected = false;     // a standby stream is open
+  store::Lsn acked_lsn = 0;   // the newest LSN the standby acknowledged as durable
+  std::uint64_t records = 0;  // master last LSN - acked LSN
+  std::int64_t ms = 0;        // now - commit time of the oldest unacked record
+};
+
+class JournalShipper {
+ public:
+  struct Options {
+    bool sync = true;
+    Duration lag_bound{std::chrono::milliseconds(2000)};
+    std::size_t batch_records = 256;
+    std::size_t snapshot_chunk_rows = 512;
+  };
+  // `may_serve` says whether this node is an acting master now.
+  JournalShipper(Clock& clock, store::Store& store, Options options,
+                 std::function<bool()> may_serve);
+  ~JournalShipper();
+  JournalShipper(const JournalShipper&) = delete;
+  JournalShipper& operator=(const JournalShipper&) = delete;
+
+  void stop();
+  // Ends the standby's stream (this node stopped acting); waiters get false.
+  void drop_streams(const std::string& why);
+
+  // Called after every local commit: ships the new records.
+  void on_commit();
+  // `done(replicated)`, exactly once, on the executor (possibly before this returns).
+  void when_replicated(store::Lsn lsn, std::function<void(bool replicated)> done);
+
+  bool running_alone() const { return alone_; }
+  ReplicationLag lag() const;
+
+  // ---- called by the reactors, on the executor ----
+  void on_request(const std::shared_ptr<ShipStream>& stream, const duet::v1::ReplicateRequest& r);
+  void on_write_done(ShipStream* stream, bool ok);
+  void on_closed(ShipStream* stream);
+  // The whole snapshot as chunks: header first, then rows (read on the strand).
+  Result<std::vector<duet::v1::SnapshotChunk>> snapshot_chunks();
+  bool may_serve() const { return !stopped_ && may_serve_(); }
+
+ private:
+  struct Standby {
+    std::shared_ptr<ShipStream> stream;
+    std::string name;
+    store::Lsn next_lsn = 1;  // next record to send
+    bool write_in_flight = false;
+    bool sent_first = false;
+  };
+  struct Waiter {
+    store::Lsn lsn;
+    TimePoint deadline;
+    std::function<void(bool)> done;
+  };
+
+  void start(const std::shared_ptr<ShipStream>& stream, const duet::v1::ReplicateStart& start);
+  void on_ack(store::Lsn lsn);
+  void pump();
+  void go_alone(const std::string& why);
+  void release(bool all, bool replicated);
+  void arm_lag_timer();
+
+  Clock& clock_;
+  store::Store& store_;
+  Options options_;
+  std::function<bool()> may_serve_;
+  std::optional<Standby> standby_;
+  store::Lsn acked_lsn_ = 0;
+  bool alone_ = false;
+  bool stopped_ = false;
+  std::deque<Waiter> waiters_;  // in LSN order (commits are)
+  std::optional<TimerId> lag_timer_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+// The shipper of this node, or null while it cannot serve (runs on the executor).
+using FindShipper = std::function<JournalShipper*()>;
+
+// Reactors for Peer.Replicate and Peer.FetchSnapshot (called on gRPC threads).
+grpc::ServerBidiReactor<duet::v1::ReplicateRequest, duet::v1::JournalBatch>* make_replicate_reactor(
+    boost::asio::any_io_executor executor, FindShipper find);
+grpc::ServerWriteReactor<duet::v1::SnapshotChunk>* make_snapshot_reactor(
+    boost::asio::any_io_executor executor, FindShipper find);
+
+}  // namespace duet::ha
