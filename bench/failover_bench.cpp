@@ -1,11 +1,12 @@
-// failover_bench: unplanned failover of a real manager pair. Each trial starts
-// two duet-manager processes on 127.0.0.11 / 127.0.0.12 with fresh stores,
-// waits until they are master + standby, kills the master with SIGKILL, and
-// measures until the survivor's own status says it is master and acting.
+// failover_bench: failover of a real manager pair. Each trial starts two
+// duet-manager processes on 127.0.0.11 / 127.0.0.12 with fresh stores, waits
+// until they are master + standby, then either kills the master with SIGKILL
+// (unplanned) or asks it for a switchover (--switchover, planned), and
+// measures until the other node's own status says it is master and acting.
 // Prints JSON: every trial, the median, min and max.
 //
 //   failover_bench [--trials 20] [--interval-ms 500] [--timeout-ms 3000]
-//                  [--bin DIR] [--port 17620]
+//                  [--switchover] [--bin DIR] [--port 17620]
 //
 // Bounded: each trial gives up after 30 s, and every process is killed at
 // the end of its trial.
@@ -95,6 +96,8 @@ int main(int argc, char** argv) {
   app.add_option("--timeout-ms", timeout_ms)->check(CLI::Range(150, 60000));
   app.add_option("--port", port)->check(CLI::Range(1024, 65000));
   app.add_option("--bin", bin, "build directory holding manager/duet-manager");
+  bool switchover = false;
+  app.add_flag("--switchover", switchover, "planned switchover instead of kill -9");
   CLI11_PARSE(app, argc, argv);
   const std::string manager = bin + "/manager/duet-manager";
   if (!fs::exists(manager)) {
@@ -157,8 +160,17 @@ int main(int argc, char** argv) {
     } else {
       const int survivor = 1 - master;
       const auto t0 = clock.now();
-      kill_and_reap(nodes[master].pid);
-      nodes[master].pid = -1;
+      if (switchover) {
+        // The reply comes once the other node acts as master; its own status
+        // then confirms it below.
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+        duet::v1::CommandReply reply;
+        (void)stubs[master]->Switchover(&ctx, duet::v1::SwitchoverRequest(), &reply);
+      } else {
+        kill_and_reap(nodes[master].pid);
+        nodes[master].pid = -1;
+      }
       std::optional<double> took;
       while (clock.now() - t0 < std::chrono::seconds(30)) {
         auto v = self_view(*stubs[survivor]);
@@ -168,7 +180,7 @@ int main(int argc, char** argv) {
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
       }
-      run["killed"] = nodes[master].name;
+      run[switchover ? "from" : "killed"] = nodes[master].name;
       if (took) {
         run["seconds"] = *took;
         seconds.push_back(*took);

@@ -2,6 +2,8 @@
 
 #include <grpcpp/create_channel.h>
 
+#include <functional>
+
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -52,6 +54,28 @@ bool pair_healthy(const std::vector<StatusReply>& replies) {
     }
   }
   return masters == 1 && masters + others == static_cast<int>(replies.size());
+}
+
+// Polls status until one master and one standby, or `wait_s` passes; says
+// each change of roles.
+bool wait_for_pair(const ConnectionOptions& options, double wait_s,
+                   const std::function<void(const std::string&)>& say) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int>(wait_s * 1000));
+  std::string last;
+  while (true) {
+    auto now_replies = query_status(options);
+    bool healthy = false;
+    if (now_replies.ok()) {
+      healthy = pair_healthy(*now_replies);
+      const std::string line = roles_line(*now_replies);
+      if (line != last) say("now: " + line);
+      last = line;
+    }
+    if (healthy) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 }  // namespace
@@ -126,25 +150,60 @@ int run_failback(const ConnectionOptions& options, double wait_s, bool json, std
   }
   if (asked == 0 && pair_healthy(*replies)) say("nothing to do: the pair is master + standby");
 
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int>(wait_s * 1000));
-  bool healthy = false;
-  std::string last;
-  while (true) {
-    auto now_replies = query_status(options);
-    if (now_replies.ok()) {
-      healthy = pair_healthy(*now_replies);
-      const std::string line = roles_line(*now_replies);
-      if (line != last) say("now: " + line);
-      last = line;
-    }
-    if (healthy || std::chrono::steady_clock::now() >= deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+  const bool healthy = wait_for_pair(options, wait_s, say);
   say(healthy ? "done: master + standby" : "not back to master + standby yet (see duetctl status)");
   if (json) {
     out << nlohmann::json{{"ok", healthy}, {"steps", steps}}.dump(2) << "\n";
   }
+  return healthy ? 0 : 1;
+}
+
+int run_switchover(const ConnectionOptions& options, double wait_s, bool json, std::ostream& out,
+                   std::ostream& err) {
+  auto creds = make_channel_credentials(options.tls);
+  if (!creds.ok()) {
+    err << "duetctl: " << creds.error().to_string() << "\n";
+    return 1;
+  }
+  auto replies = query_status(options);
+  if (!replies.ok()) {
+    err << "duetctl: " << replies.error().to_string() << "\n";
+    return 1;
+  }
+  std::string master_address;
+  for (const auto& r : *replies) {
+    if (!r.ok) continue;
+    for (const auto& n : r.response.nodes()) {
+      if (n.self() && n.role() == "master") master_address = r.address;
+    }
+  }
+  if (master_address.empty()) {
+    err << "duetctl: switchover: no master among " << roles_line(*replies)
+        << "; give both managers with --manager\n";
+    return 1;
+  }
+  nlohmann::json steps = nlohmann::json::array();
+  auto say = [&](const std::string& line) {
+    steps.push_back(line);
+    if (!json) out << line << "\n" << std::flush;
+  };
+  say("before: " + roles_line(*replies));
+  auto stub = stub_for(options, master_address, *creds);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  duet::v1::CommandReply reply;
+  auto s = stub->Switchover(&ctx, duet::v1::SwitchoverRequest(), &reply);
+  if (!s.ok()) {
+    say("switchover failed: " + s.error_message());
+    if (json) out << nlohmann::json{{"ok", false}, {"steps", steps}}.dump(2) << "\n";
+    if (!json) err << "duetctl: switchover: " << s.error_message() << "\n";
+    return 1;
+  }
+  say(reply.node() + ": " + reply.message());
+  const bool healthy = wait_for_pair(options, wait_s, say);
+  say(healthy ? "done: master + standby, roles swapped"
+              : "not back to master + standby yet (see duetctl status)");
+  if (json) out << nlohmann::json{{"ok", healthy}, {"steps", steps}}.dump(2) << "\n";
   return healthy ? 0 : 1;
 }
 

@@ -18,4 +18,10 @@ int run_promote(const ConnectionOptions& options, bool force, bool json, std::os
 int run_failback(const ConnectionOptions& options, double wait_s, bool json, std::ostream& out,
                  std::ostream& err);
 
+// Planned role swap with nothing lost: the master stops acting, the standby
+// catches up to the last LSN and takes over in a new epoch; waits (up to
+// `wait_s` seconds) until the pair is master + standby again.
+int run_switchover(const ConnectionOptions& options, double wait_s, bool json, std::ostream& out,
+                   std::ostream& err);
+
 }  // namespace duet::cli

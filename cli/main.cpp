@@ -63,6 +63,10 @@ int main(int argc, char** argv) {
       "failback", "bring the pair back to master + in-sync standby, whatever the failure was");
   failback->add_option("--wait", wait_s, "seconds to wait for the pair to be whole")
       ->capture_default_str();
+  auto* switchover = app.add_subcommand(
+      "switchover", "planned role swap: the standby takes over with nothing lost");
+  switchover->add_option("--wait", wait_s, "seconds to wait for the pair to be whole")
+      ->capture_default_str();
 
   auto* settings = app.add_subcommand("settings", "the replicated settings table");
   settings->require_subcommand(1);
@@ -100,6 +104,9 @@ int main(int argc, char** argv) {
 
   if (status->parsed()) return duet::cli::run_status(options, json, std::cout, std::cerr);
   if (promote->parsed()) return duet::cli::run_promote(options, force, json, std::cout, std::cerr);
+  if (switchover->parsed()) {
+    return duet::cli::run_switchover(options, wait_s, json, std::cout, std::cerr);
+  }
   if (failback->parsed()) {
     return duet::cli::run_failback(options, wait_s, json, std::cout, std::cerr);
   }

@@ -83,6 +83,12 @@ class Runner {
   // Operator commands; the string tells the operator what happened.
   Result<std::string> force_promote();
   Result<std::string> failback();
+  // Planned role swap, on the master: stop acting, wait until the standby
+  // has acknowledged every record, hand over, and report (on the executor)
+  // once the peer acts as master. On failure or timeout this node acts again.
+  void switchover(std::function<void(Result<std::string>)> done);
+  // Peer.Handover on the standby.
+  duet::v1::HandoverResponse on_handover(const duet::v1::HandoverRequest& req);
 
   // The gate for every side effect.
   bool may_act() const;
@@ -104,6 +110,9 @@ class Runner {
   void finish_promotion(Epoch epoch);
   void probe_health();
   duet::v1::Beat outgoing_beat();
+  void refresh_position();
+  void poll_switchover();
+  void end_switchover(Result<std::string> outcome);
 
   boost::asio::any_io_executor executor_;
   Clock& clock_;
@@ -127,6 +136,15 @@ class Runner {
   // Since when a standby that follows a live master has had no stream.
   std::optional<TimePoint> unsynced_since_;
   bool stopped_ = false;
+  // A switchover in progress (master side).
+  struct Switching {
+    std::function<void(Result<std::string>)> done;
+    TimePoint deadline;
+    bool handed_over = false;
+    bool handover_in_flight = false;
+    std::string last_error;
+  };
+  std::optional<Switching> switching_;
 };
 
 // The guard a manager's configuration asks for (null without a peer).

@@ -68,4 +68,14 @@ grpc::ServerUnaryReactor* AdminService::ListSettings(
   return reactor;
 }
 
+grpc::ServerUnaryReactor* AdminService::Switchover(grpc::CallbackServerContext* context,
+                                                   const duet::v1::SwitchoverRequest* /*request*/,
+                                                   duet::v1::CommandReply* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  boost::asio::post(strand_, [this, reactor, response] {
+    handlers_.switchover(response, [reactor](grpc::Status s) { reactor->Finish(s); });
+  });
+  return reactor;
+}
+
 }  // namespace duet::manager

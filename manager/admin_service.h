@@ -28,6 +28,9 @@ class AdminService final : public duet::v1::Admin::CallbackService {
     std::function<grpc::Status(const duet::v1::GetSettingRequest&, duet::v1::GetSettingResponse*)>
         get_setting;
     std::function<grpc::Status(duet::v1::ListSettingsResponse*)> list_settings;
+    // Calls `finish` exactly once, on the strand, when the switchover ended.
+    std::function<void(duet::v1::CommandReply*, std::function<void(grpc::Status)> finish)>
+        switchover;
   };
 
   // Every handler runs on `strand` only.
@@ -39,6 +42,9 @@ class AdminService final : public duet::v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* Promote(grpc::CallbackServerContext* context,
                                     const duet::v1::PromoteRequest* request,
                                     duet::v1::CommandReply* response) override;
+  grpc::ServerUnaryReactor* Switchover(grpc::CallbackServerContext* context,
+                                       const duet::v1::SwitchoverRequest* request,
+                                       duet::v1::CommandReply* response) override;
   grpc::ServerUnaryReactor* Failback(grpc::CallbackServerContext* context,
                                      const duet::v1::FailbackRequest* request,
                                      duet::v1::CommandReply* response) override;

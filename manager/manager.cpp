@@ -139,6 +139,23 @@ bool Manager::start_server() {
     if (!s.ok()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, s.error().to_string());
     return grpc::Status::OK;
   };
+  handlers.switchover = [this](duet::v1::CommandReply* reply,
+                               std::function<void(grpc::Status)> finish) {
+    reply->set_node(config_.node.name);
+    if (!runner_) {
+      finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "store not open yet"));
+      return;
+    }
+    spdlog::warn("operator: switchover requested");
+    runner_->switchover([reply, finish = std::move(finish)](Result<std::string> r) {
+      if (!r.ok()) {
+        finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, r.error().to_string()));
+        return;
+      }
+      reply->set_message(*r);
+      finish(grpc::Status::OK);
+    });
+  };
   admin_ = std::make_unique<AdminService>(io_.get_executor(), std::move(handlers));
   peer_service_ = std::make_unique<PeerService>(
       io_.get_executor(),
@@ -146,7 +163,15 @@ bool Manager::start_server() {
         if (!runner_) return std::nullopt;
         return runner_->answer(beat);
       },
-      [this]() -> ha::JournalShipper* { return runner_ ? runner_->shipper() : nullptr; });
+      [this]() -> ha::JournalShipper* { return runner_ ? runner_->shipper() : nullptr; },
+      [this](const duet::v1::HandoverRequest& req) {
+        duet::v1::HandoverResponse resp;
+        if (!runner_) {
+          resp.set_message("store not open yet");
+          return resp;
+        }
+        return runner_->on_handover(req);
+      });
   grpc::ServerBuilder builder;
   // gRPC sets SO_REUSEPORT by default, which would let a second manager bind
   // the same address and silently share its connections. One address, one process.

@@ -5,8 +5,11 @@
 namespace duet::manager {
 
 PeerService::PeerService(boost::asio::any_io_executor strand, Answer answer,
-                         ha::FindShipper find)
-    : strand_(std::move(strand)), answer_(std::move(answer)), find_(std::move(find)) {}
+                         ha::FindShipper find, HandoverFn handover)
+    : strand_(std::move(strand)),
+      answer_(std::move(answer)),
+      find_(std::move(find)),
+      handover_(std::move(handover)) {}
 
 grpc::ServerBidiReactor<duet::v1::ReplicateRequest, duet::v1::JournalBatch>*
 PeerService::Replicate(grpc::CallbackServerContext* /*context*/) {
@@ -30,6 +33,21 @@ grpc::ServerUnaryReactor* PeerService::Heartbeat(grpc::CallbackServerContext* co
       return;
     }
     *response->mutable_beat() = std::move(*beat);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* PeerService::Handover(grpc::CallbackServerContext* context,
+                                                const duet::v1::HandoverRequest* request,
+                                                duet::v1::HandoverResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  boost::asio::post(strand_, [this, reactor, request, response] {
+    if (handover_) {
+      *response = handover_(*request);
+    } else {
+      response->set_message("this node does not take hand-overs");
+    }
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;

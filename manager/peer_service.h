@@ -19,12 +19,19 @@ class PeerService final : public duet::v1::Peer::CallbackService {
   // Runs on the strand; nullopt while this node cannot answer yet (store not open).
   using Answer = std::function<std::optional<duet::v1::Beat>(const duet::v1::Beat&)>;
 
+  // Runs on the strand: the answer to a switchover hand-over.
+  using HandoverFn = std::function<duet::v1::HandoverResponse(const duet::v1::HandoverRequest&)>;
+
   // `find` runs on the strand: the shipper, or null while this node cannot serve.
-  PeerService(boost::asio::any_io_executor strand, Answer answer, ha::FindShipper find);
+  PeerService(boost::asio::any_io_executor strand, Answer answer, ha::FindShipper find,
+              HandoverFn handover = nullptr);
 
   grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* context,
                                       const duet::v1::HeartbeatRequest* request,
                                       duet::v1::HeartbeatResponse* response) override;
+  grpc::ServerUnaryReactor* Handover(grpc::CallbackServerContext* context,
+                                     const duet::v1::HandoverRequest* request,
+                                     duet::v1::HandoverResponse* response) override;
   grpc::ServerBidiReactor<duet::v1::ReplicateRequest, duet::v1::JournalBatch>* Replicate(
       grpc::CallbackServerContext* context) override;
   grpc::ServerWriteReactor<duet::v1::SnapshotChunk>* FetchSnapshot(
@@ -34,6 +41,7 @@ class PeerService final : public duet::v1::Peer::CallbackService {
   boost::asio::any_io_executor strand_;
   Answer answer_;
   ha::FindShipper find_;
+  HandoverFn handover_;
 };
 
 }  // namespace duet::manager

@@ -59,6 +59,23 @@ echo "$out" | grep -q "done: master + standby" || fail "failback output: $out"
 is_role "$A" master && is_role "$B" standby || fail "after failback: a $(role "$A"), b $(role "$B")"
 pass "failback: master + standby again"
 
+# Switchover: writes first, then a planned swap; the new master has every write.
+for i in $(seq 1 30); do
+  ctl_insecure --manager "$PAIR" settings set "before-switchover/$i" "v$i" >/dev/null || fail "write $i"
+done
+e_before=$(node_epoch "$A")
+out=$("$DUETCTL" --insecure --manager "$PAIR" switchover --wait 20 2>&1) || fail "switchover: $out"
+echo "$out" | grep -q "done: master + standby, roles swapped" || fail "switchover output: $out"
+is_role "$B" master && is_role "$A" standby || fail "after switchover: a $(role "$A"), b $(role "$B")"
+[ "$(node_epoch "$B")" -gt "$e_before" ] || fail "switchover did not take a new epoch"
+n=$(ctl_insecure --manager "$B" settings list --json | jq '[.settings[] | select(.key | startswith("before-switchover/"))] | length')
+[ "$n" = 30 ] || fail "the new master has $n of 30 writes"
+pass "switchover: b master in a new epoch, a standby, all 30 writes on b"
+# And back: the pair can swap again.
+"$DUETCTL" --insecure --manager "$PAIR" switchover --wait 20 >/dev/null 2>&1 || fail "switchover back"
+is_role "$A" master && is_role "$B" standby || fail "after the second switchover: a $(role "$A"), b $(role "$B")"
+pass "switchover back: a master again"
+
 # Wait-for-all: a node alone never promotes itself; promote --force does.
 kill -TERM "${PID[a]}" "${PID[b]}"
 wait_exit "${PID[a]}" 15
