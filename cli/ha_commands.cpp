@@ -3,6 +3,7 @@
 #include <grpcpp/create_channel.h>
 
 #include <functional>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -78,6 +79,27 @@ bool wait_for_pair(const ConnectionOptions& options, double wait_s,
   }
 }
 
+// The credentials and every manager's status: what failback and switchover
+// start from. Prints the reason and returns nullopt on failure.
+struct Survey {
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  std::vector<StatusReply> replies;
+};
+
+std::optional<Survey> survey(const ConnectionOptions& options, std::ostream& err) {
+  auto creds = make_channel_credentials(options.tls);
+  if (!creds.ok()) {
+    err << "duetctl: " << creds.error().to_string() << "\n";
+    return std::nullopt;
+  }
+  auto replies = query_status(options);
+  if (!replies.ok()) {
+    err << "duetctl: " << replies.error().to_string() << "\n";
+    return std::nullopt;
+  }
+  return Survey{*creds, std::move(replies).value()};
+}
+
 }  // namespace
 
 int run_promote(const ConnectionOptions& options, bool force, bool json, std::ostream& out,
@@ -117,16 +139,10 @@ int run_promote(const ConnectionOptions& options, bool force, bool json, std::os
 
 int run_failback(const ConnectionOptions& options, double wait_s, bool json, std::ostream& out,
                  std::ostream& err) {
-  auto creds = make_channel_credentials(options.tls);
-  if (!creds.ok()) {
-    err << "duetctl: " << creds.error().to_string() << "\n";
-    return 1;
-  }
-  auto replies = query_status(options);
-  if (!replies.ok()) {
-    err << "duetctl: " << replies.error().to_string() << "\n";
-    return 1;
-  }
+  auto pair = survey(options, err);
+  if (!pair) return 1;
+  auto& creds = pair->creds;
+  auto* replies = &pair->replies;
   nlohmann::json steps = nlohmann::json::array();
   auto say = [&](const std::string& line) {
     steps.push_back(line);
@@ -139,7 +155,7 @@ int run_failback(const ConnectionOptions& options, double wait_s, bool json, std
     bool is_master = false;
     for (const auto& n : r.response.nodes()) is_master |= n.self() && n.role() == "master";
     if (is_master) continue;
-    auto stub = stub_for(options, r.address, *creds);
+    auto stub = stub_for(options, r.address, creds);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + options.timeout);
     duet::v1::CommandReply reply;
@@ -160,16 +176,10 @@ int run_failback(const ConnectionOptions& options, double wait_s, bool json, std
 
 int run_switchover(const ConnectionOptions& options, double wait_s, bool json, std::ostream& out,
                    std::ostream& err) {
-  auto creds = make_channel_credentials(options.tls);
-  if (!creds.ok()) {
-    err << "duetctl: " << creds.error().to_string() << "\n";
-    return 1;
-  }
-  auto replies = query_status(options);
-  if (!replies.ok()) {
-    err << "duetctl: " << replies.error().to_string() << "\n";
-    return 1;
-  }
+  auto pair = survey(options, err);
+  if (!pair) return 1;
+  auto& creds = pair->creds;
+  auto* replies = &pair->replies;
   std::string master_address;
   for (const auto& r : *replies) {
     if (!r.ok) continue;
@@ -188,7 +198,7 @@ int run_switchover(const ConnectionOptions& options, double wait_s, bool json, s
     if (!json) out << line << "\n" << std::flush;
   };
   say("before: " + roles_line(*replies));
-  auto stub = stub_for(options, master_address, *creds);
+  auto stub = stub_for(options, master_address, creds);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
   duet::v1::CommandReply reply;
