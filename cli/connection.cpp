@@ -12,8 +12,7 @@ Result<std::vector<StatusReply>> query_status(const ConnectionOptions& options) 
   for (const auto& address : options.managers) {
     StatusReply reply;
     reply.address = address;
-    auto channel =
-        grpc::CreateCustomChannel(address, creds, make_channel_arguments(options.tls));
+    auto channel = grpc::CreateCustomChannel(address, creds, make_channel_arguments(options.tls));
     auto stub = duet::v1::Admin::NewStub(channel);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + options.timeout);

@@ -3,9 +3,8 @@
 #include <grpcpp/create_channel.h>
 
 #include <functional>
-#include <optional>
-
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "common/tls.h"
@@ -13,9 +12,9 @@
 namespace duet::cli {
 namespace {
 
-std::unique_ptr<duet::v1::Admin::Stub> stub_for(const ConnectionOptions& options,
-                                                const std::string& address,
-                                                const std::shared_ptr<grpc::ChannelCredentials>& c) {
+std::unique_ptr<duet::v1::Admin::Stub> stub_for(
+    const ConnectionOptions& options, const std::string& address,
+    const std::shared_ptr<grpc::ChannelCredentials>& c) {
   return duet::v1::Admin::NewStub(
       grpc::CreateCustomChannel(address, c, make_channel_arguments(options.tls)));
 }

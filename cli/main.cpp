@@ -17,8 +17,8 @@ std::vector<std::string> split_list(const std::string& text) {
   std::size_t start = 0;
   while (start <= text.size()) {
     const auto comma = text.find(',', start);
-    const auto item = text.substr(start, comma == std::string::npos ? std::string::npos
-                                                                    : comma - start);
+    const auto item =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     if (!item.empty()) out.push_back(item);
     if (comma == std::string::npos) break;
     start = comma + 1;
@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
   app.add_option("--server-name", options.tls.server_name,
                  "name to expect in the managers' certificates instead of the dialled host")
       ->envname("DUET_TLS_SERVER_NAME");
-  app.add_flag("--insecure", insecure, "plaintext, for a manager configured 'tls: {insecure: true}'")
+  app.add_flag("--insecure", insecure,
+               "plaintext, for a manager configured 'tls: {insecure: true}'")
       ->envname("DUET_INSECURE");
   app.add_option("--timeout", timeout_s, "seconds to wait for each manager")->capture_default_str();
   app.add_flag("--json", json, "machine-readable output");

@@ -58,8 +58,7 @@ std::string status_json(const StatusReply& view, const std::vector<StatusReply>&
   return j.dump(2);
 }
 
-int run_status(const ConnectionOptions& options, bool json, std::ostream& out,
-               std::ostream& err) {
+int run_status(const ConnectionOptions& options, bool json, std::ostream& out, std::ostream& err) {
   auto replies = query_status(options);
   if (!replies.ok()) {
     err << "duetctl: " << replies.error().to_string() << "\n";
@@ -77,9 +76,9 @@ int run_status(const ConnectionOptions& options, bool json, std::ostream& out,
     return 0;
   }
   const auto& r = view->response;
-  out << "master: " << (r.has_master() ? r.master() : "(none)") << "   sync mode: "
-      << r.sync_mode() << (r.running_alone() ? " (running alone)" : "")
-      << "   ha: " << r.ha() << "   (answered by " << view->address << ")\n\n";
+  out << "master: " << (r.has_master() ? r.master() : "(none)") << "   sync mode: " << r.sync_mode()
+      << (r.running_alone() ? " (running alone)" : "") << "   ha: " << r.ha() << "   (answered by "
+      << view->address << ")\n\n";
   out << pad("NODE", 10) << pad("ADDRESS", 22) << pad("ROLE", 9) << pad("EPOCH", 7)
       << pad("HEARTBEAT", 11) << pad("APPLIED LSN", 13) << pad("LAG", 16) << "GUARD\n";
   for (const auto& n : r.nodes()) {

@@ -235,8 +235,8 @@ void JournalFollower::on_batch(FollowStream* stream, const duet::v1::JournalBatc
   // Fencing (invariant 1) is on the sender: a master below the epoch this
   // node has seen is stale. The records themselves may be older history.
   if (batch.epoch() < store_.current_epoch()) {
-    return drop("the sender's epoch " + std::to_string(batch.epoch()) +
-                " is below this node's " + std::to_string(store_.current_epoch()));
+    return drop("the sender's epoch " + std::to_string(batch.epoch()) + " is below this node's " +
+                std::to_string(store_.current_epoch()));
   }
   if (!got_first_) {
     got_first_ = true;

@@ -1,5 +1,6 @@
 #include "ha/runner.h"
 
+#include <grpcpp/create_channel.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
@@ -7,7 +8,6 @@
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
-#include <grpcpp/create_channel.h>
 #include <mutex>
 #include <thread>
 
@@ -49,15 +49,15 @@ Runner::Runner(boost::asio::any_io_executor executor, Clock& clock, RunnerOption
       store_(store),
       guard_(std::move(guard)),
       hooks_(std::move(hooks)),
-      rm_(RoleMachine::Options{
-          options_.node.name, options_.ha.priority, options_.peer.has_value(),
-          options_.ha.guard == HaConfig::Guard::kWitness     ? GuardMode::kWitness
-          : options_.ha.guard == HaConfig::Guard::kReference ? GuardMode::kReference
-                                                             : GuardMode::kNone,
-          !options_.ha.fence_command.empty(),
-          Timing{std::chrono::milliseconds(options_.ha.interval_ms),
-                 std::chrono::milliseconds(options_.ha.timeout_ms)},
-          options_.incarnation}),
+      rm_(RoleMachine::Options{options_.node.name, options_.ha.priority, options_.peer.has_value(),
+                               options_.ha.guard == HaConfig::Guard::kWitness ? GuardMode::kWitness
+                               : options_.ha.guard == HaConfig::Guard::kReference
+                                   ? GuardMode::kReference
+                                   : GuardMode::kNone,
+                               !options_.ha.fence_command.empty(),
+                               Timing{std::chrono::milliseconds(options_.ha.interval_ms),
+                                      std::chrono::milliseconds(options_.ha.timeout_ms)},
+                               options_.incarnation}),
       life_(std::make_shared<Life>()) {
   life_->executor = executor_;
 }
@@ -101,8 +101,8 @@ Status Runner::start() {
       log_role_change(before);
     };
     fh.moved = [this] { rm_.on_epoch_adopted(store_.current_epoch()); };
-    follower_ = std::make_unique<JournalFollower>(executor_, store_, options_.node.name,
-                                                  std::move(fh));
+    follower_ =
+        std::make_unique<JournalFollower>(executor_, store_, options_.node.name, std::move(fh));
   }
   if (guard_) {
     spdlog::info("ha: split-brain guard: {}", guard_->describe());
@@ -139,12 +139,11 @@ void Runner::stop() {
 
 void Runner::schedule_tick() {
   std::weak_ptr<Life> life = life_;
-  tick_timer_ = clock_.call_after(
-      std::chrono::milliseconds(options_.ha.interval_ms), [this, life] {
-        if (life.expired() || stopped_) return;
-        tick();
-        schedule_tick();
-      });
+  tick_timer_ = clock_.call_after(std::chrono::milliseconds(options_.ha.interval_ms), [this, life] {
+    if (life.expired() || stopped_) return;
+    tick();
+    schedule_tick();
+  });
 }
 
 void Runner::tick() {
@@ -168,8 +167,8 @@ void Runner::drive_replication() {
     } else if (rm_.role() == Role::kStandby && unsynced_since_ &&
                now - *unsynced_since_ >= rm_.options().timing.timeout) {
       const Role before = rm_.role();
-      apply(rm_.on_lost_sync(now, "no replication stream from the master for " +
-                                      ms_text(now - *unsynced_since_)));
+      apply(rm_.on_lost_sync(
+          now, "no replication stream from the master for " + ms_text(now - *unsynced_since_)));
       log_role_change(before);
     }
   } else {
@@ -247,9 +246,9 @@ duet::v1::Beat Runner::outgoing_beat() {
   b.mutable_health()->set_store_writable(healthy_);
   b.mutable_health()->set_detail(health_detail_);
   b.set_running_alone(shipper_ && rm_.role() == Role::kMaster && shipper_->running_alone());
-  b.set_guard(guard_ ? (rm_.guard_holds(clock_.now()) ? "ok: " : "not holding: ") +
-                           rm_.guard_detail()
-                     : "none");
+  b.set_guard(guard_
+                  ? (rm_.guard_holds(clock_.now()) ? "ok: " : "not holding: ") + rm_.guard_detail()
+                  : "none");
   return b;
 }
 
@@ -367,8 +366,8 @@ void Runner::finish_promotion(Epoch epoch) {
 }
 
 Result<std::string> Runner::force_promote() {
-  if (rm_.role() == Role::kMaster) return std::string("already master in epoch ") +
-                                          std::to_string(rm_.epoch());
+  if (rm_.role() == Role::kMaster)
+    return std::string("already master in epoch ") + std::to_string(rm_.epoch());
   apply(rm_.on_force_promote(clock_.now()));
   return std::string("promotion forced: ") + rm_.reason();
 }
@@ -423,14 +422,13 @@ void Runner::poll_switchover() {
     return;
   }
   if (now >= switching_->deadline) {
-    const std::string why = switching_->last_error.empty()
-                                ? "the standby did not take over in time"
-                                : switching_->last_error;
+    const std::string why = switching_->last_error.empty() ? "the standby did not take over in time"
+                                                           : switching_->last_error;
     apply(rm_.end_switchover(now, false));
     spdlog::error("ha: switchover abandoned: {}; acting again", why);
-    end_switchover(make_error(CommonErrc::kInvalidArgument,
-                              "switchover abandoned (" + why + "); " + options_.node.name +
-                                  " is master again"));
+    end_switchover(make_error(
+        CommonErrc::kInvalidArgument,
+        "switchover abandoned (" + why + "); " + options_.node.name + " is master again"));
     return;
   }
   const store::Lsn last = store_.last_lsn();
@@ -448,19 +446,18 @@ void Runner::poll_switchover() {
     call->req.set_lsn(last);
     switching_->handover_in_flight = true;
     std::shared_ptr<Life> life = life_;
-    stub_->async()->Handover(&call->ctx, &call->req, &call->resp,
-                             [this, call, life](grpc::Status status) {
-                               life->post([this, call, status] {
-                                 if (!switching_) return;
-                                 switching_->handover_in_flight = false;
-                                 if (status.ok() && call->resp.accepted()) {
-                                   switching_->handed_over = true;
-                                 } else {
-                                   switching_->last_error =
-                                       status.ok() ? call->resp.message() : status.error_message();
-                                 }
-                               });
-                             });
+    stub_->async()->Handover(
+        &call->ctx, &call->req, &call->resp, [this, call, life](grpc::Status status) {
+          life->post([this, call, status] {
+            if (!switching_) return;
+            switching_->handover_in_flight = false;
+            if (status.ok() && call->resp.accepted()) {
+              switching_->handed_over = true;
+            } else {
+              switching_->last_error = status.ok() ? call->resp.message() : status.error_message();
+            }
+          });
+        });
   }
   std::weak_ptr<Life> weak = life_;
   clock_.call_after(std::chrono::milliseconds(5), [this, weak] {
@@ -546,18 +543,17 @@ void Runner::fill_status(duet::v1::StatusResponse& r) const {
       p->set_lag_ms(lag.ms);
       if (!lag.connected) p->set_detail("no replication stream");
     } else {
-      const auto lag = info.last_lsn > peer->position.last_lsn
-                           ? info.last_lsn - peer->position.last_lsn
-                           : 0;
+      const auto lag =
+          info.last_lsn > peer->position.last_lsn ? info.last_lsn - peer->position.last_lsn : 0;
       p->set_lag_records(lag);
     }
   } else {
     p->set_role("down");
     if (peer) p->set_epoch(peer->epoch);
-    p->set_detail(peer_error_.empty() ? "not heard for " +
-                                            (rm_.peer_age(now) ? ms_text(*rm_.peer_age(now))
-                                                               : std::string("ever"))
-                                      : peer_error_);
+    p->set_detail(peer_error_.empty()
+                      ? "not heard for " +
+                            (rm_.peer_age(now) ? ms_text(*rm_.peer_age(now)) : std::string("ever"))
+                      : peer_error_);
   }
   p->set_guard(peer_alive ? "(see that node)" : "unknown");
 }

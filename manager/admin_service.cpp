@@ -62,9 +62,8 @@ grpc::ServerUnaryReactor* AdminService::ListSettings(
     grpc::CallbackServerContext* context, const duet::v1::ListSettingsRequest* /*request*/,
     duet::v1::ListSettingsResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  boost::asio::post(strand_, [this, reactor, response] {
-    reactor->Finish(handlers_.list_settings(response));
-  });
+  boost::asio::post(
+      strand_, [this, reactor, response] { reactor->Finish(handlers_.list_settings(response)); });
   return reactor;
 }
 

@@ -1,10 +1,10 @@
 #include "manager/manager.h"
 
+#include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
 #include <filesystem>
-#include <grpcpp/server_builder.h>
 #include <random>
 
 #include "common/tls.h"
@@ -108,8 +108,8 @@ bool Manager::start_server() {
     return grpc::Status::OK;
   };
   handlers.set_setting = [this](const duet::v1::SetSettingRequest& req,
-                                 duet::v1::SetSettingResponse* resp,
-                                 std::function<void(grpc::Status)> finish) {
+                                duet::v1::SetSettingResponse* resp,
+                                std::function<void(grpc::Status)> finish) {
     set_setting(req, resp, std::move(finish));
   };
   handlers.get_setting = [this](const duet::v1::GetSettingRequest& req,
@@ -221,9 +221,8 @@ void Manager::open_store() {
   }
   store_ = std::move(opened).value();
   const auto info = store_->info();
-  spdlog::info("store: {} {} open at schema version {}; journal LSN {}..{}; epoch {}",
-               info.backend, info.location, info.schema_version, info.first_lsn, info.last_lsn,
-               info.epoch);
+  spdlog::info("store: {} {} open at schema version {}; journal LSN {}..{}; epoch {}", info.backend,
+               info.location, info.schema_version, info.first_lsn, info.last_lsn, info.epoch);
 
   store_state_ = StoreState::kOk;
   store_detail_.clear();
@@ -269,8 +268,8 @@ void Manager::set_setting(const duet::v1::SetSettingRequest& req,
     const auto now = clock_.now();
     const auto& peer = runner_->machine().peer();
     if (config_.peer && peer && peer->acting && runner_->machine().peer_alive(now)) {
-      master = "the master is " + config_.peer->name + " (" + config_.peer->address.to_string() +
-               ")";
+      master =
+          "the master is " + config_.peer->name + " (" + config_.peer->address.to_string() + ")";
     }
     return finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "not master; " + master));
   }
@@ -279,11 +278,10 @@ void Manager::set_setting(const duet::v1::SetSettingRequest& req,
                                    {"value", req.value()},
                                    {"updated_by", config_.node.name},
                                    {"updated_at_ms", to_unix_ms(clock_.wall_now())}});
-  runner_->commit(batch, [resp, finish = std::move(finish)](
-                             Result<ha::Runner::Committed> r) {
+  runner_->commit(batch, [resp, finish = std::move(finish)](Result<ha::Runner::Committed> r) {
     if (!r.ok()) {
-      finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          "commit failed: " + r.error().to_string()));
+      finish(
+          grpc::Status(grpc::StatusCode::UNAVAILABLE, "commit failed: " + r.error().to_string()));
       return;
     }
     resp->set_lsn(r->lsn);
@@ -295,8 +293,8 @@ void Manager::set_setting(const duet::v1::SetSettingRequest& req,
 
 void Manager::schedule_store_retry() {
   const auto& sc = config_.store;
-  retry_delay_ms_ = retry_delay_ms_ == 0 ? sc.retry_initial_ms
-                                         : std::min(retry_delay_ms_ * 2, sc.retry_max_ms);
+  retry_delay_ms_ =
+      retry_delay_ms_ == 0 ? sc.retry_initial_ms : std::min(retry_delay_ms_ * 2, sc.retry_max_ms);
   // Up to 20% jitter, so a pair restarted together does not retry in lock-step.
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   const std::int64_t jitter =
@@ -362,9 +360,9 @@ duet::v1::StatusResponse Manager::build_status() const {
   auto* st = r.mutable_store();
   st->set_backend(config_.store.backend == StoreConfig::Backend::kSqlite ? "sqlite" : "postgres");
   st->set_location(store_location(config_.store));
-  st->set_state(store_state_ == StoreState::kOk          ? "ok"
-                 : store_state_ == StoreState::kConnecting ? "connecting"
-                                                           : "failed");
+  st->set_state(store_state_ == StoreState::kOk           ? "ok"
+                : store_state_ == StoreState::kConnecting ? "connecting"
+                                                          : "failed");
   st->set_detail(store_detail_);
   if (store_) {
     const auto info = store_->info();

@@ -12,11 +12,11 @@
 // manager promotes itself at once; in a pair the two managers agree through
 // heartbeats (see ha/role_machine.h and docs/ha.md).
 
+#include <grpcpp/server.h>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <grpcpp/server.h>
-
 #include <memory>
 #include <optional>
 #include <string>

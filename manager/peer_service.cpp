@@ -4,15 +4,15 @@
 
 namespace duet::manager {
 
-PeerService::PeerService(boost::asio::any_io_executor strand, Answer answer,
-                         ha::FindShipper find, HandoverFn handover)
+PeerService::PeerService(boost::asio::any_io_executor strand, Answer answer, ha::FindShipper find,
+                         HandoverFn handover)
     : strand_(std::move(strand)),
       answer_(std::move(answer)),
       find_(std::move(find)),
       handover_(std::move(handover)) {}
 
-grpc::ServerBidiReactor<duet::v1::ReplicateRequest, duet::v1::JournalBatch>*
-PeerService::Replicate(grpc::CallbackServerContext* /*context*/) {
+grpc::ServerBidiReactor<duet::v1::ReplicateRequest, duet::v1::JournalBatch>* PeerService::Replicate(
+    grpc::CallbackServerContext* /*context*/) {
   return ha::make_replicate_reactor(strand_, find_);
 }
 

@@ -21,8 +21,8 @@ namespace duet::testing {
 class PgServer {
  public:
   struct Options {
-    std::uint16_t port = 0;   // 0: pick a free port
-    bool fsync = false;       // on for benchmarks that measure durable commits
+    std::uint16_t port = 0;  // 0: pick a free port
+    bool fsync = false;      // on for benchmarks that measure durable commits
   };
 
   static Result<std::unique_ptr<PgServer>> start(const Options& options);

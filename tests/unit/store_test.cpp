@@ -376,8 +376,9 @@ TEMPLATE_TEST_CASE("apply refuses gaps, stale epochs and diverged history", "[st
   CHECK(dump(*replica) == before);
 }
 
-TEMPLATE_TEST_CASE("a replica that has seen a higher epoch still applies the older records it lacks",
-                   "[store]", SqliteLocation, PostgresLocation) {
+TEMPLATE_TEST_CASE(
+    "a replica that has seen a higher epoch still applies the older records it lacks", "[store]",
+    SqliteLocation, PostgresLocation) {
   Node<TestType> master;
   Node<TestType> replica;
   REQUIRE(master->advance_epoch(5).ok());
