@@ -44,6 +44,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "bench/bench_util.h"
 #include "common/clock.h"
 #include "duet/v1/peer.grpc.pb.h"
 #include "ha/journal_follower.h"
@@ -54,6 +55,9 @@
 
 namespace {
 
+using duet::bench::cpu_model;
+using duet::bench::percentile;
+
 using namespace std::chrono_literals;
 using duet::store::Row;
 using duet::store::WriteBatch;
@@ -63,24 +67,8 @@ using duet::store::WriteBatch;
   std::_Exit(1);  // bounded: never wait for threads that may be stuck
 }
 
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const auto idx = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
-  return v[idx];
-}
-
 double ms_between(duet::TimePoint a, duet::TimePoint b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  }
-  return "unknown";
 }
 
 // One io_context thread: the strand of one manager.

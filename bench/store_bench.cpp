@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "bench/bench_util.h"
 #include "common/clock.h"
 #include "store/journaled_store.h"
 #include "store/postgres_backend.h"
@@ -26,6 +27,9 @@
 #include "tests/support/temp_dir.h"
 
 namespace {
+
+using duet::bench::cpu_model;
+using duet::bench::percentile;
 
 using duet::store::Row;
 using duet::store::WriteBatch;
@@ -37,22 +41,6 @@ struct RunResult {
   double commit_p50_us = 0;
   double commit_p99_us = 0;
 };
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const auto idx = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
-  return v[idx];
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  }
-  return "unknown";
-}
 
 RunResult run_once(duet::store::Store& store, int batch, double seconds,
                    std::uint64_t max_changes) {

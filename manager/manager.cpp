@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <random>
 
+#include "common/grpc_server.h"
 #include "common/tls.h"
 #include "duet/version.h"
 #include "store/open_store.h"
@@ -76,15 +77,6 @@ int Manager::run() {
 }
 
 bool Manager::start_server() {
-  auto creds = make_server_credentials(config_.tls);
-  if (!creds.ok()) {
-    spdlog::error("tls: {}", creds.error().to_string());
-    return false;
-  }
-  if (!config_.tls.insecure) {
-    spdlog::info("tls: serving with {} (client certificates {})", config_.tls.cert_file,
-                 config_.tls.require_client_cert ? "required" : "not requested");
-  }
   AdminService::Handlers handlers;
   handlers.status = [this] { return build_status(); };
   handlers.promote = [this](const duet::v1::PromoteRequest& req, duet::v1::CommandReply* reply) {
@@ -172,23 +164,9 @@ bool Manager::start_server() {
         }
         return runner_->on_handover(req);
       });
-  grpc::ServerBuilder builder;
-  // gRPC sets SO_REUSEPORT by default, which would let a second manager bind
-  // the same address and silently share its connections. One address, one process.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  int bound_port = 0;
-  builder.AddListeningPort(config_.node.address.to_string(), *creds, &bound_port);
-  builder.RegisterService(admin_.get());
-  builder.RegisterService(peer_service_.get());
-  server_ = builder.BuildAndStart();
-  if (!server_ || bound_port == 0) {
-    spdlog::error("cannot listen on {} (address in use, or not an address of this host?)",
-                  config_.node.address.to_string());
-    server_.reset();
-    return false;
-  }
-  spdlog::info("serving gRPC on {}", config_.node.address.to_string());
-  return true;
+  server_ =
+      start_grpc_server(config_.node.address, config_.tls, {admin_.get(), peer_service_.get()});
+  return server_ != nullptr;
 }
 
 void Manager::open_store() {

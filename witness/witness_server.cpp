@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <cstring>
 
+#include "common/grpc_server.h"
 #include "common/tls.h"
 #include "duet/version.h"
 
@@ -100,32 +101,9 @@ bool WitnessServer::open_state() {
 }
 
 bool WitnessServer::start_server() {
-  auto creds = make_server_credentials(config_.tls);
-  if (!creds.ok()) {
-    spdlog::error("tls: {}", creds.error().to_string());
-    return false;
-  }
-  if (!config_.tls.insecure) {
-    spdlog::info("tls: serving with {} (client certificates {})", config_.tls.cert_file,
-                 config_.tls.require_client_cert ? "required" : "not requested");
-  }
   service_ = std::make_unique<WitnessService>(io_.get_executor(), clock_, *table_);
-  grpc::ServerBuilder builder;
-  // gRPC sets SO_REUSEPORT by default, which would let a second witness bind
-  // the same address and answer half the requests from its own table.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  int bound_port = 0;
-  builder.AddListeningPort(config_.listen.to_string(), *creds, &bound_port);
-  builder.RegisterService(service_.get());
-  server_ = builder.BuildAndStart();
-  if (!server_ || bound_port == 0) {
-    spdlog::error("cannot listen on {} (address in use, or not an address of this host?)",
-                  config_.listen.to_string());
-    server_.reset();
-    return false;
-  }
-  spdlog::info("serving gRPC on {}", config_.listen.to_string());
-  return true;
+  server_ = start_grpc_server(config_.listen, config_.tls, {service_.get()});
+  return server_ != nullptr;
 }
 
 void WitnessServer::stop(int exit_code) {
