@@ -2,8 +2,10 @@
 // duet-manager processes on 127.0.0.11 / 127.0.0.12 with fresh stores, waits
 // until they are master + standby, then either kills the master with SIGKILL
 // (unplanned) or asks it for a switchover (--switchover, planned), and
-// measures until the other node's own status says it is master and acting.
-// Prints JSON: every trial, the median, min and max.
+// measures until the other node accepts a write (an acknowledged SetSetting),
+// and on the way until its own status says it is master and acting. Twenty
+// writes acknowledged just before the failure must all be on the survivor.
+// Prints JSON: every trial, the medians, min and max, and writes lost.
 //
 //   failover_bench [--trials 20] [--interval-ms 500] [--timeout-ms 3000]
 //                  [--switchover] [--bin DIR] [--port 17620]
@@ -76,6 +78,27 @@ std::optional<std::pair<std::string, bool>> self_view(duet::v1::Admin::Stub& stu
   return std::nullopt;
 }
 
+// One write through the Admin API, as a producer would make it.
+bool write_setting(duet::v1::Admin::Stub& stub, const std::string& key, const std::string& value) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+  duet::v1::SetSettingRequest req;
+  req.set_key(key);
+  req.set_value(value);
+  duet::v1::SetSettingResponse resp;
+  return stub.SetSetting(&ctx, req, &resp).ok();
+}
+
+std::optional<std::string> read_setting(duet::v1::Admin::Stub& stub, const std::string& key) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+  duet::v1::GetSettingRequest req;
+  req.set_key(key);
+  duet::v1::GetSettingResponse resp;
+  if (!stub.GetSetting(&ctx, req, &resp).ok() || !resp.has_setting()) return std::nullopt;
+  return resp.setting().value();
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const std::size_t n = v.size();
@@ -107,7 +130,9 @@ int main(int argc, char** argv) {
 
   duet::SystemClock clock;
   std::mt19937 rng(std::random_device{}());
-  std::vector<double> seconds;
+  std::vector<double> seconds;         // until the survivor accepts a write
+  std::vector<double> acting_seconds;  // until its status says master, acting
+  int lost = 0;
   nlohmann::ordered_json runs = nlohmann::ordered_json::array();
   for (int t = 0; t < trials; ++t) {
     const fs::path dir = fs::temp_directory_path() /
@@ -155,6 +180,13 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2 * interval_ms + phase(rng)));
     nlohmann::ordered_json run;
     run["trial"] = t;
+    // Acknowledged writes before the failure; each must be on the survivor.
+    int acked = 0;
+    if (master >= 0) {
+      for (int i = 0; i < 20; ++i) {
+        if (write_setting(*stubs[master], "bench.before." + std::to_string(i), "v")) ++acked;
+      }
+    }
     if (master < 0) {
       run["error"] = "the pair did not form within 30 s";
     } else {
@@ -171,21 +203,42 @@ int main(int argc, char** argv) {
         kill_and_reap(nodes[master].pid);
         nodes[master].pid = -1;
       }
-      std::optional<double> took;
-      while (clock.now() - t0 < std::chrono::seconds(30)) {
-        auto v = self_view(*stubs[survivor]);
-        if (v && v->first == "master" && v->second) {
-          took = std::chrono::duration<double>(clock.now() - t0).count();
-          break;
+      // Two moments: the survivor's own status says master and acting, and
+      // the first write it accepts (what a producer sees).
+      std::optional<double> acting;
+      std::optional<double> writable;
+      int attempt = 0;
+      while (clock.now() - t0 < std::chrono::seconds(30) && !writable) {
+        if (!acting) {
+          auto v = self_view(*stubs[survivor]);
+          if (v && v->first == "master" && v->second) {
+            acting = std::chrono::duration<double>(clock.now() - t0).count();
+          }
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        if (write_setting(*stubs[survivor], "bench.after", std::to_string(++attempt))) {
+          writable = std::chrono::duration<double>(clock.now() - t0).count();
+          if (!acting) acting = writable;
+        } else {
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
       }
       run[switchover ? "from" : "killed"] = nodes[master].name;
-      if (took) {
-        run["seconds"] = *took;
-        seconds.push_back(*took);
+      int missing = 0;
+      for (int i = 0; i < 20; ++i) {
+        if (!read_setting(*stubs[survivor], "bench.before." + std::to_string(i))) ++missing;
+      }
+      run["acked_before"] = acked;
+      run["missing_after"] = missing;
+      lost += missing;
+      if (acting) {
+        run["acting_s"] = *acting;
+        acting_seconds.push_back(*acting);
+      }
+      if (writable) {
+        run["seconds"] = *writable;
+        seconds.push_back(*writable);
       } else {
-        run["error"] = "no takeover within 30 s";
+        run["error"] = "no accepted write within 30 s";
       }
     }
     runs.push_back(run);
@@ -200,14 +253,20 @@ int main(int argc, char** argv) {
       {"interval_ms", interval_ms},
       {"timeout_ms", timeout_ms},
       {"guard", "reference icmp:127.0.0.1"},
-      {"measured", "SIGKILL of the master -> survivor's own status: master, acting"}};
+      {"measured", std::string(switchover ? "Switchover RPC" : "SIGKILL of the master") +
+                       " -> the survivor accepts a write (SetSetting acknowledged)"}};
   if (!seconds.empty()) {
     out["median_s"] = median(seconds);
     out["min_s"] = *std::min_element(seconds.begin(), seconds.end());
     out["max_s"] = *std::max_element(seconds.begin(), seconds.end());
   }
+  if (!acting_seconds.empty()) {
+    out["acting_median_s"] = median(acting_seconds);
+    out["acting_max_s"] = *std::max_element(acting_seconds.begin(), acting_seconds.end());
+  }
+  out["acknowledged_writes_lost"] = lost;
   out["completed"] = seconds.size();
   out["runs"] = runs;
   std::cout << out.dump(2) << "\n";
-  return seconds.size() == static_cast<std::size_t>(trials) ? 0 : 1;
+  return seconds.size() == static_cast<std::size_t>(trials) && lost == 0 ? 0 : 1;
 }

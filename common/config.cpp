@@ -41,7 +41,7 @@ TlsConfig read_tls(YamlReader r, bool server) {
   TlsConfig t;
   t.insecure = r.bool_or("insecure", false);
   if (t.insecure) {
-    for (const char* k : {"ca", "cert", "key", "client_auth", "server_name"}) {
+    for (const char* k : {"ca", "cert", "key", "client_auth", "server_name", "peer_names"}) {
       if (r.has(k)) r.fail(k, "cannot be combined with 'insecure: true'");
     }
     r.finish();
@@ -55,6 +55,13 @@ TlsConfig read_tls(YamlReader r, bool server) {
   check_readable(r, "key", t.key_file);
   if (server) {
     t.require_client_cert = r.enum_or("client_auth", {"require", "none"}, "require") == "require";
+    t.peer_names = r.string_list("peer_names", /*required=*/false);
+    for (const auto& n : t.peer_names) {
+      if (n.empty()) r.fail("peer_names", "names must not be empty");
+    }
+    if (!t.peer_names.empty() && !t.require_client_cert) {
+      r.fail("peer_names", "needs client certificates (client_auth: require)");
+    }
   } else {
     t.server_name = r.string_or("server_name", "");
   }

@@ -30,6 +30,12 @@ struct TlsConfig {
   std::string key_file;             // its private key (never logged)
   bool require_client_cert = true;  // mutual TLS (servers only)
   std::string server_name;          // clients: name to verify instead of the dialled host
+  // Servers: certificate names (subject CN or DNS SAN) accepted on the pair's
+  // own links (Peer service; the witness's Witness service). Empty: the names
+  // in this process's own certificate, which fits a pair sharing one
+  // certificate. Other certificates of the same CA (duetctl, agents) are
+  // refused there.
+  std::vector<std::string> peer_names;
 };
 
 enum class LogFormat { kText, kJson };

@@ -5,7 +5,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -30,6 +32,33 @@ std::string openssl_reason() {
   char buf[256];
   ERR_error_string_n(code, buf, sizeof buf);
   return buf;
+}
+
+// Subject CN, then the DNS names of subjectAltName, without duplicates.
+std::vector<std::string> certificate_names(X509* cert) {
+  std::vector<std::string> names;
+  auto add = [&names](const unsigned char* data, int len) {
+    if (data == nullptr || len <= 0) return;
+    std::string n(reinterpret_cast<const char*>(data), static_cast<std::size_t>(len));
+    if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(std::move(n));
+  };
+  X509_NAME* subject = X509_get_subject_name(cert);
+  for (int i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1); i >= 0;
+       i = X509_NAME_get_index_by_NID(subject, NID_commonName, i)) {
+    ASN1_STRING* s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i));
+    add(ASN1_STRING_get0_data(s), ASN1_STRING_length(s));
+  }
+  auto* sans =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (sans != nullptr) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+      const GENERAL_NAME* g = sk_GENERAL_NAME_value(sans, i);
+      if (g->type == GEN_DNS)
+        add(ASN1_STRING_get0_data(g->d.dNSName), ASN1_STRING_length(g->d.dNSName));
+    }
+    GENERAL_NAMES_free(sans);
+  }
+  return names;
 }
 
 struct BioDeleter {
@@ -109,6 +138,7 @@ Result<TlsMaterial> load_tls_material(const TlsConfig& config) {
   char name[512];
   X509_NAME_oneline(X509_get_subject_name(cert.get()), name, sizeof name);
   m.subject = name;
+  m.names = certificate_names(cert.get());
   std::tm tm{};
   if (ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &tm) == 1) m.not_after_unix = timegm(&tm);
   return m;

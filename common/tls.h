@@ -15,6 +15,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/config.h"
 #include "common/result.h"
@@ -26,6 +27,8 @@ struct TlsMaterial {
   std::string cert_pem;
   std::string key_pem;  // never logged
   std::string subject;  // of cert, for the start-up log
+  // The certificate's names: subject CN, then DNS SANs (what CallerPolicy matches).
+  std::vector<std::string> names;
   std::int64_t not_after_unix = 0;
 };
 

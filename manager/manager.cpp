@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <random>
 
+#include "common/caller_policy.h"
 #include "common/grpc_server.h"
 #include "common/tls.h"
 #include "duet/version.h"
@@ -149,8 +150,18 @@ bool Manager::start_server() {
     });
   };
   admin_ = std::make_unique<AdminService>(io_.get_executor(), std::move(handlers));
+  auto policy = CallerPolicy::for_peers(config_.tls);
+  if (!policy.ok()) {
+    spdlog::critical("tls: {}", policy.error().to_string());
+    return false;
+  }
+  if (policy->enforced()) {
+    std::string names;
+    for (const auto& n : policy->names()) names += (names.empty() ? "" : ", ") + n;
+    spdlog::info("peer links accept certificates named: {}", names);
+  }
   peer_service_ = std::make_unique<PeerService>(
-      io_.get_executor(),
+      io_.get_executor(), std::move(*policy),
       [this](const duet::v1::Beat& beat) -> std::optional<duet::v1::Beat> {
         if (!runner_) return std::nullopt;
         return runner_->answer(beat);

@@ -4,20 +4,41 @@
 
 namespace duet::manager {
 
-PeerService::PeerService(boost::asio::any_io_executor strand, Answer answer, ha::FindShipper find,
-                         HandoverFn handover)
+namespace {
+
+// Streams refused before they start: finish at once with the policy's answer.
+class DeniedReplicate final
+    : public grpc::ServerBidiReactor<duet::v1::ReplicateRequest, duet::v1::JournalBatch> {
+ public:
+  explicit DeniedReplicate(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+class DeniedSnapshot final : public grpc::ServerWriteReactor<duet::v1::SnapshotChunk> {
+ public:
+  explicit DeniedSnapshot(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+PeerService::PeerService(boost::asio::any_io_executor strand, CallerPolicy policy, Answer answer,
+                         ha::FindShipper find, HandoverFn handover)
     : strand_(std::move(strand)),
+      policy_(std::move(policy)),
       answer_(std::move(answer)),
       find_(std::move(find)),
       handover_(std::move(handover)) {}
 
 grpc::ServerBidiReactor<duet::v1::ReplicateRequest, duet::v1::JournalBatch>* PeerService::Replicate(
-    grpc::CallbackServerContext* /*context*/) {
+    grpc::CallbackServerContext* context) {
+  if (auto denied = policy_.check(*context); !denied.ok()) return new DeniedReplicate(denied);
   return ha::make_replicate_reactor(strand_, find_);
 }
 
 grpc::ServerWriteReactor<duet::v1::SnapshotChunk>* PeerService::FetchSnapshot(
-    grpc::CallbackServerContext* /*context*/, const duet::v1::SnapshotRequest* request) {
+    grpc::CallbackServerContext* context, const duet::v1::SnapshotRequest* request) {
+  if (auto denied = policy_.check(*context); !denied.ok()) return new DeniedSnapshot(denied);
   (void)request;  // the master takes the same snapshot for everyone
   return ha::make_snapshot_reactor(strand_, find_);
 }
@@ -26,6 +47,10 @@ grpc::ServerUnaryReactor* PeerService::Heartbeat(grpc::CallbackServerContext* co
                                                  const duet::v1::HeartbeatRequest* request,
                                                  duet::v1::HeartbeatResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (auto denied = policy_.check(*context); !denied.ok()) {
+    reactor->Finish(denied);
+    return reactor;
+  }
   boost::asio::post(strand_, [this, reactor, request, response] {
     auto beat = answer_(request->beat());
     if (!beat) {
@@ -42,6 +67,10 @@ grpc::ServerUnaryReactor* PeerService::Handover(grpc::CallbackServerContext* con
                                                 const duet::v1::HandoverRequest* request,
                                                 duet::v1::HandoverResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (auto denied = policy_.check(*context); !denied.ok()) {
+    reactor->Finish(denied);
+    return reactor;
+  }
   boost::asio::post(strand_, [this, reactor, request, response] {
     if (handover_) {
       *response = handover_(*request);

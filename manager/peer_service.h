@@ -3,12 +3,14 @@
 // Peer gRPC service: the other manager's heartbeats, and the replication
 // streams it opens (served by the runner's JournalShipper, see
 // ha/journal_shipper.h). Handlers run on gRPC threads and hand each call to
-// the manager's strand.
+// the manager's strand. Only the other manager may call it: a caller whose
+// certificate `policy` refuses gets PERMISSION_DENIED before anything runs.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <functional>
 #include <optional>
 
+#include "common/caller_policy.h"
 #include "duet/v1/peer.grpc.pb.h"
 #include "ha/journal_shipper.h"
 
@@ -23,8 +25,8 @@ class PeerService final : public duet::v1::Peer::CallbackService {
   using HandoverFn = std::function<duet::v1::HandoverResponse(const duet::v1::HandoverRequest&)>;
 
   // `find` runs on the strand: the shipper, or null while this node cannot serve.
-  PeerService(boost::asio::any_io_executor strand, Answer answer, ha::FindShipper find,
-              HandoverFn handover = nullptr);
+  PeerService(boost::asio::any_io_executor strand, CallerPolicy policy, Answer answer,
+              ha::FindShipper find, HandoverFn handover = nullptr);
 
   grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* context,
                                       const duet::v1::HeartbeatRequest* request,
@@ -39,6 +41,7 @@ class PeerService final : public duet::v1::Peer::CallbackService {
 
  private:
   boost::asio::any_io_executor strand_;
+  CallerPolicy policy_;
   Answer answer_;
   ha::FindShipper find_;
   HandoverFn handover_;

@@ -101,7 +101,13 @@ bool WitnessServer::open_state() {
 }
 
 bool WitnessServer::start_server() {
-  service_ = std::make_unique<WitnessService>(io_.get_executor(), clock_, *table_);
+  auto policy = CallerPolicy::for_peers(config_.tls);
+  if (!policy.ok()) {
+    spdlog::critical("tls: {}", policy.error().to_string());
+    return false;
+  }
+  service_ =
+      std::make_unique<WitnessService>(io_.get_executor(), clock_, *table_, std::move(*policy));
   server_ = start_grpc_server(config_.listen, config_.tls, {service_.get()});
   return server_ != nullptr;
 }

@@ -7,8 +7,8 @@
 namespace duet::witness {
 
 WitnessService::WitnessService(boost::asio::any_io_executor strand, const Clock& clock,
-                               ha::LeaseTable& table)
-    : strand_(std::move(strand)), clock_(clock), table_(table) {}
+                               ha::LeaseTable& table, CallerPolicy policy)
+    : strand_(std::move(strand)), policy_(std::move(policy)), clock_(clock), table_(table) {}
 
 grpc::ServerUnaryReactor* WitnessService::Acquire(grpc::CallbackServerContext* context,
                                                   const duet::v1::LeaseRequest* request,
@@ -26,6 +26,11 @@ grpc::ServerUnaryReactor* WitnessService::handle(grpc::CallbackServerContext* co
                                                  const duet::v1::LeaseRequest* request,
                                                  duet::v1::LeaseReply* reply, bool acquire) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (auto denied = policy_.check(*context); !denied.ok()) {
+    spdlog::warn("refused a lease call: {}", denied.error_message());
+    reactor->Finish(denied);
+    return reactor;
+  }
   boost::asio::post(strand_, [this, reactor, request, reply, acquire] {
     ha::LeaseAsk ask;
     ask.pair = request->pair();

@@ -20,6 +20,7 @@
 #include <string>
 #include <utility>
 
+#include "common/caller_policy.h"
 #include "common/clock.h"
 #include "duet/v1/witness.grpc.pb.h"
 #include "ha/lease_table.h"
@@ -28,7 +29,9 @@ namespace duet::witness {
 
 class WitnessService final : public duet::v1::Witness::CallbackService {
  public:
-  WitnessService(boost::asio::any_io_executor strand, const Clock& clock, ha::LeaseTable& table);
+  // Only managers whose certificate `policy` accepts may ask for leases.
+  WitnessService(boost::asio::any_io_executor strand, const Clock& clock, ha::LeaseTable& table,
+                 CallerPolicy policy);
 
   grpc::ServerUnaryReactor* Acquire(grpc::CallbackServerContext* context,
                                     const duet::v1::LeaseRequest* request,
@@ -45,6 +48,7 @@ class WitnessService final : public duet::v1::Witness::CallbackService {
   void log_answer(const ha::LeaseAsk& ask, const ha::LeaseAnswer& answer, bool acquire);
 
   boost::asio::any_io_executor strand_;
+  CallerPolicy policy_;
   const Clock& clock_;
   ha::LeaseTable& table_;
   // Last refusal logged per (pair, node); strand only.

@@ -88,6 +88,12 @@ pass "release ends the lease at once; b takes it with a higher epoch"
 "$PROBE" --witness "$addr" --ca "$c/ca.pem" --pair a/b --node a >/dev/null 2>&1 && fail "client without a certificate served"
 pass "clients without a certificate are refused"
 
+out=$("$PROBE" --witness "$addr" --ca "$c/ca.pem" --cert "$c/agent.pem" --key "$c/agent.key" \
+  --pair a/b --node b --epoch 9 --duration-ms 20000 2>&1) && fail "an agent's certificate was served: $out"
+echo "$out" | grep -q "tls.peer_names" || fail "refusal does not say why: $out"
+grep -q "refused a lease call: certificate names \[duet-agent" "$WORK/w1.log" || fail "refusal not logged"
+pass "a certificate of the same CA that is not a manager's is refused"
+
 # A second witness on the same address refuses to start (no SO_REUSEPORT).
 cat "$WORK/w.yaml" | sed "s#$state#$WORK/w2/state#; s#w1.log#w2.log#" >"$WORK/w2.yaml"
 start "$WORK/w2.out" "$WITNESS" --config "$WORK/w2.yaml"

@@ -230,6 +230,22 @@ TEST_CASE("tls files that exist are accepted, and client_auth is parsed", "[conf
   CHECK_FALSE(c.tls.require_client_cert);
 }
 
+TEST_CASE("tls.peer_names is parsed, and refused where it cannot work", "[config]") {
+  duet::testing::TempDir dir;
+  for (const char* f : {"ca.pem", "cert.pem", "key.pem"}) std::ofstream(dir.file(f)) << "x";
+  const std::string head = "node: {name: a, address: \"127.0.0.1:1\"}\nstore: {sqlite: x.db}\n";
+  const std::string files = "tls:\n  ca: " + dir.file("ca.pem") +
+                            "\n  cert: " + dir.file("cert.pem") +
+                            "\n  key: " + dir.file("key.pem") + "\n";
+  auto c = parse_manager_config(head + files + "  peer_names: [mgr-a, mgr-b]\n", "m.yaml");
+  CHECK(c.tls.peer_names == std::vector<std::string>{"mgr-a", "mgr-b"});
+  CHECK(parse_manager_config(head + files, "m.yaml").tls.peer_names.empty());
+  CHECK(manager_error(head + files + "  client_auth: none\n  peer_names: [mgr-b]\n") ==
+        "m.yaml:8: tls.peer_names: needs client certificates (client_auth: require)");
+  CHECK(manager_error(head + "tls: {insecure: true, peer_names: [b]}\n") ==
+        "m.yaml:3: tls.peer_names: cannot be combined with 'insecure: true'");
+}
+
 TEST_CASE("load_manager_config reports an unreadable file", "[config]") {
   CHECK_THROWS_WITH(duet::load_manager_config("/nonexistent/duet.yaml"),
                     "/nonexistent/duet.yaml:0: (file): cannot be read");

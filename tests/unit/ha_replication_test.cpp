@@ -136,7 +136,8 @@ struct Pair {
       return 0;
     });
     service = std::make_unique<manager::PeerService>(
-        strand.executor(), [](const duet::v1::Beat&) { return std::nullopt; },
+        strand.executor(), CallerPolicy::allow_any(),
+        [](const duet::v1::Beat&) { return std::nullopt; },
         [this]() -> ha::JournalShipper* { return shipper.get(); });
     grpc::ServerBuilder builder;
     int port = 0;
