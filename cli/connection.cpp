@@ -37,4 +37,31 @@ const StatusReply* pick_master_view(const std::vector<StatusReply>& replies) {
   return first;
 }
 
+std::optional<std::string> command_target(const ConnectionOptions& options, std::ostream& err) {
+  if (options.managers.size() == 1) return options.managers[0];
+  auto replies = query_status(options);
+  if (!replies.ok()) {
+    err << "duetctl: " << replies.error().to_string() << "\n";
+    return std::nullopt;
+  }
+  const StatusReply* view = pick_master_view(*replies);
+  if (view == nullptr) {
+    err << "duetctl: no manager answered:";
+    for (const auto& r : *replies) err << "\n  " << r.address << ": " << r.error;
+    err << "\n";
+    return std::nullopt;
+  }
+  return view->address;
+}
+
+std::shared_ptr<grpc::Channel> open_channel(const ConnectionOptions& options,
+                                            const std::string& address, std::ostream& err) {
+  auto creds = make_channel_credentials(options.tls);
+  if (!creds.ok()) {
+    err << "duetctl: " << creds.error().to_string() << "\n";
+    return nullptr;
+  }
+  return grpc::CreateCustomChannel(address, *creds, make_channel_arguments(options.tls));
+}
+
 }  // namespace duet::cli

@@ -2,8 +2,12 @@
 
 // How duetctl reaches managers: the --manager list, TLS options, deadlines.
 
+#include <grpcpp/channel.h>
+
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -33,5 +37,13 @@ Result<std::vector<StatusReply>> query_status(const ConnectionOptions& options);
 // The reply to show: the one from a node that says it is master, else the
 // first that answered; nullptr when none answered.
 const StatusReply* pick_master_view(const std::vector<StatusReply>& replies);
+
+// The address to send a command to: the only one listed, or the master's
+// when several are; nullopt after writing why to `err`.
+std::optional<std::string> command_target(const ConnectionOptions& options, std::ostream& err);
+
+// A channel to `address` with the options' TLS; null after writing why to `err`.
+std::shared_ptr<grpc::Channel> open_channel(const ConnectionOptions& options,
+                                            const std::string& address, std::ostream& err);
 
 }  // namespace duet::cli

@@ -5,9 +5,11 @@
 #include <iostream>
 
 #include "cli/connection.h"
+#include "cli/events_commands.h"
 #include "cli/ha_commands.h"
 #include "cli/settings_commands.h"
 #include "cli/status_command.h"
+#include "cli/timing_command.h"
 #include "duet/version.h"
 
 namespace {
@@ -69,6 +71,18 @@ int main(int argc, char** argv) {
   switchover->add_option("--wait", wait_s, "seconds to wait for the pair to be whole")
       ->capture_default_str();
 
+  auto* ha = app.add_subcommand("ha", "the HA pair's own settings");
+  ha->require_subcommand(1);
+  duet::cli::TimingChange timing_change;
+  auto* ha_timing = ha->add_subcommand(
+      "timing", "show or change the heartbeat interval and failover timeout of both nodes");
+  ha_timing->add_option("--interval", timing_change.interval, "new interval: 200, 200ms, 1s");
+  ha_timing->add_option("--timeout", timing_change.timeout, "new failover timeout: 3000, 3s");
+  ha_timing->add_flag("--reset", timing_change.reset,
+                      "drop the run-time change: each node goes back to its config file");
+  ha_timing->add_option("--wait", timing_change.wait_s, "seconds to wait for both nodes to use it")
+      ->capture_default_str();
+
   auto* settings = app.add_subcommand("settings", "the replicated settings table");
   settings->require_subcommand(1);
   std::string setting_key;
@@ -79,6 +93,23 @@ int main(int argc, char** argv) {
   auto* settings_get = settings->add_subcommand("get", "show the value of KEY");
   settings_get->add_option("key", setting_key, "setting key")->required();
   auto* settings_list = settings->add_subcommand("list", "every setting, in key order");
+
+  auto* events = app.add_subcommand("events", "events received from syslog and SNMP");
+  events->require_subcommand(1);
+  duet::cli::EventsListArgs events_args;
+  auto* events_list = events->add_subcommand("list", "the newest events, newest first");
+  events_list->add_option("--since", events_args.since,
+                          "received since: unix ms, 2026-11-21T04:00:00Z, or an age (15m, 2h)");
+  events_list->add_option("--source", events_args.source, "sender address");
+  events_list->add_option("--priority", events_args.priority, "critical, warning, info, unknown")
+      ->check(CLI::IsMember({"critical", "warning", "info", "unknown"}));
+  events_list->add_option("--limit", events_args.limit, "at most N events")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  events_list->add_flag("--raw", events_args.raw, "include the raw message (JSON)");
+  auto* events_count = events->add_subcommand("count", "how many events, by priority and protocol");
+  auto* events_counters =
+      events->add_subcommand("counters", "each manager's receivers: received, parsed, ...");
 
   CLI11_PARSE(app, argc, argv);
 
@@ -110,6 +141,17 @@ int main(int argc, char** argv) {
   }
   if (failback->parsed()) {
     return duet::cli::run_failback(options, wait_s, json, std::cout, std::cerr);
+  }
+  if (ha_timing->parsed()) {
+    return duet::cli::run_ha_timing(options, timing_change, json, std::cout, std::cerr);
+  }
+  if (events_list->parsed()) {
+    return duet::cli::run_events_list(options, events_args, json, std::cout, std::cerr);
+  }
+  if (events_count->parsed())
+    return duet::cli::run_events_count(options, json, std::cout, std::cerr);
+  if (events_counters->parsed()) {
+    return duet::cli::run_events_counters(options, json, std::cout, std::cerr);
   }
   if (settings_set->parsed()) {
     return duet::cli::run_settings_set(options, setting_key, setting_value, json, std::cout,

@@ -9,33 +9,10 @@
 namespace duet::cli {
 namespace {
 
-// The address to send to: the master when several managers are listed.
-std::optional<std::string> target(const ConnectionOptions& options, std::ostream& err) {
-  if (options.managers.size() == 1) return options.managers[0];
-  auto replies = query_status(options);
-  if (!replies.ok()) {
-    err << "duetctl: " << replies.error().to_string() << "\n";
-    return std::nullopt;
-  }
-  const StatusReply* view = pick_master_view(*replies);
-  if (view == nullptr) {
-    err << "duetctl: no manager answered:";
-    for (const auto& r : *replies) err << "\n  " << r.address << ": " << r.error;
-    err << "\n";
-    return std::nullopt;
-  }
-  return view->address;
-}
-
 std::unique_ptr<duet::v1::Admin::Stub> connect(const ConnectionOptions& options,
                                                const std::string& address, std::ostream& err) {
-  auto creds = make_channel_credentials(options.tls);
-  if (!creds.ok()) {
-    err << "duetctl: " << creds.error().to_string() << "\n";
-    return nullptr;
-  }
-  return duet::v1::Admin::NewStub(
-      grpc::CreateCustomChannel(address, *creds, make_channel_arguments(options.tls)));
+  auto channel = open_channel(options, address, err);
+  return channel ? duet::v1::Admin::NewStub(channel) : nullptr;
 }
 
 nlohmann::ordered_json setting_json(const duet::v1::Setting& s) {
@@ -49,7 +26,7 @@ nlohmann::ordered_json setting_json(const duet::v1::Setting& s) {
 
 int run_settings_set(const ConnectionOptions& options, const std::string& key,
                      const std::string& value, bool json, std::ostream& out, std::ostream& err) {
-  auto address = target(options, err);
+  auto address = command_target(options, err);
   if (!address) return 1;
   auto stub = connect(options, *address, err);
   if (!stub) return 1;
@@ -83,7 +60,7 @@ int run_settings_set(const ConnectionOptions& options, const std::string& key,
 
 int run_settings_get(const ConnectionOptions& options, const std::string& key, bool json,
                      std::ostream& out, std::ostream& err) {
-  auto address = target(options, err);
+  auto address = command_target(options, err);
   if (!address) return 1;
   auto stub = connect(options, *address, err);
   if (!stub) return 1;
@@ -109,7 +86,7 @@ int run_settings_get(const ConnectionOptions& options, const std::string& key, b
 
 int run_settings_list(const ConnectionOptions& options, bool json, std::ostream& out,
                       std::ostream& err) {
-  auto address = target(options, err);
+  auto address = command_target(options, err);
   if (!address) return 1;
   auto stub = connect(options, *address, err);
   if (!stub) return 1;

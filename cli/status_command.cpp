@@ -21,6 +21,16 @@ nlohmann::ordered_json node_json(const duet::v1::NodeStatus& n) {
   j["guard"] = n.guard();
   j["self"] = n.self();
   j["detail"] = n.detail();
+  j["interval_ms"] = n.interval_ms() > 0 ? nlohmann::ordered_json(n.interval_ms()) : nullptr;
+  j["timeout_ms"] = n.timeout_ms() > 0 ? nlohmann::ordered_json(n.timeout_ms()) : nullptr;
+  if (n.self()) {
+    j["timing_source"] = n.timing_source();
+    j["timing_detail"] = n.timing_detail();
+    j["effective_interval_ms"] = n.effective_interval_ms();
+    j["effective_timeout_ms"] = n.effective_timeout_ms();
+    j["fence_after_ms"] = n.fence_after_ms();
+    j["timing_settled"] = n.timing_settled();
+  }
   return j;
 }
 
@@ -94,6 +104,18 @@ int run_status(const ConnectionOptions& options, bool json, std::ostream& out, s
                16)
         << n.guard() << "\n";
     if (!n.detail().empty()) out << "          " << n.detail() << "\n";
+  }
+  for (const auto& n : r.nodes()) {
+    if (!n.self() || n.interval_ms() <= 0) continue;
+    out << "\ntiming: interval " << n.interval_ms() << " ms, failover timeout " << n.timeout_ms()
+        << " ms (" << (n.timing_source() == "setting" ? "replicated setting" : "config file")
+        << ")";
+    if (!n.timing_settled()) {
+      out << "; changing: beats every " << n.effective_interval_ms() << " ms, peer down after "
+          << n.effective_timeout_ms() << " ms";
+    }
+    if (!n.timing_detail().empty()) out << "\n  " << n.timing_detail();
+    out << "\n";
   }
   const auto& st = r.store();
   out << "\nstore: " << st.backend() << " " << st.location() << "  " << st.state();

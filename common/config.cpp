@@ -117,8 +117,8 @@ ReferenceTarget read_reference(YamlReader& r, const std::string& key, const std:
 HaConfig read_ha(std::optional<YamlReader> r, bool has_peer) {
   HaConfig h;
   if (!r) return h;
-  h.interval_ms = r->int_or("interval_ms", h.interval_ms, 50, 60000);
-  h.timeout_ms = r->int_or("timeout_ms", h.timeout_ms, 150, 600000);
+  h.interval_ms = r->int_or("interval_ms", h.interval_ms, kMinIntervalMs, kMaxIntervalMs);
+  h.timeout_ms = r->int_or("timeout_ms", h.timeout_ms, kMinTimeoutMs, kMaxTimeoutMs);
   if (h.timeout_ms < 3 * h.interval_ms) {
     r->fail("timeout_ms",
             "must be at least 3 x interval_ms (" + std::to_string(3 * h.interval_ms) + ")");
@@ -146,6 +146,7 @@ HaConfig read_ha(std::optional<YamlReader> r, bool has_peer) {
     wc.address = read_address(*w, "address");
     // A lease as long as the failover timeout: a dead master's lease has run
     // out by the time its standby may promote, so the witness adds no delay.
+    wc.lease_follows_timeout = !w->has("lease_ms");
     wc.lease_ms = w->int_or("lease_ms", h.timeout_ms, 2 * h.interval_ms, 600000);
     w->finish();
     h.witness = wc;
@@ -234,6 +235,8 @@ ManagerConfig parse_manager_config(const std::string& yaml_text, const std::stri
   c.log = read_log(root.optional_map("log"));
   if (c.peer && !root.has("ha")) root.fail_here("a pair (peer is set) needs an 'ha' section");
   c.ha = read_ha(root.optional_map("ha"), c.peer.has_value());
+  c.receivers = read_receivers(root.optional_map("receivers"));
+  c.events = read_events(root.optional_map("events"), c.ha.timeout_ms);
   c.shutdown_grace_ms = root.int_or("shutdown_grace_ms", c.shutdown_grace_ms, 0, 600000);
   root.finish();
   return c;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/intake_config.h"
 #include "common/yaml_reader.h"
 
 namespace duet {
@@ -73,7 +74,17 @@ struct ReferenceTarget {
 struct WitnessClientConfig {
   HostPort address;
   std::int64_t lease_ms = 3000;  // lease length asked of the witness (default: ha.timeout_ms)
+  // lease_ms was not set in the file: the lease follows the failover timeout
+  // in force, also after a run-time change (duetctl ha timing).
+  bool lease_follows_timeout = true;
 };
+
+// Bounds of the heartbeat interval and failover timeout (milliseconds), for
+// the config file and run-time changes alike; also timeout >= 3 x interval.
+inline constexpr std::int64_t kMinIntervalMs = 50;
+inline constexpr std::int64_t kMaxIntervalMs = 60000;
+inline constexpr std::int64_t kMinTimeoutMs = 150;
+inline constexpr std::int64_t kMaxTimeoutMs = 600000;
 
 struct HaConfig {
   std::int64_t interval_ms = 500;         // heartbeat interval
@@ -97,6 +108,8 @@ struct ManagerConfig {
   TlsConfig tls;
   LogConfig log;
   HaConfig ha;
+  ReceiversConfig receivers;  // syslog (and SNMP) listeners on this node's addresses
+  EventsConfig events;        // duplicate window, rules
   std::int64_t shutdown_grace_ms = 5000;  // in-flight RPCs get this long at SIGTERM
 };
 

@@ -148,6 +148,41 @@ std::vector<std::string> YamlReader::string_list(const std::string& key, bool re
   return out;
 }
 
+std::vector<YamlReader> YamlReader::map_list(const std::string& key) {
+  std::vector<YamlReader> out;
+  if (!has(key)) return out;
+  read_.insert(key);
+  YAML::Node n = node_[key];
+  if (!n.IsSequence()) fail(key, std::string("expected a list, found ") + type_name(n));
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const YAML::Node item = n[i];
+    const std::string path = key_path(key) + "[" + std::to_string(i) + "]";
+    if (!item.IsMap()) {
+      throw_at(file_, item.Mark().line + 1, path,
+               std::string("expected a mapping, found ") + type_name(item));
+    }
+    out.emplace_back(item, file_, path);
+  }
+  return out;
+}
+
+std::vector<std::string> YamlReader::string_or_list(const std::string& key) {
+  if (has(key) && node_[key].IsScalar()) {
+    const std::string v = required_string(key);
+    return {v};
+  }
+  return string_list(key, /*required=*/false);
+}
+
+std::vector<std::pair<std::string, std::string>> YamlReader::string_map() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto it = node_.begin(); it != node_.end(); ++it) {
+    const std::string key = it->first.Scalar();
+    out.emplace_back(key, required_string(key));
+  }
+  return out;
+}
+
 YamlReader YamlReader::required_map(const std::string& key) {
   if (!has(key)) fail_here("missing required key '" + key + "'");
   read_.insert(key);

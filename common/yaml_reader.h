@@ -42,6 +42,13 @@ class YamlReader {
   bool bool_or(const std::string& key, bool fallback);
   std::vector<std::string> string_list(const std::string& key, bool required);
 
+  // A list of mappings ("rules", "users"); each reports errors as key[i].sub.
+  std::vector<YamlReader> map_list(const std::string& key);
+  // A string or a list of strings ("source: 10.0.0.0/8" or "source: [a, b]").
+  std::vector<std::string> string_or_list(const std::string& key);
+  // Every key of this mapping with a string value, e.g. a field -> regex map.
+  std::vector<std::pair<std::string, std::string>> string_map();
+
   YamlReader required_map(const std::string& key);
   std::optional<YamlReader> optional_map(const std::string& key);
 

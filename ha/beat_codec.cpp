@@ -43,6 +43,12 @@ duet::v1::Beat to_proto(const Beat& b) {
   p.set_seq(b.seq);
   p.set_echo_incarnation(b.echo_incarnation);
   p.set_echo_seq(b.echo_seq);
+  if (b.timing) {
+    p.set_interval_ms(
+        std::chrono::duration_cast<std::chrono::milliseconds>(b.timing->interval).count());
+    p.set_timeout_ms(
+        std::chrono::duration_cast<std::chrono::milliseconds>(b.timing->timeout).count());
+  }
   return p;
 }
 
@@ -59,6 +65,11 @@ Beat from_proto(const duet::v1::Beat& p) {
   b.seq = p.seq();
   b.echo_incarnation = p.echo_incarnation();
   b.echo_seq = p.echo_seq();
+  // Only a sane advertisement is believed (the sender checked the same bounds).
+  if (p.interval_ms() > 0 && p.timeout_ms() >= 3 * p.interval_ms()) {
+    b.timing = Timing{std::chrono::milliseconds(p.interval_ms()),
+                      std::chrono::milliseconds(p.timeout_ms())};
+  }
   return b;
 }
 

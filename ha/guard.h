@@ -42,6 +42,12 @@ class Guard {
   // reachable. Reference guard: ignored.
   virtual void want_lease(std::uint64_t epoch) = 0;
 
+  // The pair's timing changed at run time: check every `interval` from the
+  // next check on. `timeout` is the failover timeout the peer may be using:
+  // the reference guard's verdicts stay valid that long, and the witness
+  // lease lasts that long unless ha.witness.lease_ms was set in the file.
+  virtual void set_timing(Duration interval, Duration timeout) = 0;
+
   // One line for status and logs: "reference 10.0.0.1:22, icmp:10.0.0.1" or
   // "witness 127.0.0.13:7430".
   virtual std::string describe() const = 0;

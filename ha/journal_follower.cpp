@@ -104,7 +104,11 @@ class FollowStream final
   duet::v1::JournalBatch in_;
 };
 
-// One FetchSnapshot call: collects every chunk, then posts them at OnDone.
+// One FetchSnapshot call, read one chunk at a time: each chunk is posted to
+// the executor, and the next read starts only when the follower asks for it
+// (read_next, after the chunk is restored). A hold keeps OnDone back until
+// the end of the stream was read or the call was cancelled, so "OK" always
+// means every chunk reached the follower.
 class SnapshotFetch final : public grpc::ClientReadReactor<duet::v1::SnapshotChunk>,
                             public std::enable_shared_from_this<SnapshotFetch> {
  public:
@@ -115,40 +119,63 @@ class SnapshotFetch final : public grpc::ClientReadReactor<duet::v1::SnapshotChu
     request_ = std::move(request);
     std::lock_guard lock(mu_);
     stub->async()->FetchSnapshot(&ctx_, &request_, this);
+    AddHold();
+    held_ = true;
     StartRead(&in_);
     StartCall();
   }
+  void read_next() {
+    std::lock_guard lock(mu_);
+    if (!done_ && held_) StartRead(&in_);
+  }
   void cancel() {
     std::lock_guard lock(mu_);
-    if (!done_) ctx_.TryCancel();
+    if (done_) return;
+    ctx_.TryCancel();
+    release_locked();
   }
   void OnReadDone(bool ok) override {
-    if (!ok) return;
-    chunks_.push_back(std::move(in_));
+    if (!ok) {
+      std::lock_guard lock(mu_);
+      ended_ = true;
+      release_locked();
+      return;
+    }
+    auto self = shared_from_this();
+    ref_.post([self, chunk = std::move(in_)](JournalFollower& f) mutable {
+      f.on_snapshot_chunk(self.get(), std::move(chunk));
+    });
     in_.Clear();
-    std::lock_guard lock(mu_);
-    if (!done_) StartRead(&in_);
   }
   void OnDone(const grpc::Status& status) override {
+    bool ended = false;
     {
       std::lock_guard lock(mu_);
       done_ = true;
+      ended = ended_;
     }
     auto self = std::move(self_);
-    ref_.post([self, status, chunks = std::move(chunks_)](JournalFollower& f) mutable {
-      f.on_snapshot_done(self.get(), status, std::move(chunks));
+    ref_.post([self, status, ended](JournalFollower& f) {
+      f.on_snapshot_done(self.get(), status, ended);
     });
   }
 
  private:
+  void release_locked() {
+    if (!held_) return;
+    held_ = false;
+    RemoveHold();
+  }
+
   FollowerRef ref_;
   std::shared_ptr<SnapshotFetch> self_;
   grpc::ClientContext ctx_;
   std::mutex mu_;
-  bool done_ = false;  // guarded by mu_
+  bool done_ = false;   // guarded by mu_
+  bool held_ = false;   // guarded by mu_
+  bool ended_ = false;  // guarded by mu_: the end of the stream was read
   duet::v1::SnapshotRequest request_;
-  duet::v1::SnapshotChunk in_;
-  std::vector<duet::v1::SnapshotChunk> chunks_;  // gRPC thread only, until OnDone
+  duet::v1::SnapshotChunk in_;  // the one read in flight
 };
 
 JournalFollower::JournalFollower(boost::asio::any_io_executor executor, store::Store& store,
@@ -160,6 +187,7 @@ JournalFollower::JournalFollower(boost::asio::any_io_executor executor, store::S
 
 JournalFollower::~JournalFollower() {
   alive_.reset();
+  restore_.reset();  // rolls back an unfinished re-seed
   if (stream_) stream_->cancel();
   if (fetch_) fetch_->cancel();
 }
@@ -192,6 +220,12 @@ void JournalFollower::stop(const std::string& why) { drop(why); }
 
 void JournalFollower::drop(const std::string& why) {
   if (drop_reason_.empty()) drop_reason_ = why;
+  // An unfinished restore ends now, so the store is free again at once.
+  if (restore_) {
+    restore_.reset();
+    spdlog::warn("replication: re-seed abandoned after {} rows: {}; old data kept", reseed_rows_,
+                 why);
+  }
   if (stream_) stream_->cancel();
   if (fetch_) fetch_->cancel();
 }
@@ -222,6 +256,10 @@ void JournalFollower::start_stream() {
 void JournalFollower::start_snapshot() {
   spdlog::info("replication: fetching a snapshot from the master (local last LSN {})",
                store_.last_lsn());
+  reseed_rows_ = 0;
+  reseed_bytes_ = 0;
+  header_.reset();
+  restore_error_.clear();
   duet::v1::SnapshotRequest req;
   req.set_from(name_);
   req.set_epoch(store_.current_epoch());
@@ -303,57 +341,92 @@ void JournalFollower::on_stream_done(FollowStream* stream, const grpc::Status& s
   if (hooks_.stream_ended) hooks_.stream_ended("replication stream ended: " + why);
 }
 
+void JournalFollower::on_snapshot_chunk(SnapshotFetch* fetch, duet::v1::SnapshotChunk chunk) {
+  if (fetch != fetch_.get() || !drop_reason_.empty()) return;
+  if (auto s = restore_chunk(chunk); !s.ok()) {
+    restore_error_ = "restoring the snapshot failed: " + s.error().to_string();
+    restore_.reset();  // rolls back: the old data stays
+    return drop(restore_error_);
+  }
+  fetch->read_next();
+}
+
+Status JournalFollower::restore_chunk(const duet::v1::SnapshotChunk& chunk) {
+  if (chunk.has_header()) {
+    if (header_) return make_error(store::StoreErrc::kInternal, "a second snapshot header");
+    const auto& h = chunk.header();
+    header_ = store::SnapshotHeader{h.lsn(), h.epoch(), h.schema_version()};
+    spdlog::info("replication: re-seeding from the master's snapshot at LSN {} (epoch {})",
+                 header_->lsn, header_->epoch);
+    if (header_->lsn == 0 && store_.last_lsn() == 0) return ok_status();  // nothing to restore
+    DUET_ASSIGN_OR_RETURN(restore_, store_.begin_restore(*header_));
+    // Only now is this node's data being replaced: until the master answered,
+    // a standby whose master died must still be able to take over.
+    if (hooks_.lost_sync) {
+      hooks_.lost_sync("re-seeding from the master's snapshot at LSN " +
+                       std::to_string(header_->lsn));
+    }
+    return ok_status();
+  }
+  if (!chunk.has_rows()) return ok_status();
+  if (!header_) return make_error(store::StoreErrc::kInternal, "snapshot rows before its header");
+  if (!restore_) return make_error(store::StoreErrc::kInternal, "rows in an empty snapshot");
+  std::vector<store::Row> rows;
+  rows.reserve(chunk.rows().rows_size());
+  std::uint64_t bytes = 0;
+  for (const auto& pb : chunk.rows().rows()) {
+    DUET_ASSIGN_OR_RETURN(auto row, row_from_proto(pb));
+    bytes += store::approx_bytes(row);
+    rows.push_back(std::move(row));
+  }
+  DUET_TRY(restore_->add_rows(chunk.rows().table(), rows));
+  reseed_rows_ += rows.size();
+  reseed_bytes_ += bytes;
+  return ok_status();
+}
+
 void JournalFollower::on_snapshot_done(SnapshotFetch* fetch, const grpc::Status& status,
-                                       std::vector<duet::v1::SnapshotChunk> chunks) {
+                                       bool ended) {
   if (fetch != fetch_.get()) return;
   fetch_.reset();
   state_ = State::kIdle;
-  if (!drop_reason_.empty()) return;
-  if (!status.ok()) {
-    spdlog::warn("replication: snapshot failed: {}", status.error_message());
-    if (hooks_.stream_ended) hooks_.stream_ended("snapshot failed: " + status.error_message());
+  // Whatever happens next, this restore is finished: commit it or roll back.
+  auto restore = std::move(restore_);
+  const auto header = header_;
+  header_.reset();
+  const std::string restore_error = std::move(restore_error_);
+  restore_error_.clear();
+  std::string why;
+  if (!restore_error.empty()) {
+    why = restore_error;
+  } else if (!drop_reason_.empty()) {
+    return;  // stopped on purpose; drop() already rolled back
+  } else if (!status.ok()) {
+    why = "snapshot failed: " + status.error_message();
+  } else if (!ended || !header) {
+    why = "snapshot stream ended early";
+  }
+  if (why.empty() && restore) {
+    if (auto s = restore->commit(); !s.ok()) {
+      why = "committing the snapshot failed: " + s.error().to_string();
+    }
+  }
+  if (!why.empty()) {
+    restore.reset();  // rolls back: the old data stays; the next ensure() retries
+    spdlog::warn("replication: {} (after {} rows); old data kept, will retry", why, reseed_rows_);
+    if (hooks_.stream_ended) hooks_.stream_ended(why);
     return;
   }
-  store::Lsn lsn = 0;
-  if (auto s = restore(chunks, &lsn); !s.ok()) {
-    spdlog::error("replication: restoring the snapshot failed: {}", s.error().to_string());
-    if (hooks_.lost_sync) hooks_.lost_sync("restore failed: " + s.error().to_string());
-    if (hooks_.stream_ended) hooks_.stream_ended("restore failed");
-    return;
+  if (restore) {
+    restored_ = std::make_pair(header->lsn, header->epoch);
+    ++snapshots_restored_;
+    spdlog::warn(
+        "replication: restored the master's snapshot at LSN {} (epoch {}, {} rows, {} MiB)",
+        header->lsn, header->epoch, reseed_rows_, reseed_bytes_ >> 20);
   }
   need_snapshot_ = false;
   if (hooks_.moved) hooks_.moved();
   start_stream();
-}
-
-Status JournalFollower::restore(const std::vector<duet::v1::SnapshotChunk>& chunks,
-                                store::Lsn* lsn) {
-  if (chunks.empty() || !chunks.front().has_header()) {
-    return make_error(store::StoreErrc::kInternal, "snapshot without a header");
-  }
-  const auto& h = chunks.front().header();
-  store::SnapshotHeader header{h.lsn(), h.epoch(), h.schema_version()};
-  *lsn = header.lsn;
-  if (header.lsn == 0 && store_.last_lsn() == 0) return ok_status();  // nothing to restore
-  DUET_ASSIGN_OR_RETURN(auto restore, store_.begin_restore(header));
-  std::size_t rows = 0;
-  for (std::size_t i = 1; i < chunks.size(); ++i) {
-    if (!chunks[i].has_rows()) continue;
-    std::vector<store::Row> batch;
-    batch.reserve(chunks[i].rows().rows_size());
-    for (const auto& pb : chunks[i].rows().rows()) {
-      DUET_ASSIGN_OR_RETURN(auto row, row_from_proto(pb));
-      batch.push_back(std::move(row));
-    }
-    rows += batch.size();
-    DUET_TRY(restore->add_rows(chunks[i].rows().table(), batch));
-  }
-  DUET_TRY(restore->commit());
-  restored_ = std::make_pair(header.lsn, header.epoch);
-  ++snapshots_restored_;
-  spdlog::warn("replication: restored the master's snapshot at LSN {} (epoch {}, {} rows)",
-               header.lsn, header.epoch, rows);
-  return ok_status();
 }
 
 }  // namespace duet::ha

@@ -13,11 +13,20 @@
 // Peer.FetchSnapshot and restore it, then stream from the snapshot's LSN + 1.
 // A diverged node without failback is reported diverged (the Runner fences it).
 //
+// Re-seeding streams: each SnapshotChunk is restored (SnapshotRestore::
+// add_rows) in its own strand task as it arrives, and the next one is read
+// only after that (gRPC flow control), so memory holds one chunk whatever the
+// size of the store. The restore is one transaction, committed when the
+// stream ends with OK; a broken stream, a failed chunk or stop() rolls it
+// back (the old data stays) and the next ensure() fetches again. Opening
+// the restore (the master's header arrived) reports lost_sync ("re-seeding"). While a restore is
+// open the store refuses every other use (store/store.h): the Runner asks restoring() and leaves
+// the store alone meanwhile (no health probe, no epoch write; its position stays the pre-restore
+// one).
+//
 // Threads: every method and hook runs on the executor (the manager's strand),
 // which owns the store. The gRPC reactors post their events there; events of
-// a stream the follower already dropped are ignored. The snapshot is
-// collected in memory by the reactor and restored in one strand task, so no
-// restore is ever open while the Runner reads the store.
+// a stream the follower already dropped are ignored.
 //
 // Ownership: owned by the Runner; `store` outlives it. stop() cancels what
 // runs; the destructor stops; no hook runs after destruction.
@@ -67,19 +76,27 @@ class JournalFollower {
   // "idle", "snapshot", "streaming", for status and logs.
   const char* state_name() const;
   std::uint64_t snapshots_restored() const { return snapshots_restored_; }
+  // Fetching a snapshot (from the request until it is committed or dropped).
+  bool reseeding() const { return state_ == State::kSnapshot; }
+  // A SnapshotRestore is open: nothing else may use the store.
+  bool restoring() const { return restore_ != nullptr; }
+  // Rows and approximate bytes restored by the current (or last) re-seed.
+  std::uint64_t reseed_rows() const { return reseed_rows_; }
+  std::uint64_t reseed_bytes() const { return reseed_bytes_; }
 
   // ---- called by the reactors, on the executor ----
   void on_batch(FollowStream* stream, const duet::v1::JournalBatch& batch);
   void on_stream_done(FollowStream* stream, const grpc::Status& status);
-  void on_snapshot_done(SnapshotFetch* fetch, const grpc::Status& status,
-                        std::vector<duet::v1::SnapshotChunk> chunks);
+  void on_snapshot_chunk(SnapshotFetch* fetch, duet::v1::SnapshotChunk chunk);
+  // `ended`: the end of the stream was read (every chunk arrived).
+  void on_snapshot_done(SnapshotFetch* fetch, const grpc::Status& status, bool ended);
 
  private:
   enum class State { kIdle, kSnapshot, kStreaming };
 
   void start_stream();
   void start_snapshot();
-  Status restore(const std::vector<duet::v1::SnapshotChunk>& chunks, store::Lsn* lsn);
+  Status restore_chunk(const duet::v1::SnapshotChunk& chunk);
   void drop(const std::string& why);
 
   boost::asio::any_io_executor executor_;
@@ -98,6 +115,12 @@ class JournalFollower {
   // snapshot's LSN is known only from its header.
   std::optional<std::pair<store::Lsn, store::Epoch>> restored_;
   std::uint64_t snapshots_restored_ = 0;
+  // The re-seed in progress.
+  std::optional<store::SnapshotHeader> header_;
+  std::unique_ptr<store::SnapshotRestore> restore_;
+  std::string restore_error_;
+  std::uint64_t reseed_rows_ = 0;
+  std::uint64_t reseed_bytes_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -84,95 +84,6 @@ class ShipStream final
   duet::v1::JournalBatch out_;  // the one write in flight
 };
 
-namespace {
-
-// One FetchSnapshot call: the strand reads the snapshot into memory, then the
-// chunks are written one after the other from gRPC threads.
-class SnapshotStream final : public grpc::ServerWriteReactor<duet::v1::SnapshotChunk>,
-                             public std::enable_shared_from_this<SnapshotStream> {
- public:
-  void begin(boost::asio::any_io_executor executor, FindShipper find) {
-    self_ = shared_from_this();
-    auto self = shared_from_this();
-    boost::asio::post(executor, [self, find = std::move(find)] {
-      JournalShipper* shipper = find();
-      if (shipper == nullptr || !shipper->may_serve()) {
-        self->finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                                  "not an acting master; ask the master for a snapshot"));
-        return;
-      }
-      auto chunks = shipper->snapshot_chunks();
-      if (!chunks.ok()) {
-        self->finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                  "snapshot failed: " + chunks.error().to_string()));
-        return;
-      }
-      self->send(std::move(chunks).value());
-    });
-  }
-  void send(std::vector<duet::v1::SnapshotChunk> chunks) {
-    std::lock_guard lock(mu_);
-    if (finished_) return;
-    chunks_ = std::move(chunks);
-    next_locked();
-  }
-  void finish(const grpc::Status& status) {
-    std::lock_guard lock(mu_);
-    finish_locked(status);
-  }
-  void OnWriteDone(bool ok) override {
-    std::lock_guard lock(mu_);
-    if (!ok) {
-      finish_locked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
-      return;
-    }
-    next_locked();
-  }
-  void OnCancel() override { finish(grpc::Status::CANCELLED); }
-  void OnDone() override { auto self = std::move(self_); }
-
- private:
-  void next_locked() {
-    if (finished_) return;
-    if (next_ < chunks_.size()) {
-      StartWrite(&chunks_[next_++]);
-    } else {
-      finish_locked(grpc::Status::OK);
-    }
-  }
-  void finish_locked(const grpc::Status& status) {
-    if (finished_) return;
-    finished_ = true;
-    Finish(status);
-  }
-
-  std::shared_ptr<SnapshotStream> self_;
-  std::mutex mu_;
-  bool finished_ = false;
-  std::vector<duet::v1::SnapshotChunk> chunks_;
-  std::size_t next_ = 0;
-};
-
-class ChunkSink final : public store::SnapshotSink {
- public:
-  std::vector<duet::v1::SnapshotChunk> chunks;
-  Status on_header(const store::SnapshotHeader& h) override {
-    auto* header = chunks.emplace_back().mutable_header();
-    header->set_lsn(h.lsn);
-    header->set_epoch(h.epoch);
-    header->set_schema_version(h.schema_version);
-    return ok_status();
-  }
-  Status on_rows(const std::string& table, std::vector<store::Row> rows) override {
-    auto* part = chunks.emplace_back().mutable_rows();
-    part->set_table(table);
-    for (const auto& row : rows) *part->add_rows() = row_to_proto(row);
-    return ok_status();
-  }
-};
-
-}  // namespace
-
 grpc::ServerBidiReactor<duet::v1::ReplicateRequest, duet::v1::JournalBatch>* make_replicate_reactor(
     boost::asio::any_io_executor executor, FindShipper find) {
   auto stream = std::make_shared<ShipStream>(std::move(executor), std::move(find));
@@ -181,10 +92,11 @@ grpc::ServerBidiReactor<duet::v1::ReplicateRequest, duet::v1::JournalBatch>* mak
 }
 
 grpc::ServerWriteReactor<duet::v1::SnapshotChunk>* make_snapshot_reactor(
-    boost::asio::any_io_executor executor, FindShipper find) {
-  auto stream = std::make_shared<SnapshotStream>();
-  stream->begin(std::move(executor), std::move(find));
-  return stream.get();
+    boost::asio::any_io_executor executor, FindShipper find, std::string from) {
+  auto sender =
+      std::make_shared<SnapshotSender>(std::move(executor), std::move(find), std::move(from));
+  sender->begin();
+  return sender.get();
 }
 
 // ---- JournalShipper ----
@@ -199,6 +111,9 @@ void JournalShipper::stop() {
   if (stopped_) return;
   drop_streams("manager stopping");
   stopped_ = true;
+  // The workers stop after at most one chunk read; none waits for this strand.
+  for (auto& sender : snapshots_) sender->join();
+  snapshots_.clear();
   if (lag_timer_) clock_.cancel(*lag_timer_);
   lag_timer_.reset();
   release(true, false);
@@ -210,6 +125,7 @@ void JournalShipper::drop_streams(const std::string& why) {
     standby_->stream->finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, why));
     standby_.reset();
   }
+  for (auto& sender : snapshots_) sender->cancel(grpc::StatusCode::UNAVAILABLE, why);
   if (!waiters_.empty()) go_alone(why);
 }
 
@@ -379,11 +295,40 @@ ReplicationLag JournalShipper::lag() const {
   return lag;
 }
 
-Result<std::vector<duet::v1::SnapshotChunk>> JournalShipper::snapshot_chunks() {
-  ChunkSink sink;
-  DUET_TRY(store_.take_snapshot(sink, options_.snapshot_chunk_rows));
-  spdlog::info("replication: snapshot taken ({} chunks)", sink.chunks.size());
-  return std::move(sink.chunks);
+void JournalShipper::serve_snapshot(const std::shared_ptr<SnapshotSender>& sender) {
+  if (!may_serve()) {
+    sender->cancel(grpc::StatusCode::FAILED_PRECONDITION,
+                   "not an acting master; ask the master for a snapshot");
+    return;
+  }
+  if (sender->finished()) return;               // the standby already went away
+  auto reader = store_.open_snapshot_reader();  // cheap: it connects on its worker
+  if (!reader.ok()) {
+    sender->cancel(grpc::StatusCode::UNAVAILABLE, "snapshot failed: " + reader.error().to_string());
+    return;
+  }
+  spdlog::info("replication: {} fetches a snapshot (master at LSN {})", sender->from(),
+               store_.last_lsn());
+  snapshots_.push_back(sender);
+  sender->start(std::move(reader).value(), SnapshotSender::Limits{options_.snapshot_chunk_rows,
+                                                                  options_.snapshot_chunk_bytes});
+}
+
+void JournalShipper::on_snapshot_done(SnapshotSender* sender) {
+  for (auto it = snapshots_.begin(); it != snapshots_.end(); ++it) {
+    if (it->get() != sender) continue;
+    (*it)->join();  // it finished: at most one chunk read left
+    snapshots_.erase(it);
+    return;
+  }
+}
+
+std::optional<std::uint64_t> JournalShipper::snapshot_rows_sent() const {
+  std::optional<std::uint64_t> rows;
+  for (const auto& sender : snapshots_) {
+    if (!sender->finished()) rows = rows.value_or(0) + sender->rows_sent();
+  }
+  return rows;
 }
 
 }  // namespace duet::ha

@@ -15,6 +15,10 @@
 // every event to the executor, where they find the shipper through a
 // FindShipper function (null: this node cannot serve yet; the call is refused
 // with UNAVAILABLE). A reactor keeps itself alive until gRPC calls OnDone.
+// A snapshot is streamed by a SnapshotSender (ha/snapshot_sender.h): a
+// worker thread reads it through a reader with its own database connection,
+// so the strand keeps committing; the shipper joins the worker when the call
+// ends, and stop() cancels and joins every one.
 //
 // Ownership: owned by the Runner; `clock` and `store` outlive it. stop() (also
 // run by the destructor) ends every stream and answers every waiter.
@@ -37,6 +41,7 @@
 #include "common/clock.h"
 #include "common/result.h"
 #include "duet/v1/peer.pb.h"
+#include "ha/snapshot_sender.h"
 #include "store/store.h"
 
 namespace duet::ha {
@@ -57,6 +62,7 @@ class JournalShipper {
     Duration lag_bound{std::chrono::milliseconds(2000)};
     std::size_t batch_records = 256;
     std::size_t snapshot_chunk_rows = 512;
+    std::size_t snapshot_chunk_bytes = 1 << 20;  // well below gRPC's 4 MiB message limit
   };
   // `may_serve` says whether this node is an acting master now.
   JournalShipper(Clock& clock, store::Store& store, Options options,
@@ -81,9 +87,12 @@ class JournalShipper {
   void on_request(const std::shared_ptr<ShipStream>& stream, const duet::v1::ReplicateRequest& r);
   void on_write_done(ShipStream* stream, bool ok);
   void on_closed(ShipStream* stream);
-  // The whole snapshot as chunks: header first, then rows (read on the strand).
-  Result<std::vector<duet::v1::SnapshotChunk>> snapshot_chunks();
+  // A FetchSnapshot call: refused unless acting, else its worker starts.
+  void serve_snapshot(const std::shared_ptr<SnapshotSender>& sender);
+  void on_snapshot_done(SnapshotSender* sender);
   bool may_serve() const { return !stopped_ && may_serve_(); }
+  // Rows sent so far by the snapshots being streamed; nullopt when none is.
+  std::optional<std::uint64_t> snapshot_rows_sent() const;
 
  private:
   struct Standby {
@@ -116,6 +125,7 @@ class JournalShipper {
   bool stopped_ = false;
   std::deque<Waiter> waiters_;  // in LSN order (commits are)
   std::optional<TimerId> lag_timer_;
+  std::vector<std::shared_ptr<SnapshotSender>> snapshots_;  // being streamed; joined when done
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
@@ -125,7 +135,8 @@ using FindShipper = std::function<JournalShipper*()>;
 // Reactors for Peer.Replicate and Peer.FetchSnapshot (called on gRPC threads).
 grpc::ServerBidiReactor<duet::v1::ReplicateRequest, duet::v1::JournalBatch>* make_replicate_reactor(
     boost::asio::any_io_executor executor, FindShipper find);
+// `from`: the standby's name, for logs.
 grpc::ServerWriteReactor<duet::v1::SnapshotChunk>* make_snapshot_reactor(
-    boost::asio::any_io_executor executor, FindShipper find);
+    boost::asio::any_io_executor executor, FindShipper find, std::string from = "the standby");
 
 }  // namespace duet::ha

@@ -211,6 +211,20 @@ class ReferenceGuard::Engine : public std::enable_shared_from_this<ReferenceGuar
 
   void start() { schedule_round(Duration::zero()); }
 
+  // Verdicts from the current round on get the new validity. Between
+  // rounds, a shorter interval brings the next round forward (a verdict
+  // must not wait a whole old interval once the timing has shrunk).
+  void set_timing(Duration interval, Duration validity) {
+    const bool sooner = interval < interval_;
+    interval_ = interval;
+    validity_ = validity;
+    if (sooner && !round_ && !stopped_ && last_started_) {
+      const TimePoint next = *last_started_ + interval_;
+      const TimePoint now = clock_.now();
+      schedule_round(next > now ? next - now : Duration::zero());
+    }
+  }
+
   void stop() {
     stopped_ = true;
     listener_ = nullptr;
@@ -230,9 +244,12 @@ class ReferenceGuard::Engine : public std::enable_shared_from_this<ReferenceGuar
   bool live(const std::shared_ptr<Probe>& p) const { return !stopped_ && !p->done; }
 
   void schedule_round(Duration delay) {
+    // Re-arming cancels a pending wait, but not one whose handler is already
+    // queued: only the latest schedule may begin a round.
+    const std::uint64_t gen = ++schedule_gen_;
     schedule_.expires_after(delay);
-    schedule_.async_wait([self = shared_from_this()](const error_code& ec) {
-      if (ec || self->stopped_) return;
+    schedule_.async_wait([self = shared_from_this(), gen](const error_code& ec) {
+      if (ec || self->stopped_ || gen != self->schedule_gen_ || self->round_) return;
       self->begin_round();
     });
   }
@@ -242,6 +259,7 @@ class ReferenceGuard::Engine : public std::enable_shared_from_this<ReferenceGuar
     round_ = std::make_shared<Round>();
     round_->number = ++rounds_begun_;
     round_->started = clock_.now();
+    last_started_ = round_->started;
     round_->pending = targets_.size() + 1;  // + 1: no round end while probes are launched
 
     for (std::size_t i = 0; i < targets_.size(); ++i) {
@@ -476,15 +494,17 @@ class ReferenceGuard::Engine : public std::enable_shared_from_this<ReferenceGuar
   asio::any_io_executor executor_;
   const Clock& clock_;
   const std::vector<ReferenceTarget> targets_;
-  const Duration interval_;
+  Duration interval_;
   const Duration probe_timeout_;
-  const Duration validity_;
+  Duration validity_;
   const std::shared_ptr<ReferenceGuardStats> stats_;
   Listener listener_;
 
   asio::steady_timer schedule_;   // the next round's start
   asio::steady_timer deadline_;   // the current round's probe_timeout
   std::shared_ptr<Round> round_;  // null between rounds
+  std::optional<TimePoint> last_started_;
+  std::uint64_t schedule_gen_ = 0;
   std::uint64_t rounds_begun_ = 0;
   bool stopped_ = false;
 
@@ -531,6 +551,13 @@ void ReferenceGuard::stop() {
 }
 
 void ReferenceGuard::want_lease(std::uint64_t /*epoch*/) {}
+
+void ReferenceGuard::set_timing(Duration interval, Duration timeout) {
+  assert(interval > Duration::zero() && timeout > Duration::zero());
+  interval_ = interval;
+  validity_ = timeout;
+  if (engine_) engine_->set_timing(interval_, validity_);
+}
 
 std::string ReferenceGuard::describe() const {
   std::string text = "reference ";

@@ -102,6 +102,8 @@ class ReferenceGuard final : public Guard {
   void start(Listener listener) override;
   void stop() override;
   void want_lease(std::uint64_t epoch) override;
+  // interval: between rounds; timeout: the verdicts' validity (from the next round on).
+  void set_timing(Duration interval, Duration timeout) override;
   std::string describe() const override;  // "reference 10.0.0.1:22, icmp:10.0.0.1"
 
   const ReferenceGuardStats& stats() const { return *stats_; }

@@ -19,7 +19,13 @@ const char* role_name(Role role) {
   return "unknown";
 }
 
-RoleMachine::RoleMachine(Options options) : options_(std::move(options)) {}
+namespace {
+// "Long ago" for a node eligible at start: beyond any timeout + 2 x interval.
+constexpr Duration kEligibleAtStart = std::chrono::hours(1);
+}  // namespace
+
+RoleMachine::RoleMachine(Options options)
+    : options_(std::move(options)), target_(options_.timing) {}
 
 Actions RoleMachine::on_start(TimePoint now, Epoch epoch, LogPosition position, bool healthy) {
   started_ = true;
@@ -28,7 +34,7 @@ Actions RoleMachine::on_start(TimePoint now, Epoch epoch, LogPosition position, 
   healthy_ = healthy;
   role_ = Role::kSyncing;
   // At start a node is eligible at once: nothing was decided on an older view of it.
-  if (healthy_) eligible_since_ = now - options_.timing.timeout - 2 * options_.timing.interval;
+  if (healthy_) eligible_since_ = now - kEligibleAtStart;
   if (!options_.has_peer) {
     if (!healthy_) return {};
     return promote(now, "standalone: no peer configured", false);
@@ -41,12 +47,23 @@ Actions RoleMachine::on_beat(TimePoint now, const Beat& beat) {
   if (beat.incarnation != peer_incarnation_) {
     peer_incarnation_ = beat.incarnation;
     peer_max_seq_ = 0;
+    peer_timing_.reset();
   }
+  // The peer's timing is the one of its newest beat: a reordered older beat
+  // must not bring back a timeout it no longer uses.
+  if (beat.seq >= peer_max_seq_) peer_timing_ = beat.timing;
   peer_max_seq_ = std::max(peer_max_seq_, beat.seq);
   if (beat.echo_incarnation == options_.incarnation) {
     for (const auto& [seq, sent] : sent_) {
       if (seq == beat.echo_seq && (!confirmed_at_ || sent > *confirmed_at_)) confirmed_at_ = sent;
     }
+    // The peer holds the timing of that beat or of a later one: older
+    // advertised targets can no longer be in use there.
+    std::size_t keep = 0;
+    for (std::size_t i = 0; i < advertised_.size(); ++i) {
+      if (advertised_[i].seq <= beat.echo_seq) keep = i;
+    }
+    advertised_.erase(advertised_.begin(), advertised_.begin() + static_cast<std::ptrdiff_t>(keep));
   }
   peer_ = beat;
   last_heard_ = now;
@@ -199,6 +216,48 @@ Actions RoleMachine::end_switchover(TimePoint now, bool peer_took_over) {
   return out;
 }
 
+Actions RoleMachine::set_timing(TimePoint now, Timing target) {
+  target_ = target;
+  // Nothing is relied on differently until a beat carries it (next_beat).
+  return evaluate(now);
+}
+
+Duration RoleMachine::beat_interval() const {
+  Duration d = target_.interval;
+  for (const auto& a : advertised_) d = std::min(d, a.timing.interval);
+  if (peer_timing_) d = std::min(d, peer_timing_->interval);
+  return d;
+}
+
+Duration RoleMachine::silence_timeout() const {
+  return peer_timing_ ? std::max(target_.timeout, peer_timing_->timeout) : target_.timeout;
+}
+
+Duration RoleMachine::peer_may_promote_after() const {
+  Duration d = target_.timeout;
+  for (const auto& a : advertised_) d = std::min(d, a.timing.timeout);
+  return d;
+}
+
+bool RoleMachine::timing_settled() const {
+  const bool own = advertised_.size() == 1 && advertised_.front().timing == target_;
+  return own && (!options_.has_peer || (peer_timing_ && *peer_timing_ == target_));
+}
+
+std::optional<TimePoint> RoleMachine::contact_until() const {
+  if (!confirmed_at_ || advertised_.empty()) return std::nullopt;
+  std::optional<TimePoint> until;
+  for (const auto& a : advertised_) {
+    const TimePoint t = std::max(*confirmed_at_, a.sent) + a.timing.timeout;
+    if (!until || t < *until) until = t;
+  }
+  return *until - 2 * beat_interval();
+}
+
+Duration RoleMachine::slowest_interval() const {
+  return peer_timing_ ? std::max(target_.interval, peer_timing_->interval) : target_.interval;
+}
+
 Actions RoleMachine::on_handover(TimePoint now, Lsn lsn) {
   if (role_ != Role::kStandby || !healthy_ || promoting_ || position_.last_lsn != lsn) return {};
   return promote(now, "switchover: the master handed over at LSN " + std::to_string(lsn), false);
@@ -207,7 +266,7 @@ Actions RoleMachine::on_handover(TimePoint now, Lsn lsn) {
 bool RoleMachine::may_act(TimePoint now) const {
   if (role_ != Role::kMaster || !acting_ || !healthy_ || switching_ || promoting_) return false;
   if (!options_.has_peer) return true;
-  return confirmed_recently(now, options_.timing.fence_after()) || guard_holds(now);
+  return contact_holds(now) || guard_holds(now);
 }
 
 Beat RoleMachine::beat(TimePoint now) const {
@@ -222,6 +281,7 @@ Beat RoleMachine::beat(TimePoint now) const {
   b.incarnation = options_.incarnation;
   b.echo_incarnation = peer_incarnation_;
   b.echo_seq = peer_max_seq_;
+  b.timing = target_;
   return b;
 }
 
@@ -229,15 +289,25 @@ Beat RoleMachine::next_beat(TimePoint now) {
   Beat b = beat(now);
   b.seq = next_seq_++;
   sent_.emplace_back(b.seq, now);
+  if (advertised_.empty() || advertised_.back().timing != target_) {
+    // The peer may shorten its wait to this timeout from this beat on: a
+    // reference verdict (valid for the timeout the peer may use) given under
+    // a longer one must not outlive it. A witness lease is exclusive at the
+    // witness and needs no such cut.
+    if (options_.guard == GuardMode::kReference && !advertised_.empty()) {
+      guard_valid_until_ = std::min(guard_valid_until_, now + target_.timeout);
+    }
+    advertised_.push_back(Advertised{b.seq, now, target_});
+  }
   // Beats older than the failover timeout can no longer confirm anything useful.
-  while (!sent_.empty() && now - sent_.front().second > 2 * options_.timing.timeout) {
+  while (!sent_.empty() && now - sent_.front().second > 2 * silence_timeout()) {
     sent_.erase(sent_.begin());
   }
   return b;
 }
 
 bool RoleMachine::peer_alive(TimePoint now) const {
-  return peer_ && now - last_heard_ < options_.timing.timeout;
+  return peer_ && now - last_heard_ < silence_timeout();
 }
 
 std::optional<Duration> RoleMachine::peer_age(TimePoint now) const {
@@ -256,8 +326,7 @@ bool RoleMachine::following(TimePoint now) const {
 Epoch RoleMachine::highest_epoch_known() const { return std::max(epoch_, peer_epoch_max_); }
 
 bool RoleMachine::eligible(TimePoint now) const {
-  return eligible_since_ &&
-         now - *eligible_since_ >= options_.timing.timeout + 2 * options_.timing.interval;
+  return eligible_since_ && now - *eligible_since_ >= silence_timeout() + 2 * slowest_interval();
 }
 
 void RoleMachine::set_eligibility(TimePoint now) {
@@ -323,7 +392,7 @@ Actions RoleMachine::evaluate(TimePoint now) {
   if (role_ == Role::kMaster) {
     if (!healthy_) return fence(now, "this node's store is unhealthy: " + reason_, false);
     if (!options_.has_peer || switching_) return out;
-    const bool quiet = !confirmed_recently(now, options_.timing.fence_after());
+    const bool quiet = !contact_holds(now);
     if (quiet && !guard_holds(now)) {
       return fence(now, "cut off from the peer and from the split-brain guard", false);
     }
@@ -342,7 +411,7 @@ Actions RoleMachine::evaluate(TimePoint now) {
     // A fenced node decides only on contact confirmed after it was fenced.
     if (role_ == Role::kFenced && (!confirmed_at_ || *confirmed_at_ <= fenced_at_)) return out;
     // A peer that does not hear us may be taking over on silence right now.
-    if (!confirmed_recently(now, 2 * options_.timing.interval)) return out;
+    if (!confirmed_recently(now, 2 * slowest_interval())) return out;
     // Nobody is master and both nodes talk: the same election on both sides.
     if (wins_election(now)) {
       auto promoted = promote(now, "elected: no master, and this node leads the election", false);

@@ -40,6 +40,22 @@
 //   resumed after SIGSTOP must not act on stale beliefs).
 // - A promotion takes epoch max(own, peer's) + 1; the runner persists it and
 //   then calls on_promoted(). Nothing acts in the new epoch before that.
+// - Timing changes at run time (set_timing) are safe at every moment without
+//   any agreement step. Each beat advertises the sender's target timing. A
+//   node waits for silence for the longer of its own timeout and the one the
+//   peer advertised in its newest beat; it beats at the fastest interval of
+//   its own target, the peer's advertised one, and any target of its own the
+//   peer may still hold (advertised since the newest beat the peer echoed).
+//   As master it relies on confirmed contact (sent at C) until, over every
+//   target T it advertised that the peer may hold, first carried by a beat
+//   sent at S: min(max(C, S) + T) - 2 x beat interval (contact_until()):
+//   the peer heard us at C or later, and shortened its wait to T only on a
+//   beat sent at S or later. Without a change this is C + fence_after().
+//   Hence: growing, the master keeps the old (short) fence and fast beats
+//   until the standby confirms it holds the long timeout; shrinking, the
+//   master beats fast at once and counts the short fence from its first beat
+//   saying so, the only thing that shortens the standby's wait. A reference
+//   verdict is cut at that beat to its send time + the new timeout.
 
 #include <cstdint>
 #include <optional>
@@ -70,6 +86,7 @@ struct Timing {
   // A master that hears nothing for this long and has no guard stops acting:
   // two heartbeat intervals before the standby may promote.
   Duration fence_after() const { return timeout - 2 * interval; }
+  bool operator==(const Timing&) const = default;
 };
 
 // Where a node's journal ends: the epoch of its last record, then its LSN.
@@ -97,6 +114,8 @@ struct Beat {
   std::uint64_t echo_incarnation = 0;
   std::uint64_t echo_seq = 0;
   std::int64_t priority = 0;
+  // The sender's target timing; unset from a sender that does not say.
+  std::optional<Timing> timing;
 };
 
 // ---- actions ----
@@ -170,6 +189,29 @@ class RoleMachine {
   Actions end_switchover(TimePoint now, bool peer_took_over);
   // Switchover, standby side: the master stopped at `lsn` and hands over.
   Actions on_handover(TimePoint now, Lsn lsn);
+  // This node's target timing changed (replicated setting, or back to the
+  // config file's). May be called before on_start. The caller checked the
+  // bounds (timeout >= 3 x interval).
+  Actions set_timing(TimePoint now, Timing target);
+
+  // ---- timing in force (see "Timing changes" above) ----
+  const Timing& timing() const { return target_; }
+  // The peer's target as advertised in its newest beat.
+  const std::optional<Timing>& peer_timing() const { return peer_timing_; }
+  // How often to send a beat (and tick).
+  Duration beat_interval() const;
+  // How long the peer must be silent before it counts as gone.
+  Duration silence_timeout() const;
+  // The earliest the peer may promote after the last beat of ours it heard:
+  // the shortest timeout this node advertised that the peer may still hold.
+  Duration peer_may_promote_after() const;
+  // Cut off from the peer this long (and without its guard) a master stops
+  // acting, once the timing is settled (for status; contact_until() decides).
+  Duration fence_after() const { return peer_may_promote_after() - 2 * beat_interval(); }
+  // Until when confirmed contact lets a master act without its guard.
+  std::optional<TimePoint> contact_until() const;
+  // Both nodes use the same target and the peer confirmed holding ours.
+  bool timing_settled() const;
 
   // ---- state ----
   Role role() const { return role_; }
@@ -209,8 +251,21 @@ class RoleMachine {
   void set_eligibility(TimePoint now);
   bool peer_is_acting_master(TimePoint now) const;
   Epoch highest_epoch_known() const;
+  // The longer of the two nodes' intervals (election and eligibility waits).
+  Duration slowest_interval() const;
 
   Options options_;
+  Timing target_;
+  // Targets this node advertised that the peer may still hold, oldest first,
+  // each with the first beat that carried it; the front is the one of the
+  // newest beat the peer echoed.
+  struct Advertised {
+    std::uint64_t seq = 0;
+    TimePoint sent{};
+    Timing timing;
+  };
+  std::vector<Advertised> advertised_;
+  std::optional<Timing> peer_timing_;
   Role role_ = Role::kSyncing;
   Epoch epoch_ = 0;
   LogPosition position_;
@@ -230,6 +285,10 @@ class RoleMachine {
   std::uint64_t peer_incarnation_ = 0;
   std::uint64_t peer_max_seq_ = 0;
   std::optional<TimePoint> confirmed_at_;
+  bool contact_holds(TimePoint now) const {
+    const auto until = contact_until();
+    return until && now < *until;
+  }
   bool confirmed_recently(TimePoint now, Duration within) const {
     return confirmed_at_ && now - *confirmed_at_ < within;
   }

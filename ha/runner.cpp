@@ -114,11 +114,13 @@ Status Runner::start() {
   }
   const auto info = store_.info();
   probe_health();
+  timing_.value = config_timing(options_.ha);
+  refresh_timing();
   apply(rm_.on_start(clock_.now(), store_.current_epoch(), {0, info.last_lsn}, healthy_));
   if (options_.peer) {
     spdlog::info("ha: waiting for peer {} at {} (interval {} ms, failover timeout {} ms)",
-                 options_.peer->name, options_.peer->address.to_string(), options_.ha.interval_ms,
-                 options_.ha.timeout_ms);
+                 options_.peer->name, options_.peer->address.to_string(),
+                 timing_.value.interval_ms, timing_.value.timeout_ms);
   }
   schedule_tick();
   return ok_status();
@@ -139,14 +141,48 @@ void Runner::stop() {
 
 void Runner::schedule_tick() {
   std::weak_ptr<Life> life = life_;
-  tick_timer_ = clock_.call_after(std::chrono::milliseconds(options_.ha.interval_ms), [this, life] {
+  tick_interval_ = rm_.beat_interval();
+  tick_timer_ = clock_.call_after(tick_interval_, [this, life] {
     if (life.expired() || stopped_) return;
     tick();
     schedule_tick();
   });
 }
 
+void Runner::refresh_timing() {
+  auto setting = read_timing_setting(store_);
+  if (!setting.ok()) return;  // the store's health check reports it; keep the timing in force
+  ResolvedTiming next = resolve_timing(options_.ha, *setting);
+  if (next == timing_) return;
+  if (!next.problem.empty() && next.problem != timing_.problem) spdlog::error("ha: {}", next.problem);
+  if (next.value != timing_.value) {
+    spdlog::warn("ha: timing: interval {} ms, failover timeout {} ms ({})", next.value.interval_ms,
+                 next.value.timeout_ms,
+                 next.from_setting ? "replicated setting ha.timing" : "config file");
+  }
+  timing_ = std::move(next);
+  const Role before = rm_.role();
+  apply(rm_.set_timing(clock_.now(), to_timing(timing_.value)));
+  log_role_change(before);
+  retime();
+}
+
+void Runner::retime() {
+  if (stopped_) return;
+  const Duration interval = rm_.beat_interval();
+  if (tick_timer_ && interval < tick_interval_) {
+    clock_.cancel(*tick_timer_);
+    schedule_tick();
+  }
+  const std::pair<Duration, Duration> g{interval, rm_.peer_may_promote_after()};
+  if (guard_ && g != guard_timing_) {
+    guard_timing_ = g;
+    guard_->set_timing(g.first, g.second);
+  }
+}
+
 void Runner::tick() {
+  refresh_timing();
   probe_health();
   send_beat();
   const Role before = rm_.role();
@@ -165,7 +201,7 @@ void Runner::drive_replication() {
     if (follower_->connected()) {
       unsynced_since_.reset();
     } else if (rm_.role() == Role::kStandby && unsynced_since_ &&
-               now - *unsynced_since_ >= rm_.options().timing.timeout) {
+               now - *unsynced_since_ >= rm_.silence_timeout()) {
       const Role before = rm_.role();
       apply(rm_.on_lost_sync(
           now, "no replication stream from the master for " + ms_text(now - *unsynced_since_)));
@@ -200,6 +236,9 @@ void Runner::commit(const store::WriteBatch& batch, std::function<void(Result<Co
 }
 
 void Runner::probe_health() {
+  // A re-seed holds the store in one long restore transaction: nothing else
+  // may use it, and its writes show the store works. Keep the last verdict.
+  if (follower_ && follower_->restoring()) return;
   bool ok = true;
   std::string detail;
   if (auto s = store_.probe_write(); !s.ok()) {
@@ -229,6 +268,7 @@ void Runner::probe_health() {
 }
 
 void Runner::refresh_position() {
+  if (follower_ && follower_->restoring()) return;  // the pre-restore position stands
   auto info = store_.info();
   LogPosition pos{0, info.last_lsn};
   if (info.last_lsn > 0) {
@@ -260,8 +300,7 @@ void Runner::send_beat() {
     duet::v1::HeartbeatResponse resp;
   };
   auto call = std::make_shared<Call>();
-  call->ctx.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::milliseconds(options_.ha.interval_ms));
+  call->ctx.set_deadline(std::chrono::system_clock::now() + rm_.beat_interval());
   *call->req.mutable_beat() = outgoing_beat();
   beat_in_flight_ = true;
   std::shared_ptr<Life> life = life_;
@@ -295,7 +334,10 @@ void Runner::on_peer_beat(const duet::v1::Beat& beat) {
   apply(rm_.on_beat(clock_.now(), from_proto(beat)));
   // Invariant 1: remember the highest epoch seen, so a later promotion of
   // this node (even a forced one) takes a higher one.
-  if (rm_.role() != Role::kMaster && beat.epoch() > store_.current_epoch()) {
+  // (Not during a re-seed: the restore takes the snapshot's epoch, and the
+  // next beat after it persists the peer's.)
+  if (rm_.role() != Role::kMaster && beat.epoch() > store_.current_epoch() &&
+      !(follower_ && follower_->restoring())) {
     if (auto s = store_.advance_epoch(beat.epoch()); s.ok()) {
       rm_.on_epoch_adopted(beat.epoch());
     } else {
@@ -304,6 +346,7 @@ void Runner::on_peer_beat(const duet::v1::Beat& beat) {
     }
   }
   log_role_change(before);
+  retime();  // the peer's advertised timing may call for faster beats
   drive_replication();
 }
 
@@ -357,6 +400,8 @@ void Runner::promote(const Promote& p) {
 
 void Runner::finish_promotion(Epoch epoch) {
   promoting_ = false;
+  // A half-done re-seed is abandoned (rolled back) so the epoch can be written.
+  if (follower_ && follower_->restoring()) follower_->stop("promoting");
   if (auto s = store_.advance_epoch(epoch); !s.ok()) {
     spdlog::error("ha: cannot persist epoch {}: {}", epoch, s.error().to_string());
     apply(rm_.on_promote_failed(clock_.now(), s.error().to_string()));
@@ -405,8 +450,7 @@ void Runner::switchover(std::function<void(Result<std::string>)> done) {
     return;
   }
   spdlog::warn("ha: switchover: stopped acting; waiting for the standby to catch up");
-  const auto limit = std::max<Duration>(std::chrono::seconds(5),
-                                        2 * std::chrono::milliseconds(options_.ha.timeout_ms));
+  const auto limit = std::max<Duration>(std::chrono::seconds(5), 2 * rm_.silence_timeout());
   switching_ = Switching{std::move(done), now + limit};
   poll_switchover();
 }
@@ -524,12 +568,31 @@ void Runner::fill_status(duet::v1::StatusResponse& r) const {
   self->set_guard(guard_ ? (rm_.guard_holds(now) ? "ok: " : "not holding: ") + rm_.guard_detail()
                          : "none");
   self->set_detail(rm_.reason());
+  if (follower_ && follower_->reseeding()) {
+    self->set_detail("re-seeding: " + std::to_string(follower_->reseed_rows()) + " rows (" +
+                     std::to_string(follower_->reseed_bytes() >> 20) + " MiB) restored");
+  }
+  auto ms = [](Duration d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  };
+  self->set_interval_ms(timing_.value.interval_ms);
+  self->set_timeout_ms(timing_.value.timeout_ms);
+  self->set_timing_source(timing_.from_setting ? "setting" : "config");
+  self->set_timing_detail(timing_.problem);
+  self->set_effective_interval_ms(ms(rm_.beat_interval()));
+  self->set_effective_timeout_ms(ms(rm_.silence_timeout()));
+  self->set_fence_after_ms(ms(rm_.fence_after()));
+  self->set_timing_settled(rm_.timing_settled());
   if (!options_.peer) return;
   auto* p = r.add_nodes();
   p->set_name(options_.peer->name);
   p->set_address(options_.peer->address.to_string());
   if (auto age = rm_.peer_age(now)) {
     p->set_heartbeat_age_ms(std::chrono::duration_cast<std::chrono::milliseconds>(*age).count());
+  }
+  if (const auto& pt = rm_.peer_timing()) {
+    p->set_interval_ms(ms(pt->interval));
+    p->set_timeout_ms(ms(pt->timeout));
   }
   if (peer_alive && peer) {
     p->set_role(role_name(peer->role));
@@ -541,7 +604,11 @@ void Runner::fill_status(duet::v1::StatusResponse& r) const {
       p->set_applied_lsn(std::max<Lsn>(lag.acked_lsn, peer->position.last_lsn));
       p->set_lag_records(lag.records);
       p->set_lag_ms(lag.ms);
-      if (!lag.connected) p->set_detail("no replication stream");
+      if (auto rows = shipper_->snapshot_rows_sent()) {
+        p->set_detail("re-seeding: " + std::to_string(*rows) + " rows sent");
+      } else if (!lag.connected) {
+        p->set_detail("no replication stream");
+      }
     } else {
       const auto lag =
           info.last_lsn > peer->position.last_lsn ? info.last_lsn - peer->position.last_lsn : 0;

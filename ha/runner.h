@@ -31,6 +31,7 @@
 #include "ha/journal_follower.h"
 #include "ha/journal_shipper.h"
 #include "ha/role_machine.h"
+#include "ha/timing_setting.h"
 #include "store/store.h"
 
 namespace duet::ha {
@@ -90,6 +91,11 @@ class Runner {
   // Peer.Handover on the standby.
   duet::v1::HandoverResponse on_handover(const duet::v1::HandoverRequest& req);
 
+  // Reads the replicated ha.timing setting and hands a change to the core
+  // (also done on every tick, which is how a standby learns of it).
+  void refresh_timing();
+  const ResolvedTiming& timing() const { return timing_; }
+
   // The gate for every side effect.
   bool may_act() const;
   const RoleMachine& machine() const { return rm_; }
@@ -113,6 +119,9 @@ class Runner {
   void refresh_position();
   void poll_switchover();
   void end_switchover(Result<std::string> outcome);
+  // Ticks at the core's beat interval (sooner when it just got shorter), and
+  // the guard checks at it.
+  void retime();
 
   boost::asio::any_io_executor executor_;
   Clock& clock_;
@@ -124,6 +133,9 @@ class Runner {
   std::shared_ptr<Life> life_;
   std::unique_ptr<duet::v1::Peer::Stub> stub_;
   std::optional<TimerId> tick_timer_;
+  Duration tick_interval_{};
+  ResolvedTiming timing_;
+  std::pair<Duration, Duration> guard_timing_{};  // last given to guard_->set_timing
   bool beat_in_flight_ = false;
   std::string peer_error_;
   std::string health_detail_;

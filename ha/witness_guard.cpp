@@ -164,6 +164,15 @@ void WitnessGuard::want_lease(std::uint64_t epoch) {
   }
 }
 
+void WitnessGuard::set_timing(Duration interval, Duration timeout) {
+  const bool sooner = interval < interval_;
+  interval_ = interval;
+  if (sooner && started_) schedule_tick();  // the next renewal within the new interval
+  if (config_.lease_follows_timeout) {
+    config_.lease_ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
+  }
+}
+
 std::string WitnessGuard::describe() const { return "witness " + config_.address.to_string(); }
 
 void WitnessGuard::tick() {

@@ -113,6 +113,9 @@ class WitnessGuard final : public Guard {
   void start(Listener listener) override;
   void stop() override;
   void want_lease(std::uint64_t epoch) override;
+  // Renewals every `interval` from the next tick; the lease asked for becomes
+  // `timeout` when config.lease_follows_timeout.
+  void set_timing(Duration interval, Duration timeout) override;
   std::string describe() const override;
 
  private:

@@ -77,4 +77,15 @@ grpc::ServerUnaryReactor* AdminService::Switchover(grpc::CallbackServerContext* 
   return reactor;
 }
 
+grpc::ServerUnaryReactor* AdminService::SetTiming(grpc::CallbackServerContext* context,
+                                                  const duet::v1::SetTimingRequest* request,
+                                                  duet::v1::SetTimingResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  boost::asio::post(strand_, [this, reactor, request, response] {
+    handlers_.set_timing(*request, response,
+                         [reactor](grpc::Status status) { reactor->Finish(status); });
+  });
+  return reactor;
+}
+
 }  // namespace duet::manager

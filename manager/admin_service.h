@@ -31,6 +31,10 @@ class AdminService final : public duet::v1::Admin::CallbackService {
     // Calls `finish` exactly once, on the strand, when the switchover ended.
     std::function<void(duet::v1::CommandReply*, std::function<void(grpc::Status)> finish)>
         switchover;
+    // Calls `finish` exactly once, on the strand (after replication in sync mode).
+    std::function<void(const duet::v1::SetTimingRequest&, duet::v1::SetTimingResponse*,
+                       std::function<void(grpc::Status)> finish)>
+        set_timing;
   };
 
   // Every handler runs on `strand` only.
@@ -57,6 +61,9 @@ class AdminService final : public duet::v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* ListSettings(grpc::CallbackServerContext* context,
                                          const duet::v1::ListSettingsRequest* request,
                                          duet::v1::ListSettingsResponse* response) override;
+  grpc::ServerUnaryReactor* SetTiming(grpc::CallbackServerContext* context,
+                                      const duet::v1::SetTimingRequest* request,
+                                      duet::v1::SetTimingResponse* response) override;
 
  private:
   boost::asio::any_io_executor strand_;

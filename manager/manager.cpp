@@ -11,6 +11,7 @@
 #include "common/grpc_server.h"
 #include "common/tls.h"
 #include "duet/version.h"
+#include "ha/timing_setting.h"
 #include "store/open_store.h"
 
 namespace duet::manager {
@@ -149,6 +150,11 @@ bool Manager::start_server() {
       finish(grpc::Status::OK);
     });
   };
+  handlers.set_timing = [this](const duet::v1::SetTimingRequest& req,
+                               duet::v1::SetTimingResponse* resp,
+                               std::function<void(grpc::Status)> finish) {
+    set_timing(req, resp, std::move(finish));
+  };
   admin_ = std::make_unique<AdminService>(io_.get_executor(), std::move(handlers));
   auto policy = CallerPolicy::for_peers(config_.tls);
   if (!policy.ok()) {
@@ -160,6 +166,8 @@ bool Manager::start_server() {
     for (const auto& n : policy->names()) names += (names.empty() ? "" : ", ") + n;
     spdlog::info("peer links accept certificates named: {}", names);
   }
+  intake_peer_service_ = std::make_unique<IntakePeerService>(io_.get_executor(), *policy,
+                                                             [this] { return intake_.get(); });
   peer_service_ = std::make_unique<PeerService>(
       io_.get_executor(), std::move(*policy),
       [this](const duet::v1::Beat& beat) -> std::optional<duet::v1::Beat> {
@@ -175,8 +183,15 @@ bool Manager::start_server() {
         }
         return runner_->on_handover(req);
       });
-  server_ =
-      start_grpc_server(config_.node.address, config_.tls, {admin_.get(), peer_service_.get()});
+  events_service_ = std::make_unique<EventsService>(
+      io_.get_executor(), [this] { return intake_.get(); },
+      [this]() -> std::string {
+        if (!runner_) return "starting";
+        return runner_->may_act() ? "master" : ha::role_name(runner_->machine().role());
+      });
+  server_ = start_grpc_server(
+      config_.node.address, config_.tls,
+      {admin_.get(), peer_service_.get(), events_service_.get(), intake_peer_service_.get()});
   return server_ != nullptr;
 }
 
@@ -231,11 +246,35 @@ void Manager::start_ha() {
   }
   options.incarnation = std::random_device{}() * 4294967296ULL + std::random_device{}();
   ha::Runner::Hooks hooks;
-  hooks.start_acting = [this](ha::Epoch) { acting_master_ = true; };
-  hooks.stop_acting = [this](const std::string&) { acting_master_ = false; };
+  hooks.start_acting = [this](ha::Epoch epoch) {
+    acting_master_ = true;
+    if (intake_) intake_->start_acting(epoch);
+  };
+  hooks.stop_acting = [this](const std::string&) {
+    acting_master_ = false;
+    if (intake_) intake_->stop_acting();
+  };
   runner_ = std::make_unique<ha::Runner>(io_.get_executor(), clock_, std::move(options), *store_,
                                          ha::make_guard(io_.get_executor(), clock_, config_),
                                          std::move(hooks));
+  auto intake = EventIntake::create(
+      io_.get_executor(), clock_, config_, *store_,
+      [this] { return runner_ && runner_->may_act(); },
+      [this](const store::WriteBatch& batch,
+             std::function<void(Result<ha::Runner::Committed>)> done) {
+        runner_->commit(batch, std::move(done));
+      });
+  if (!intake.ok()) {
+    spdlog::error("events: {}", intake.error().to_string());
+    stop(1);
+    return;
+  }
+  intake_ = std::move(intake).value();
+  if (auto s = intake_->start(); !s.ok()) {
+    spdlog::error("receivers: {}", s.error().to_string());
+    stop(1);
+    return;
+  }
   if (auto s = runner_->start(); !s.ok()) {
     spdlog::error("ha: {}", s.error().to_string());
     stop(1);
@@ -252,15 +291,12 @@ void Manager::set_setting(const duet::v1::SetSettingRequest& req,
   if (req.key().empty()) {
     return finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "give a setting key"));
   }
+  if (req.key() == ha::kTimingSettingKey) {
+    return finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                               "change ha.timing with 'duetctl ha timing' (it checks the bounds)"));
+  }
   if (!runner_->may_act()) {
-    std::string master = "no master is known now";
-    const auto now = clock_.now();
-    const auto& peer = runner_->machine().peer();
-    if (config_.peer && peer && peer->acting && runner_->machine().peer_alive(now)) {
-      master =
-          "the master is " + config_.peer->name + " (" + config_.peer->address.to_string() + ")";
-    }
-    return finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "not master; " + master));
+    return finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, not_master_message()));
   }
   store::WriteBatch batch;
   batch.put("settings", store::Row{{"key", req.key()},
@@ -278,6 +314,71 @@ void Manager::set_setting(const duet::v1::SetSettingRequest& req,
     resp->set_replicated(r->replicated);
     finish(grpc::Status::OK);
   });
+}
+
+std::string Manager::not_master_message() const {
+  std::string master = "no master is known now";
+  const auto now = clock_.now();
+  const auto& peer = runner_->machine().peer();
+  if (config_.peer && peer && peer->acting && runner_->machine().peer_alive(now)) {
+    master = "the master is " + config_.peer->name + " (" + config_.peer->address.to_string() + ")";
+  }
+  return "not master; " + master;
+}
+
+void Manager::set_timing(const duet::v1::SetTimingRequest& req, duet::v1::SetTimingResponse* resp,
+                         std::function<void(grpc::Status)> finish) {
+  resp->set_node(config_.node.name);
+  if (!runner_ || stopping_) {
+    return finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "store not open yet"));
+  }
+  if (req.reset() && (req.interval_ms() != 0 || req.timeout_ms() != 0)) {
+    return finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                               "reset goes back to the config file: give no values with it"));
+  }
+  if (!req.reset() && req.interval_ms() == 0 && req.timeout_ms() == 0) {
+    return finish(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "give an interval, a timeout, or reset"));
+  }
+  if (!runner_->may_act()) {
+    return finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, not_master_message()));
+  }
+  store::WriteBatch batch;
+  ha::TimingMs next = ha::config_timing(config_.ha);
+  if (req.reset()) {
+    batch.erase("settings", std::string(ha::kTimingSettingKey));
+  } else {
+    const ha::TimingMs now = runner_->timing().value;
+    next = {req.interval_ms() != 0 ? req.interval_ms() : now.interval_ms,
+            req.timeout_ms() != 0 ? req.timeout_ms() : now.timeout_ms};
+    if (auto why = ha::timing_refusal(next, config_.ha)) {
+      return finish(
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "refused, nothing changed: " + *why));
+    }
+    batch.put("settings", store::Row{{"key", std::string(ha::kTimingSettingKey)},
+                                     {"value", ha::format_timing_setting(next)},
+                                     {"updated_by", config_.node.name},
+                                     {"updated_at_ms", to_unix_ms(clock_.wall_now())}});
+  }
+  spdlog::warn("operator: timing {}", req.reset() ? std::string("reset to the config file")
+                                                  : ha::format_timing_setting(next));
+  resp->set_interval_ms(next.interval_ms);
+  resp->set_timeout_ms(next.timeout_ms);
+  resp->set_source(req.reset() ? "config" : "setting");
+  runner_->commit(batch, [resp, finish = std::move(finish)](Result<ha::Runner::Committed> r) {
+    if (!r.ok()) {
+      finish(
+          grpc::Status(grpc::StatusCode::UNAVAILABLE, "commit failed: " + r.error().to_string()));
+      return;
+    }
+    resp->set_lsn(r->lsn);
+    resp->set_epoch(r->epoch);
+    resp->set_replicated(r->replicated);
+    finish(grpc::Status::OK);
+  });
+  // Committed locally (or failed): the master moves at once; the standby
+  // follows when the record reaches it. Either order is safe (role_machine.h).
+  runner_->refresh_timing();
 }
 
 void Manager::schedule_store_retry() {
@@ -299,6 +400,7 @@ void Manager::stop(int exit_code) {
   exit_code_ = exit_code;
   signals_.cancel();
   if (retry_timer_) clock_.cancel(*retry_timer_);
+  if (intake_) intake_->stop();
   if (runner_) runner_->stop();
   // Drain the server on another thread: in-flight Status calls need this
   // strand to finish, so it must keep running while Shutdown waits.

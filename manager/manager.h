@@ -27,6 +27,8 @@
 #include "duet/v1/admin.pb.h"
 #include "ha/runner.h"
 #include "manager/admin_service.h"
+#include "manager/event_intake.h"
+#include "manager/events_service.h"
 #include "manager/peer_service.h"
 #include "store/store.h"
 
@@ -51,6 +53,11 @@ class Manager {
   // Admin.SetSetting: master only; answers when replicated (sync mode).
   void set_setting(const duet::v1::SetSettingRequest& req, duet::v1::SetSettingResponse* resp,
                    std::function<void(grpc::Status)> finish);
+  // Admin.SetTiming: master only; checks the bounds, then stores ha.timing.
+  void set_timing(const duet::v1::SetTimingRequest& req, duet::v1::SetTimingResponse* resp,
+                  std::function<void(grpc::Status)> finish);
+  // "not master; the master is b (127.0.0.12:7420)" for FAILED_PRECONDITION.
+  std::string not_master_message() const;
 
   ManagerConfig config_;
   boost::asio::io_context io_;
@@ -60,6 +67,9 @@ class Manager {
   boost::asio::signal_set signals_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<PeerService> peer_service_;
+  std::unique_ptr<EventsService> events_service_;
+  std::unique_ptr<IntakePeerService> intake_peer_service_;
+  std::unique_ptr<EventIntake> intake_;  // once the store is open
   std::unique_ptr<ha::Runner> runner_;
   std::unique_ptr<grpc::Server> server_;
 

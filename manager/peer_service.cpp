@@ -39,8 +39,7 @@ grpc::ServerBidiReactor<duet::v1::ReplicateRequest, duet::v1::JournalBatch>* Pee
 grpc::ServerWriteReactor<duet::v1::SnapshotChunk>* PeerService::FetchSnapshot(
     grpc::CallbackServerContext* context, const duet::v1::SnapshotRequest* request) {
   if (auto denied = policy_.check(*context); !denied.ok()) return new DeniedSnapshot(denied);
-  (void)request;  // the master takes the same snapshot for everyone
-  return ha::make_snapshot_reactor(strand_, find_);
+  return ha::make_snapshot_reactor(strand_, find_, request->from());
 }
 
 grpc::ServerUnaryReactor* PeerService::Heartbeat(grpc::CallbackServerContext* context,

@@ -2,15 +2,17 @@
 
 #include <charconv>
 
+#include "store/meta_keys.h"
+#include "store/snapshot_reader.h"
 #include "store/store_error.h"
 
 namespace duet::store {
 namespace {
 
-constexpr const char* kMetaSchemaVersion = "schema_version";
-constexpr const char* kMetaEpoch = "epoch";
-constexpr const char* kMetaBaseLsn = "base_lsn";
-constexpr const char* kMetaBaseEpoch = "base_epoch";
+constexpr const char* kMetaSchemaVersion = meta::kSchemaVersion;
+constexpr const char* kMetaEpoch = meta::kEpoch;
+constexpr const char* kMetaBaseLsn = meta::kBaseLsn;
+constexpr const char* kMetaBaseEpoch = meta::kBaseEpoch;
 
 Result<std::uint64_t> meta_u64(SqlBackend& db, const char* key) {
   DUET_ASSIGN_OR_RETURN(auto text, db.get_meta(key));
@@ -85,9 +87,14 @@ std::string key_text(const Value& key) {
 
 class JournaledStore::Restore final : public SnapshotRestore {
  public:
-  Restore(JournaledStore& store, SnapshotHeader header) : store_(store), header_(header) {}
+  Restore(JournaledStore& store, SnapshotHeader header) : store_(store), header_(header) {
+    store_.restoring_ = true;
+  }
   ~Restore() override {
-    if (open_) store_.db_->rollback();
+    if (open_) {
+      store_.db_->rollback();
+      store_.restoring_ = false;
+    }
   }
 
   Status add_rows(const std::string& table_name, const std::vector<Row>& rows) override {
@@ -108,6 +115,7 @@ class JournaledStore::Restore final : public SnapshotRestore {
     DUET_TRY(db.set_meta(kMetaBaseEpoch, std::to_string(header_.epoch)));
     DUET_TRY(db.set_meta(kMetaEpoch, std::to_string(epoch)));
     open_ = false;
+    store_.restoring_ = false;
     auto s = db.commit();
     if (!s.ok()) {
       db.rollback();
@@ -182,6 +190,9 @@ Status JournaledStore::migrate(std::uint32_t from_version) {
 
 Status JournaledStore::check_open() const {
   if (closed_) return make_error(StoreErrc::kUnavailable, "the store is closed");
+  if (restoring_) {
+    return make_error(StoreErrc::kUnavailable, "a snapshot restore is in progress (re-seeding)");
+  }
   return ok_status();
 }
 
@@ -442,36 +453,20 @@ Status JournaledStore::scan(const std::string& table_name,
 }
 
 Status JournaledStore::take_snapshot(SnapshotSink& sink, std::size_t chunk_rows) {
-  DUET_TRY(check_open());
-  if (chunk_rows == 0) chunk_rows = 1;
-  DUET_TRY(db_->begin_snapshot_read());
-  TxGuard tx(*db_);
-  // Read the position inside the transaction, so it matches the rows exactly.
-  DUET_ASSIGN_OR_RETURN(Lsn max_lsn, db_->max_journal_lsn());
-  DUET_ASSIGN_OR_RETURN(std::uint64_t base_lsn, meta_u64(*db_, kMetaBaseLsn));
-  DUET_ASSIGN_OR_RETURN(std::uint64_t base_epoch, meta_u64(*db_, kMetaBaseEpoch));
-  SnapshotHeader header{std::max<Lsn>(max_lsn, base_lsn), base_epoch, schema_version_};
-  if (max_lsn > base_lsn) {
-    DUET_ASSIGN_OR_RETURN(auto e, db_->journal_epoch_at(max_lsn));
-    header.epoch = e.value_or(0);
-  }
+  DUET_ASSIGN_OR_RETURN(auto reader, open_snapshot_reader());
+  DUET_ASSIGN_OR_RETURN(SnapshotHeader header, reader->header());
   DUET_TRY(sink.on_header(header));
-  for (const auto& t : schema_.tables()) {
-    std::vector<Row> chunk;
-    Status sink_status;
-    DUET_TRY(db_->scan(t, [&](Row row) {
-      chunk.push_back(std::move(row));
-      if (chunk.size() >= chunk_rows) {
-        sink_status = sink.on_rows(t.name, std::move(chunk));
-        chunk.clear();
-        return sink_status.ok();
-      }
-      return true;
-    }));
-    DUET_TRY(std::move(sink_status));
-    if (!chunk.empty()) DUET_TRY(sink.on_rows(t.name, std::move(chunk)));
+  for (;;) {
+    DUET_ASSIGN_OR_RETURN(auto chunk, reader->next_chunk(chunk_rows, SIZE_MAX));
+    if (!chunk) return ok_status();
+    DUET_TRY(sink.on_rows(chunk->table, std::move(chunk->rows)));
   }
-  return tx.commit();
+}
+
+Result<std::unique_ptr<SnapshotReader>> JournaledStore::open_snapshot_reader() {
+  DUET_TRY(check_open());
+  return std::unique_ptr<SnapshotReader>(
+      std::make_unique<SqlSnapshotReader>(db_->opener(), schema_.tables()));
 }
 
 Result<std::unique_ptr<SnapshotRestore>> JournaledStore::begin_restore(

@@ -34,7 +34,9 @@ class JournaledStore final : public Store {
   Status prune_journal(Lsn keep_from) override;
   Result<std::optional<Row>> get(const std::string& table, const Value& key) override;
   Status scan(const std::string& table, const std::function<bool(const Row&)>& fn) override;
+  // Reads through open_snapshot_reader(): a connection of its own.
   Status take_snapshot(SnapshotSink& sink, std::size_t chunk_rows) override;
+  Result<std::unique_ptr<SnapshotReader>> open_snapshot_reader() override;
   Result<std::unique_ptr<SnapshotRestore>> begin_restore(const SnapshotHeader& header) override;
   Status probe_write() override;
   void close() override;
@@ -57,6 +59,7 @@ class JournaledStore final : public Store {
   const Schema& schema_;
   const Clock& clock_;
   bool closed_ = false;
+  bool restoring_ = false;  // a Restore is open: nothing else may use db_
   std::uint32_t schema_version_ = 0;
   Lsn first_lsn_ = 0;
   Lsn last_lsn_ = 0;

@@ -91,8 +91,8 @@ constexpr char kSelectJournal[] =
 // the caller rolls back as after any failed call.
 class PostgresBackend final : public SqlBackend {
  public:
-  PostgresBackend(PGconn* conn, std::string location)
-      : conn_(conn), location_(std::move(location)) {}
+  PostgresBackend(PGconn* conn, std::string conninfo, std::string location)
+      : conn_(conn), conninfo_(std::move(conninfo)), location_(std::move(location)) {}
   ~PostgresBackend() override { close(); }
 
   std::string name() const override { return "postgres"; }
@@ -244,6 +244,28 @@ class PostgresBackend final : public SqlBackend {
       PgResult(PQexec(conn_, ("CLOSE " + cursor).c_str()));  // best effort; ends with the tx anyway
     }
     return s;
+  }
+
+  Result<std::vector<Row>> select_page(const TableDef& table, const Value* after,
+                                       std::size_t limit) override {
+    Params p;
+    if (after != nullptr) DUET_TRY(p.add_value(table.key_column(), *after));
+    p.add_int8(static_cast<std::int64_t>(
+        std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max())));
+    const std::string sql =
+        after != nullptr ? next_page_sql(table, dialect()) : first_page_sql(table, dialect());
+    DUET_ASSIGN_OR_RETURN(PgResult r, query(sql, p, "reading a page of " + table.name));
+    std::vector<Row> out;
+    out.reserve(static_cast<std::size_t>(PQntuples(r.get())));
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      DUET_ASSIGN_OR_RETURN(Row row, pg_read_row(location_, table, r.get(), i));
+      out.push_back(std::move(row));
+    }
+    return out;
+  }
+
+  BackendOpener opener() const override {
+    return [conninfo = conninfo_] { return open_postgres_backend(conninfo); };
   }
 
   Status insert_journal(const JournalRecord& r) override {
@@ -556,6 +578,7 @@ class PostgresBackend final : public SqlBackend {
   }
 
   PGconn* conn_;
+  std::string conninfo_;  // may hold a password: never shown
   std::string location_;
   std::unordered_map<std::string, std::string> cache_;  // SQL text -> prepared statement name
   std::uint64_t statements_ = 0;
@@ -585,7 +608,7 @@ Result<std::unique_ptr<SqlBackend>> open_postgres_backend(const std::string& con
     return make_error(StoreErrc::kUnavailable,
                       "cannot connect to PostgreSQL at " + location + ": out of memory");
   }
-  auto backend = std::make_unique<PostgresBackend>(conn, location);
+  auto backend = std::make_unique<PostgresBackend>(conn, conninfo, location);
   if (PQstatus(conn) != CONNECTION_OK) {
     return make_error(StoreErrc::kUnavailable, "cannot connect to PostgreSQL at " + location +
                                                    ": " + backend->conn_message());

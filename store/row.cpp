@@ -92,4 +92,18 @@ Result<Row> decode_row(const std::string& bytes) {
   return row;
 }
 
+std::size_t approx_bytes(const Row& row) {
+  std::size_t n = 0;
+  for (const auto& f : row) {
+    if (const auto* t = std::get_if<std::string>(&f.value)) {
+      n += t->size();
+    } else if (const auto* b = std::get_if<Blob>(&f.value)) {
+      n += b->bytes.size();
+    } else {
+      n += 8;
+    }
+  }
+  return n;
+}
+
 }  // namespace duet::store

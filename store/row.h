@@ -34,6 +34,9 @@ using Row = std::vector<Field>;
 // The value of field `name`, or nullptr.
 const Value* find_field(const Row& row, const std::string& name);
 
+// The approximate size of a row's values in bytes (for chunk bounds).
+std::size_t approx_bytes(const Row& row);
+
 // Human-readable form for logs and test failure messages.
 std::string to_string(const Value& v);
 std::string to_string(const Row& row);

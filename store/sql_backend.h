@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,6 +22,13 @@
 #include "store/schema.h"
 
 namespace duet::store {
+
+class SqlBackend;
+
+// Opens another connection to the same database, with the same settings. A
+// copy may be called from any thread; it shares nothing with the backend
+// that made it.
+using BackendOpener = std::function<Result<std::unique_ptr<SqlBackend>>()>;
 
 class SqlBackend {
  public:
@@ -49,6 +57,9 @@ class SqlBackend {
   virtual Status erase_all(const TableDef& table) = 0;
   virtual Result<std::optional<Row>> select(const TableDef& table, const Value& key) = 0;
   virtual Status scan(const TableDef& table, const std::function<bool(Row)>& fn) = 0;
+  // Up to `limit` rows in key order, after key `after` (null: from the start).
+  virtual Result<std::vector<Row>> select_page(const TableDef& table, const Value* after,
+                                               std::size_t limit) = 0;
 
   virtual Status insert_journal(const JournalRecord& record) = 0;
   virtual Result<std::vector<JournalRecord>> select_journal(Lsn from, std::size_t max) = 0;
@@ -57,6 +68,8 @@ class SqlBackend {
   virtual Result<Lsn> max_journal_lsn() = 0;  // 0 when empty
   virtual Status delete_journal_below(Lsn lsn) = 0;
   virtual Status delete_journal_all() = 0;
+
+  virtual BackendOpener opener() const = 0;
 
   virtual void close() = 0;
 };

@@ -52,4 +52,13 @@ std::string scan_sql(const TableDef& table) {
   return "SELECT " + column_list(table) + " FROM " + table.name + " ORDER BY " + table.key;
 }
 
+std::string first_page_sql(const TableDef& table, const SqlDialect& d) {
+  return scan_sql(table) + " LIMIT " + d.placeholder(1);
+}
+
+std::string next_page_sql(const TableDef& table, const SqlDialect& d) {
+  return "SELECT " + column_list(table) + " FROM " + table.name + " WHERE " + table.key + " > " +
+         d.placeholder(1) + " ORDER BY " + table.key + " LIMIT " + d.placeholder(2);
+}
+
 }  // namespace duet::store

@@ -24,5 +24,9 @@ std::string upsert_sql(const TableDef& table, const SqlDialect& d);
 std::string select_by_key_sql(const TableDef& table, const SqlDialect& d);
 std::string delete_by_key_sql(const TableDef& table, const SqlDialect& d);
 std::string scan_sql(const TableDef& table);
+// Keyset paging in key order: the first `limit` rows, or those after a key.
+// Parameters: (limit) for the first page, (after, limit) for the next ones.
+std::string first_page_sql(const TableDef& table, const SqlDialect& d);
+std::string next_page_sql(const TableDef& table, const SqlDialect& d);
 
 }  // namespace duet::store

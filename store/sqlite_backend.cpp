@@ -142,6 +142,26 @@ class SqliteBackend final : public SqlBackend {
     return ok_status();
   }
 
+  Result<std::vector<Row>> select_page(const TableDef& table, const Value* after,
+                                       std::size_t limit) override {
+    DUET_ASSIGN_OR_RETURN(sqlite3_stmt * st,
+                          prepare(after != nullptr ? next_page_sql(table, dialect())
+                                                   : first_page_sql(table, dialect())));
+    int idx = 1;
+    if (after != nullptr) bind(st, idx++, *after);
+    sqlite3_bind_int64(st, idx, static_cast<sqlite3_int64>(limit));
+    std::vector<Row> out;
+    int rc = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) out.push_back(read_row(table, st));
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return error(rc, "reading a page of " + table.name);
+    return out;
+  }
+
+  BackendOpener opener() const override {
+    return [path = path_] { return open_sqlite_backend(path); };
+  }
+
   Status insert_journal(const JournalRecord& r) override {
     DUET_ASSIGN_OR_RETURN(
         sqlite3_stmt * st,

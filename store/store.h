@@ -77,9 +77,46 @@ class SnapshotSink {
   virtual Status on_rows(const std::string& table, std::vector<Row> rows) = 0;
 };
 
+// Rows of one table, part of a snapshot, in key order.
+struct SnapshotRows {
+  std::string table;
+  std::vector<Row> rows;
+};
+
+// Reads one consistent snapshot through a database connection of its own,
+// so the store's owner keeps committing while it runs (SQLite: a read
+// transaction in WAL mode; PostgreSQL: REPEATABLE READ READ ONLY).
+//
+// Contract:
+// - Made by Store::open_snapshot_reader() on the owner's thread; that call is
+//   cheap and connects nothing. After that the reader shares nothing with the
+//   store: it may be used from any thread, one thread at a time, and may
+//   outlive the store.
+// - header() connects, starts the read transaction and reads the position in
+//   it; the header and every row returned later are the store exactly as it
+//   was at that moment, whatever the owner commits meanwhile. Later calls
+//   return the same header. next_chunk() calls header() first if needed.
+// - next_chunk() returns rows of one table in key order: at most `max_rows`,
+//   and no more rows once `max_bytes` (approximate payload size) is reached,
+//   but always at least one. Tables come in schema order; std::nullopt at the
+//   end. An error leaves the reader unusable.
+// - Destroying it ends the transaction and closes the connection. A SQLite
+//   reader holds back WAL checkpoints while it is open.
+class SnapshotReader {
+ public:
+  virtual ~SnapshotReader() = default;
+  virtual Result<SnapshotHeader> header() = 0;
+  virtual Result<std::optional<SnapshotRows>> next_chunk(std::size_t max_rows,
+                                                         std::size_t max_bytes) = 0;
+};
+
 // A restore in progress: all rows replaced in one transaction. Nothing is
 // visible until commit(); destroying it uncommitted rolls back. While it is
-// open the store must not be used for anything else.
+// open, every other Store call that reads or writes the database fails with
+// kUnavailable ("a snapshot restore is in progress"); info(), last_lsn() and
+// current_epoch() keep answering for the data as it was before the restore.
+// The owner may add rows over many tasks (chunk by chunk); it must destroy or
+// commit the restore before the store.
 class SnapshotRestore {
  public:
   virtual ~SnapshotRestore() = default;
@@ -126,6 +163,8 @@ class Store {
 
   // A consistent snapshot of every replicated table and the LSN it reflects.
   virtual Status take_snapshot(SnapshotSink& sink, std::size_t chunk_rows) = 0;
+  // A reader of such a snapshot on its own connection (see SnapshotReader).
+  virtual Result<std::unique_ptr<SnapshotReader>> open_snapshot_reader() = 0;
   // Replaces all rows and the journal position with a snapshot.
   virtual Result<std::unique_ptr<SnapshotRestore>> begin_restore(const SnapshotHeader& header) = 0;
 

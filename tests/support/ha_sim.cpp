@@ -75,6 +75,7 @@ void SimPair::start(const std::string& name) {
   n.last_append = {0, 0};
   n.rm = std::make_unique<ha::RoleMachine>(ha::RoleMachine::Options{
       n.name, n.priority, true, config_.guard, config_.fence_command, config_.timing, rng_()});
+  if (n.timing) (void)n.rm->set_timing(clock_.now(), *n.timing);
   log(name + " boots (epoch " + std::to_string(n.persisted_epoch) + ", " +
       std::to_string(n.journal.size()) + " records)");
   apply_actions(n, n.rm->on_start(clock_.now(), n.persisted_epoch, position(n), n.disk_ok));
@@ -197,11 +198,24 @@ void SimPair::run_for(Duration d) {
   }
 }
 
+void SimPair::set_timing(const std::string& name, ha::Timing timing) {
+  Node& n = node_(name);
+  n.timing = timing;
+  log(name + " timing " +
+      std::to_string(
+          std::chrono::duration_cast<std::chrono::milliseconds>(timing.interval).count()) +
+      "/" +
+      std::to_string(
+          std::chrono::duration_cast<std::chrono::milliseconds>(timing.timeout).count()) +
+      " ms");
+  if (n.up && !n.paused) apply_actions(n, n.rm->set_timing(clock_.now(), timing));
+}
+
 // ---- the nodes' own behaviour ----
 
 void SimPair::schedule_tick(Node& n) {
   const std::uint64_t gen = n.generation;
-  clock_.call_after(config_.timing.interval, [this, &n, gen] {
+  clock_.call_after(n.rm->beat_interval(), [this, &n, gen] {
     if (!n.up || n.generation != gen) return;
     schedule_tick(n);
     if (n.paused) return;
@@ -209,7 +223,7 @@ void SimPair::schedule_tick(Node& n) {
     Node& peer = other(n);
     // Guard.
     if (config_.guard == ha::GuardMode::kReference) {
-      apply_actions(n, n.rm->on_guard(now, n.reference_ok, now + config_.timing.timeout,
+      apply_actions(n, n.rm->on_guard(now, n.reference_ok, now + n.rm->peer_may_promote_after(),
                                       n.reference_ok ? "reachable" : "unreachable"));
     } else if (config_.guard == ha::GuardMode::kWitness && n.lease_epoch) {
       send(n.name, "w", LeaseRequest{*n.lease_epoch, now});
@@ -435,6 +449,8 @@ void SimPair::apply_actions(Node& n, const Actions& actions) {
 }
 
 void SimPair::check_invariants() {
+  check_fence_rule(a_, b_);
+  check_fence_rule(b_, a_);
   const bool a = acting("a");
   const bool b = acting("b");
   if (!(a && b)) return;
@@ -445,6 +461,28 @@ void SimPair::check_invariants() {
   } else if (config_.guard == ha::GuardMode::kWitness) {
     violations.push_back("both nodes act as master (epochs " + std::to_string(ea) + " and " +
                          std::to_string(eb) + ") despite the witness");
+  }
+}
+
+void SimPair::check_fence_rule(Node& m, Node& s) {
+  // The master stops relying on contact at contact_until() (without a
+  // timing change: send time of its newest beat the standby echoed +
+  // fence_after()); the standby may promote at (the last time it heard the
+  // master) + its silence timeout. The first must stay before the second at
+  // every moment, timing changes included.
+  if (!m.up || !s.up || m.rm->role() != Role::kMaster || s.rm->role() != Role::kStandby) return;
+  const auto until = m.rm->contact_until();
+  const auto age = s.rm->peer_age(clock_.now());
+  if (!until || !age || *until <= clock_.now()) return;
+  const TimePoint master_stops = *until;
+  const TimePoint standby_may_promote = clock_.now() - *age + s.rm->silence_timeout();
+  if (master_stops >= standby_may_promote) {
+    const auto ms = [](Duration d) {
+      return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+    };
+    violations.push_back(m.name + " relies on contact until " + ms(master_stops - clock_.now()) +
+                         " ms from now, but " + s.name + " may promote in " +
+                         ms(standby_may_promote - clock_.now()) + " ms");
   }
 }
 

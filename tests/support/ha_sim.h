@@ -12,7 +12,9 @@
 //  - at most one node may act at a time (witness mode), or never two acting
 //    in the same epoch (reference mode, where an A-B cut with both reaching
 //    the reference can briefly give two masters in different epochs);
-//  - a node that becomes master holds every change acknowledged in sync mode.
+//  - a node that becomes master holds every change acknowledged in sync mode;
+//  - a master's fence_after() ends before its standby may promote (also while
+//    the timing changes).
 // A violation is recorded in `violations` with the time and what happened.
 
 #include <cstdint>
@@ -75,6 +77,10 @@ class SimPair {
   void drop_next(const std::string& from, const std::string& to) { drop_next_.insert({from, to}); }
 
   // Operator commands.
+  // The operator changes the timing (the replicated setting, or the config
+  // file as the node reads it at boot): the node's core takes it at once,
+  // and again at every later boot.
+  void set_timing(const std::string& node, ha::Timing timing);
   void force_promote(const std::string& node);
   void failback(const std::string& node);
   bool switchover();  // on the current master; true if it began
@@ -143,6 +149,7 @@ class SimPair {
     bool failback_requested = false;
     std::uint64_t send_seq = 0;
     std::pair<ha::Epoch, std::uint64_t> last_append{0, 0};  // newest Append applied
+    std::optional<ha::Timing> timing;                       // set by set_timing; survives reboots
   };
 
   Node& node_(const std::string& name) { return name == "a" ? a_ : b_; }
@@ -160,6 +167,7 @@ class SimPair {
   void write(Node& n);
   void poll_switchover(Node& m, std::uint64_t gen, TimePoint started);
   void check_invariants();
+  void check_fence_rule(Node& master, Node& standby);
   void log(const std::string& line);
 
   SimConfig config_;

@@ -115,7 +115,8 @@ struct Pair {
   int ended = 0;
   std::string diverged;
 
-  explicit Pair(bool sync = true, std::chrono::milliseconds lag_bound = 2000ms) {
+  explicit Pair(bool sync = true, std::chrono::milliseconds lag_bound = 2000ms,
+                std::size_t snapshot_chunk_rows = 512) {
     strand.run([&] {
       master = open_store(dir, "master", strand.clock());
       standby = open_store(dir, "standby", strand.clock());
@@ -124,6 +125,7 @@ struct Pair {
       o.sync = sync;
       o.lag_bound = lag_bound;
       o.batch_records = 16;  // several batches for a catch-up
+      o.snapshot_chunk_rows = snapshot_chunk_rows;
       shipper = std::make_unique<ha::JournalShipper>(strand.clock(), *master, o,
                                                      [this] { return serving; });
       ha::JournalFollower::Hooks h;
@@ -321,6 +323,123 @@ TEST_CASE("after a reconnect the stream resumes; a resent batch applies idempote
   REQUIRE(p.in_step());
   CHECK(p.strand.run([&] { return p.lost_sync; }) >= 1);  // reconnected behind the master
   CHECK(p.strand.run([&] { return p.standby->last_lsn(); }) == 50);
+}
+
+// Commits on the master strand every `period` until `stop`, as producers do.
+class Writer {
+ public:
+  Writer(Pair& p, std::chrono::milliseconds period) : p_(p) {
+    thread_ = std::thread([this, period] {
+      while (!stop_) {
+        p_.strand.run([&] {
+          put(*p_.master, "live" + std::to_string(n_++), "during re-seed");
+          p_.shipper->on_commit();
+          if (p_.follower->reseeding()) ++during_;
+          return 0;
+        });
+        std::this_thread::sleep_for(period);
+      }
+    });
+  }
+  ~Writer() { finish(); }
+  void finish() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  int during() const { return during_; }  // commits made while the standby re-seeded
+
+ private:
+  Pair& p_;
+  std::atomic<bool> stop_{false};
+  int n_ = 0;       // strand only
+  int during_ = 0;  // strand only; read after finish()
+  std::thread thread_;
+};
+
+TEST_CASE("a re-seed streams while the master keeps committing; the standby ends equal",
+          "[replication]") {
+  Pair p(true, 2000ms, 16);  // many small chunks: the re-seed takes many strand tasks
+  p.strand.run([&] {
+    store::WriteBatch b;
+    for (int i = 0; i < 3000; ++i) {
+      b.put("settings", store::Row{{"key", "seed" + std::to_string(i)},
+                                   {"value", std::string(200, 'x')},
+                                   {"updated_by", std::string("test")},
+                                   {"updated_at_ms", std::int64_t{i}}});
+    }
+    REQUIRE(p.master->commit(b).ok());
+    return 0;
+  });
+  Writer writer(p, 2ms);
+  p.follow();
+  // While rows arrive, the standby's store refuses other use and says why.
+  REQUIRE(p.strand.eventually([&] { return p.follower->reseed_rows() > 0; }));
+  writer.finish();
+  CHECK(writer.during() > 0);  // the master committed while it streamed the snapshot
+  REQUIRE(p.in_step());
+  p.strand.run([&] {
+    CHECK(p.follower->snapshots_restored() == 1);
+    CHECK(p.follower->reseed_rows() >= 3000);
+    CHECK(p.standby->last_lsn() == p.master->last_lsn());
+    CHECK(rows(*p.standby) == rows(*p.master));
+    CHECK_FALSE(p.shipper->snapshot_rows_sent().has_value());  // the sender was joined
+    return 0;
+  });
+}
+
+TEST_CASE("a re-seed cut mid-stream leaves the old data, and the retry succeeds", "[replication]") {
+  Pair p(true, 2000ms, 4);
+  p.strand.run([&] {
+    // The standby holds a diverged history (an old master): failback re-seeds it.
+    REQUIRE(p.standby->advance_epoch(1).ok());
+    for (int i = 0; i < 3; ++i) put(*p.standby, "old" + std::to_string(i), "kept until re-seeded");
+    REQUIRE(p.master->advance_epoch(2).ok());
+    store::WriteBatch b;
+    for (int i = 0; i < 4000; ++i) {
+      b.put("settings", store::Row{{"key", "m" + std::to_string(i)},
+                                   {"value", std::string("v")},
+                                   {"updated_by", std::string("test")},
+                                   {"updated_at_ms", std::int64_t{i}}});
+    }
+    REQUIRE(p.master->commit(b).ok());
+    return 0;
+  });
+  const auto old_rows = p.strand.run([&] { return rows(*p.standby); });
+  p.follow(true);  // ABORTED (diverged): marks the snapshot as needed
+  REQUIRE(p.strand.eventually([&] { return !p.follower->running(); }));
+
+  SECTION("the master ends the stream") {
+    p.follow(true);
+    REQUIRE(p.strand.eventually([&] {
+      if (!p.follower->restoring() || p.follower->reseed_rows() == 0) return false;
+      p.shipper->drop_streams("test: the master stops acting mid re-seed");
+      return true;
+    }));
+  }
+  SECTION("the standby cancels") {
+    p.follow(true);
+    REQUIRE(p.strand.eventually([&] {
+      if (!p.follower->restoring() || p.follower->reseed_rows() == 0) return false;
+      p.follower->stop("test: cut mid re-seed");
+      return true;
+    }));
+  }
+  REQUIRE(p.strand.eventually([&] { return !p.follower->running(); }));
+  p.strand.run([&] {
+    CHECK_FALSE(p.follower->restoring());
+    CHECK(p.follower->snapshots_restored() == 0);
+    CHECK(rows(*p.standby) == old_rows);  // rolled back: the old data is untouched
+    CHECK(p.standby->last_lsn() == 3);
+    CHECK(p.standby->probe_write().ok());  // and the store is usable again
+    return 0;
+  });
+  REQUIRE(p.strand.eventually([&] { return !p.shipper->snapshot_rows_sent().has_value(); }));
+
+  p.follow(true);  // the retry
+  REQUIRE(p.in_step());
+  CHECK(p.strand.run([&] { return p.follower->snapshots_restored(); }) == 1);
+  CHECK(p.strand.run([&] { return p.standby->last_lsn(); }) == 4000);
+  CHECK(p.strand.run([&] { return p.standby->current_epoch(); }) == 2);
 }
 
 TEST_CASE("a node that is not an acting master refuses to ship", "[replication]") {

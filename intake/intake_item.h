@@ -1,0 +1,32 @@
+#pragma once
+
+// IntakeItem: a receipt parsed into what an event needs. Built on the intake
+// thread (parsing is pure), then handed to the master's pipeline or the
+// standby's holding list.
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "intake/pair_dedup.h"
+#include "intake/receipt.h"
+
+namespace duet::intake {
+
+struct IntakeItem {
+  Receipt receipt;
+  DedupKey key{};
+  std::string protocol;                       // "syslog/udp", ..., "snmp/v2c"
+  std::string message;                        // display text
+  std::string fields_json;                    // parsed fields, a JSON object
+  bool parsed = false;                        // understood (not kept raw)
+  std::map<std::string, std::string> fields;  // flat view for rules
+};
+
+// A syslog receipt: the identity key is the source address and the raw message.
+IntakeItem syslog_item(Receipt receipt);
+
+std::string key_hex(const DedupKey& key);
+std::optional<DedupKey> key_from_hex(std::string_view hex);
+
+}  // namespace duet::intake

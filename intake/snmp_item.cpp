@@ -1,0 +1,231 @@
+#include "intake/snmp_item.h"
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string_view>
+#include <variant>
+
+#include "snmp/identity.h"
+
+namespace duet::intake {
+namespace {
+
+using nlohmann::ordered_json;
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+// Valid UTF-8 without control characters other than tab, CR and LF.
+bool printable_utf8(const snmp::Bytes& bytes) {
+  std::size_t i = 0;
+  while (i < bytes.size()) {
+    const std::uint8_t b = bytes[i];
+    if (b < 0x80) {
+      if ((b < 0x20 && b != '\t' && b != '\n' && b != '\r') || b == 0x7F) return false;
+      ++i;
+      continue;
+    }
+    std::size_t n = 0;
+    std::uint32_t cp = 0;
+    if ((b & 0xE0) == 0xC0) {
+      n = 1;
+      cp = b & 0x1F;
+    } else if ((b & 0xF0) == 0xE0) {
+      n = 2;
+      cp = b & 0x0F;
+    } else if ((b & 0xF8) == 0xF0) {
+      n = 3;
+      cp = b & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= bytes.size()) return false;  // cut short
+    for (std::size_t k = 1; k <= n; ++k) {
+      if ((bytes[i + k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (bytes[i + k] & 0x3F);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+        (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) {
+      return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+std::string hex(const snmp::Bytes& bytes) { return snmp::to_hex(bytes); }
+
+std::string ip_text(const std::array<std::uint8_t, 4>& o) {
+  return std::to_string(o[0]) + "." + std::to_string(o[1]) + "." + std::to_string(o[2]) + "." +
+         std::to_string(o[3]);
+}
+
+// The value for fields_json: numbers stay numbers.
+ordered_json json_value(const snmp::Value& value) {
+  return std::visit(Overloaded{
+                        [](const snmp::Integer32& v) -> ordered_json { return v.value; },
+                        [](const snmp::Counter32& v) -> ordered_json { return v.value; },
+                        [](const snmp::Gauge32& v) -> ordered_json { return v.value; },
+                        [](const snmp::TimeTicks& v) -> ordered_json { return v.value; },
+                        [](const snmp::Counter64& v) -> ordered_json { return v.value; },
+                        [&](const auto&) -> ordered_json { return snmp_value_text(value); },
+                    },
+                    value);
+}
+
+// One line: control characters become spaces.
+std::string one_line(std::string text) {
+  for (char& ch : text) {
+    if (static_cast<unsigned char>(ch) < 0x20) ch = ' ';
+  }
+  return text;
+}
+
+const char* version_name(snmp::Version v) {
+  switch (v) {
+    case snmp::Version::kV1:
+      return "v1";
+    case snmp::Version::kV2c:
+      return "v2c";
+    case snmp::Version::kV3:
+      break;
+  }
+  return "v3";
+}
+
+}  // namespace
+
+std::string snmp_value_text(const snmp::Value& value) {
+  return std::visit(Overloaded{
+                        [](const snmp::Null&) -> std::string { return "NULL"; },
+                        [](const snmp::Integer32& v) { return std::to_string(v.value); },
+                        [](const snmp::OctetString& v) {
+                          if (printable_utf8(v.bytes))
+                            return std::string(v.bytes.begin(), v.bytes.end());
+                          return hex(v.bytes);
+                        },
+                        [](const snmp::Oid& v) { return v.to_string(); },
+                        [](const snmp::IpAddress& v) { return ip_text(v.octets); },
+                        [](const snmp::Counter32& v) { return std::to_string(v.value); },
+                        [](const snmp::Gauge32& v) { return std::to_string(v.value); },
+                        [](const snmp::TimeTicks& v) { return std::to_string(v.value); },
+                        [](const snmp::Opaque& v) { return hex(v.bytes); },
+                        [](const snmp::Counter64& v) { return std::to_string(v.value); },
+                        [](const snmp::NoSuchObject&) -> std::string { return "noSuchObject"; },
+                        [](const snmp::NoSuchInstance&) -> std::string { return "noSuchInstance"; },
+                        [](const snmp::EndOfMibView&) -> std::string { return "endOfMibView"; },
+                    },
+                    value);
+}
+
+std::string snmp_type_name(const snmp::Value& value) {
+  static const char* const kNames[] = {
+      "NULL",        "INTEGER",   "OCTET STRING", "OBJECT IDENTIFIER",
+      "IpAddress",   "Counter32", "Gauge32",      "TimeTicks",
+      "Opaque",      "Counter64", "noSuchObject", "noSuchInstance",
+      "endOfMibView"};
+  static_assert(std::size(kNames) == std::variant_size_v<snmp::Value>);
+  return kNames[value.index()];
+}
+
+IntakeItem snmp_item(Receipt receipt, const snmp::InboundMessage& message) {
+  IntakeItem item;
+  const snmp::Bytes identity = snmp::identity_key(message.pdu);
+  item.key =
+      dedup_key(receipt.source,
+                std::string_view(reinterpret_cast<const char*>(identity.data()), identity.size()));
+  item.protocol = std::string("snmp/") + version_name(message.version);
+  item.parsed = true;
+
+  const snmp::PduType type = snmp::pdu_type(message.pdu);
+  ordered_json f = ordered_json::object();
+  auto put = [&](const char* k, const std::string& v) {
+    f[k] = v;
+    item.fields[k] = v;
+  };
+  put("version", version_name(message.version));
+  put("pdu", snmp::to_string(type));
+  if (message.version == snmp::Version::kV3) {
+    put("user", message.user_name);
+    put("security_level", snmp::to_string(message.level));
+    put("engine_id", hex(message.security_engine_id));
+  } else {
+    put("community", message.community);
+  }
+
+  std::string trap_oid;
+  std::optional<std::uint32_t> uptime;
+  const auto* v1 = std::get_if<snmp::TrapV1Pdu>(&message.pdu);
+  if (v1 != nullptr) {
+    trap_oid = v1->generic_trap >= 0 && v1->generic_trap < 6
+                   ? snmp::oids::kSnmpTraps.child(static_cast<std::uint32_t>(v1->generic_trap) + 1)
+                         .to_string()
+                   : v1->enterprise.child(0)
+                         .child(static_cast<std::uint32_t>(v1->specific_trap))
+                         .to_string();
+    uptime = v1->time_stamp;
+  }
+  const auto& varbinds = snmp::varbinds_of(message.pdu);
+  for (const auto& vb : varbinds) {
+    if (v1 != nullptr) break;
+    if (vb.name == snmp::oids::kSnmpTrapOid0) {
+      if (const auto* oid = std::get_if<snmp::Oid>(&vb.value)) trap_oid = oid->to_string();
+    } else if (vb.name == snmp::oids::kSysUpTime0) {
+      if (const auto* t = std::get_if<snmp::TimeTicks>(&vb.value)) uptime = t->value;
+    }
+  }
+  if (!trap_oid.empty()) put("trap_oid", trap_oid);
+  if (uptime) {
+    f["sys_uptime"] = *uptime;
+    item.fields["sys_uptime"] = std::to_string(*uptime);
+  }
+  if (v1 != nullptr) {
+    put("enterprise", v1->enterprise.to_string());
+    f["generic_trap"] = v1->generic_trap;
+    item.fields["generic_trap"] = std::to_string(v1->generic_trap);
+    f["specific_trap"] = v1->specific_trap;
+    item.fields["specific_trap"] = std::to_string(v1->specific_trap);
+    put("agent_addr", ip_text(v1->agent_addr));
+  }
+
+  std::string text = type == snmp::PduType::kInformRequest ? "inform " : "trap ";
+  text += trap_oid.empty() ? "?" : trap_oid;
+  text += " from " + receipt.source;
+  const char* separator = ": ";
+  ordered_json list = ordered_json::array();
+  for (const auto& vb : varbinds) {
+    const std::string oid = vb.name.to_string();
+    const std::string value = snmp_value_text(vb.value);
+    ordered_json j = ordered_json::object();
+    j["oid"] = oid;
+    j["type"] = snmp_type_name(vb.value);
+    j["value"] = json_value(vb.value);
+    if (const auto* s = std::get_if<snmp::OctetString>(&vb.value);
+        s != nullptr && !printable_utf8(s->bytes)) {
+      j["encoding"] = "hex";
+    }
+    list.push_back(std::move(j));
+    item.fields["varbind." + oid] = value;
+    if (v1 == nullptr &&
+        (vb.name == snmp::oids::kSnmpTrapOid0 || vb.name == snmp::oids::kSysUpTime0)) {
+      continue;
+    }
+    text += separator + oid + "=" + value;
+    separator = " ";
+  }
+  f["varbinds"] = std::move(list);
+  if (receipt.truncated) f["truncated"] = true;
+
+  item.message = one_line(std::move(text));
+  // Invalid UTF-8 (a community, a user name) must not make the event unstorable.
+  item.fields_json = f.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  item.receipt = std::move(receipt);
+  return item;
+}
+
+}  // namespace duet::intake

@@ -1,0 +1,341 @@
+#include "intake/snmp_receiver.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <boost/asio/ip/udp.hpp>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+
+#include "common/errors.h"
+#include "intake/snmp_inform_cache.h"
+#include "intake/snmp_item.h"
+#include "snmp/errors.h"
+#include "snmp/usm.h"
+
+namespace duet::intake {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::udp;
+
+constexpr std::size_t kBatch = 64;  // datagrams per recvmmsg
+constexpr int kRounds = 16;         // recvmmsg calls per wake-up, so others get their turn
+constexpr auto kLogEvery = std::chrono::seconds(10);
+
+std::string address_text(const sockaddr_storage& ss, std::uint16_t* port) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
+    *port = ntohs(in->sin_port);
+    return buf;
+  }
+  if (ss.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    *port = ntohs(in6->sin6_port);
+    if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+      inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], buf, sizeof buf);
+    } else {
+      inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
+    }
+    return buf;
+  }
+  *port = 0;
+  return "?";
+}
+
+// An empty msgAuthoritativeEngineID: a v3 discovery probe, not an attack.
+bool is_discovery(std::span<const std::uint8_t> datagram) {
+  auto v3 = snmp::decode_v3_message(datagram);
+  return v3.ok() && v3->usm.engine_id.empty();
+}
+
+}  // namespace
+
+struct SnmpReceiver::Impl {
+  asio::any_io_executor executor;
+  const Clock& clock;
+  SnmpReceiverOptions options;
+  snmp::Credentials credentials;
+  Sink sink;
+  SnmpReceiverCounters counters;
+  const TimePoint started;
+  snmp::UsmStats usm_stats;
+  InformCache informs;
+  bool stopped = false;
+
+  std::unique_ptr<udp::socket> socket;
+  std::vector<std::string> buffers;
+  std::vector<sockaddr_storage> addrs;
+  std::vector<iovec> iov;
+  std::vector<mmsghdr> msgs;
+  std::vector<std::array<char, CMSG_SPACE(sizeof(std::uint32_t))>> control;
+
+  // Rate-limited warnings, per error class.
+  std::map<int, TimePoint> last_logged;
+  std::map<int, std::uint64_t> suppressed;
+
+  Impl(asio::any_io_executor ex, const Clock& c, SnmpReceiverOptions o, snmp::Credentials cr,
+       Sink s)
+      : executor(std::move(ex)),
+        clock(c),
+        options(std::move(o)),
+        credentials(std::move(cr)),
+        sink(std::move(s)),
+        started(c.now()),
+        informs(InformCache::Options{options.inform_window, options.max_informs_remembered}) {}
+
+  snmp::LocalEngine engine() const {
+    snmp::LocalEngine e;
+    e.engine_id = credentials.users.local_engine_id();
+    e.boots = 1;
+    e.time = static_cast<std::uint32_t>(
+        std::chrono::duration_cast<std::chrono::seconds>(clock.now() - started).count());
+    return e;
+  }
+
+  Status start() {
+    const HostPort& hp = options.udp;
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(hp.host == "localhost" ? "127.0.0.1" : hp.host, ec);
+    if (ec) {
+      return make_error(CommonErrc::kInvalidArgument, "snmp udp " + hp.to_string() +
+                                                          ": give an IP address to listen on (" +
+                                                          ec.message() + ")");
+    }
+    socket = std::make_unique<udp::socket>(executor);
+    const udp::endpoint ep(addr, hp.port);
+    socket->open(ep.protocol(), ec);
+    if (!ec) {
+      socket->set_option(asio::socket_base::receive_buffer_size(options.udp_receive_buffer_bytes),
+                         ec);
+    }
+    if (!ec) socket->bind(ep, ec);
+    if (!ec) socket->non_blocking(true, ec);
+    if (ec) {
+      return make_error(CommonErrc::kIo,
+                        "snmp udp " + hp.to_string() + ": cannot bind: " + ec.message());
+    }
+    const int one = 1;
+    setsockopt(socket->native_handle(), SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
+    buffers.assign(kBatch, std::string(options.max_message_bytes, '\0'));
+    addrs.resize(kBatch);
+    iov.resize(kBatch);
+    msgs.resize(kBatch);
+    control.resize(kBatch);
+    const auto bound = socket->local_endpoint(ec);
+    spdlog::info("snmp: listening on udp {} (engine id {})",
+                 HostPort{hp.host, ec ? hp.port : bound.port()}.to_string(),
+                 snmp::to_hex(credentials.users.local_engine_id()));
+    arm();
+    return ok_status();
+  }
+
+  void arm() {
+    socket->async_wait(udp::socket::wait_read, [this](const boost::system::error_code& ec) {
+      if (ec || stopped) return;
+      drain();
+      if (!stopped) arm();
+    });
+  }
+
+  void drain() {
+    for (int round = 0; round < kRounds; ++round) {
+      for (std::size_t i = 0; i < kBatch; ++i) {
+        iov[i] = iovec{buffers[i].data(), buffers[i].size()};
+        std::memset(&msgs[i], 0, sizeof(mmsghdr));
+        msgs[i].msg_hdr.msg_name = &addrs[i];
+        msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_control = control[i].data();
+        msgs[i].msg_hdr.msg_controllen = control[i].size();
+      }
+      const int n = recvmmsg(socket->native_handle(), msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+      if (n <= 0) return;
+      const std::int64_t now_ms = to_unix_ms(clock.wall_now());
+      const snmp::LocalEngine local = engine();
+      std::vector<IntakeItem> batch;
+      for (std::size_t i = 0; i < static_cast<std::size_t>(n); ++i) {
+        read_drops(msgs[i].msg_hdr);
+        counters.received.fetch_add(1, std::memory_order_relaxed);
+        if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0) {
+          counters.truncated.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        Receipt r;
+        r.transport = Transport::kSnmpUdp;
+        r.source = address_text(addrs[i], &r.source_port);
+        r.received_ms = now_ms;
+        r.raw.assign(buffers[i].data(), msgs[i].msg_len);
+        handle(std::move(r), i, local, batch);
+      }
+      if (!batch.empty()) {
+        counters.delivered.fetch_add(batch.size(), std::memory_order_relaxed);
+        sink(std::move(batch));
+      }
+      if (stopped || static_cast<std::size_t>(n) < kBatch) return;
+    }
+  }
+
+  void read_drops(const msghdr& hdr) {
+    for (cmsghdr* cm = CMSG_FIRSTHDR(&hdr); cm != nullptr;
+         cm = CMSG_NXTHDR(const_cast<msghdr*>(&hdr), cm)) {
+      if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SO_RXQ_OVFL) {
+        std::uint32_t drops = 0;
+        std::memcpy(&drops, CMSG_DATA(cm), sizeof drops);
+        counters.kernel_drops.store(drops, std::memory_order_relaxed);
+      }
+    }
+  }
+
+  // One datagram: decode, reply, and add an accepted notification to `batch`.
+  void handle(Receipt r, std::size_t slot, const snmp::LocalEngine& local,
+              std::vector<IntakeItem>& batch) {
+    const std::span<const std::uint8_t> datagram(
+        reinterpret_cast<const std::uint8_t*>(r.raw.data()), r.raw.size());
+    snmp::InboundResult in = snmp::process_inbound(datagram, credentials, local, usm_stats);
+    if (!in.report.empty() && send(slot, in.report)) {
+      counters.reports_sent.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (!in.message.ok()) {
+      refused(in.message.error(), datagram, r.source);
+      return;
+    }
+    const snmp::InboundMessage& m = *in.message;
+    const snmp::PduType type = snmp::pdu_type(m.pdu);
+    if (type != snmp::PduType::kTrapV1 && type != snmp::PduType::kTrapV2 &&
+        type != snmp::PduType::kInformRequest) {
+      counters.not_notification.fetch_add(1, std::memory_order_relaxed);
+      warn(0, r.source, snmp::to_string(type) + " is not a notification; dropped");
+      return;
+    }
+    if (type == snmp::PduType::kInformRequest) {
+      auto response = snmp::build_inform_response(m, credentials, local, snmp::random_salt());
+      if (!response.ok()) {
+        counters.send_errors.fetch_add(1, std::memory_order_relaxed);
+        warn(-1, r.source, "cannot build the inform's Response: " + response.error().message);
+      } else if (send(slot, *response)) {
+        counters.responses_sent.fetch_add(1, std::memory_order_relaxed);
+      }
+      if (informs.seen_before(inform_id(r.source, r.source_port, m), clock.now())) {
+        counters.retransmissions.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      counters.informs.fetch_add(1, std::memory_order_relaxed);
+    }
+    batch.push_back(snmp_item(std::move(r), m));
+  }
+
+  bool send(std::size_t slot, const snmp::Bytes& bytes) {
+    const ssize_t sent =
+        ::sendto(socket->native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT,
+                 reinterpret_cast<const sockaddr*>(&addrs[slot]), msgs[slot].msg_hdr.msg_namelen);
+    if (sent == static_cast<ssize_t>(bytes.size())) return true;
+    counters.send_errors.fetch_add(1, std::memory_order_relaxed);
+    const int err = errno;
+    std::uint16_t port = 0;
+    const std::string to = address_text(addrs[slot], &port);
+    warn(-2, to, std::string("cannot send a reply: ") + std::strerror(err));
+    return false;
+  }
+
+  void refused(const Error& error, std::span<const std::uint8_t> datagram,
+               const std::string& source) {
+    using snmp::SnmpErrc;
+    std::atomic<std::uint64_t>* c = &counters.malformed;
+    const auto code = error.code.category() == snmp::snmp_category()
+                          ? static_cast<SnmpErrc>(error.code.value())
+                          : SnmpErrc::kMalformed;
+    switch (code) {
+      case SnmpErrc::kMalformed:
+      case SnmpErrc::kInvalidArgument:
+        break;
+      case SnmpErrc::kUnsupported:
+        c = &counters.unsupported;
+        break;
+      case SnmpErrc::kUnknownCommunity:
+        c = &counters.unknown_community;
+        break;
+      case SnmpErrc::kUnknownUser:
+        c = &counters.unknown_user;
+        break;
+      case SnmpErrc::kUnknownEngineId:
+        if (is_discovery(datagram)) {
+          counters.discovery.fetch_add(1, std::memory_order_relaxed);
+          return;  // the normal first step of a v3 inform sender: not worth a warning
+        }
+        c = &counters.unknown_engine_id;
+        break;
+      case SnmpErrc::kWrongDigest:
+        c = &counters.wrong_digest;
+        break;
+      case SnmpErrc::kDecryptionError:
+        c = &counters.decryption_error;
+        break;
+      case SnmpErrc::kNotInTimeWindow:
+        c = &counters.not_in_time_window;
+        break;
+      case SnmpErrc::kUnsupportedSecurityLevel:
+        c = &counters.unsupported_security_level;
+        break;
+      case SnmpErrc::kCrypto:
+        c = &counters.crypto;
+        break;
+    }
+    c->fetch_add(1, std::memory_order_relaxed);
+    warn(static_cast<int>(code), source, error.message);
+  }
+
+  // At most one warning per class every kLogEvery; the rest are counted.
+  void warn(int kind, const std::string& source, const std::string& what) {
+    const TimePoint now = clock.now();
+    auto it = last_logged.find(kind);
+    if (it != last_logged.end() && now - it->second < kLogEvery) {
+      ++suppressed[kind];
+      return;
+    }
+    last_logged[kind] = now;
+    const std::uint64_t more = std::exchange(suppressed[kind], 0);
+    if (more > 0) {
+      spdlog::warn("snmp: from {}: {} ({} more like it not logged)", source, what, more);
+    } else {
+      spdlog::warn("snmp: from {}: {}", source, what);
+    }
+  }
+};
+
+SnmpReceiver::SnmpReceiver(asio::any_io_executor executor, const Clock& clock,
+                           SnmpReceiverOptions options, snmp::Credentials credentials, Sink sink)
+    : impl_(std::make_unique<Impl>(std::move(executor), clock, std::move(options),
+                                   std::move(credentials), std::move(sink))) {}
+
+SnmpReceiver::~SnmpReceiver() { stop(); }
+
+Status SnmpReceiver::start() { return impl_->start(); }
+
+void SnmpReceiver::stop() {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  boost::system::error_code ignored;
+  if (impl_->socket) impl_->socket->close(ignored);
+}
+
+const SnmpReceiverCounters& SnmpReceiver::counters() const { return impl_->counters; }
+
+std::uint16_t SnmpReceiver::bound_port() const {
+  boost::system::error_code ec;
+  return impl_->socket ? impl_->socket->local_endpoint(ec).port() : 0;
+}
+
+snmp::LocalEngine SnmpReceiver::engine() const { return impl_->engine(); }
+
+}  // namespace duet::intake

@@ -1,0 +1,28 @@
+#pragma once
+
+// From the `receivers.snmp` configuration to what the SNMP receiver needs:
+// its options and its credentials (communities, and the USM users localized
+// to this manager's engine id and to each trap sender's). Localizing hashes a
+// megabyte per password and engine, so this runs once, at start-up, on any
+// thread. Errors name the user (never a password) and why.
+
+#include <string>
+
+#include "common/intake_config.h"
+#include "common/result.h"
+#include "intake/snmp_receiver.h"
+#include "snmp/inbound.h"
+
+namespace duet::intake {
+
+struct SnmpReceiverSetup {
+  SnmpReceiverOptions options;
+  snmp::Credentials credentials;
+};
+
+// `config.udp` must be set. The engine id is the configured one or the
+// default derived from `node_name` (common/intake_config.h).
+Result<SnmpReceiverSetup> snmp_receiver_setup(const SnmpReceiverConfig& config,
+                                              const std::string& node_name);
+
+}  // namespace duet::intake

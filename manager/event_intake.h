@@ -1,0 +1,152 @@
+#pragma once
+
+// EventIntake: the manager's side of event intake (invariant 5). It runs the
+// receivers on their own thread, parses what they take in, and on the
+// manager's strand either records events (master) or holds the receipts
+// (standby) until a promotion needs them.
+//
+// Master: each receipt passes the pair dedup core (intake/pair_dedup.h);
+// what it emits passes the rules once and is committed in batches (rows of
+// `events` plus the next event id) through the HA runner, so an event is
+// acknowledged only once the standby has it (sync mode).
+//
+// Standby: every receipt gets a sequence number and is held; a digest of it
+// (sequence number, identity key) is forwarded to the master
+// (IntakePeer.Forward), which matches it with its own copies and asks for the
+// content of those it never received. The master persists, with each batch of
+// events, the standby's cursor: every receipt up to it is decided. The standby
+// drops decided receipts once they are older than the window. On promotion
+// it reads the events its old master recorded in the window and emits the
+// undecided receipts those do not account for (intake/pair_dedup.h,
+// plan_promotion), so a message sent to both managers while the master was
+// failing is recorded once, and one that reached only the standby is recorded
+// too.
+//
+// Threads: receivers and parsing on the intake thread; everything else on
+// `strand` (the manager's io_context thread, which owns the store). stop()
+// runs on the strand and joins the intake thread.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/config.h"
+#include "duet/v1/events.pb.h"
+#include "duet/v1/intake_peer.grpc.pb.h"
+#include "ha/runner.h"
+#include "intake/intake_item.h"
+#include "intake/pair_dedup.h"
+#include "intake/rules.h"
+#include "intake/syslog_receivers.h"
+#include "store/store.h"
+
+namespace duet::manager {
+
+class EventIntake {
+ public:
+  using Commit = std::function<void(const store::WriteBatch&,
+                                    std::function<void(Result<ha::Runner::Committed>)>)>;
+  using MayAct = std::function<bool()>;
+
+  // Checks the rules; an error names the rule. `store` outlives this object.
+  static Result<std::unique_ptr<EventIntake>> create(boost::asio::any_io_executor strand,
+                                                     Clock& clock, const ManagerConfig& config,
+                                                     store::Store& store, MayAct may_act,
+                                                     Commit commit);
+  ~EventIntake();
+  EventIntake(const EventIntake&) = delete;
+  EventIntake& operator=(const EventIntake&) = delete;
+
+  // Binds the receivers (an error names the address) and starts the intake thread.
+  Status start();
+  void stop();
+
+  // The runner's hooks (on the strand).
+  void start_acting(std::uint64_t epoch);
+  void stop_acting();
+
+  // Queries over this node's store (on the strand).
+  Result<duet::v1::ListEventsResponse> list(const duet::v1::ListEventsRequest& req) const;
+  Result<duet::v1::CountEventsResponse> count() const;
+  duet::v1::IntakeCountersResponse counters(const std::string& role) const;
+
+  // IntakePeer.Forward on the master (on the strand).
+  Result<duet::v1::ForwardResponse> on_forward(const duet::v1::ForwardRequest& req);
+
+ private:
+  struct Counters {
+    std::uint64_t parsed = 0, malformed = 0, deduplicated = 0, emitted = 0, discarded = 0;
+  };
+
+  EventIntake(boost::asio::any_io_executor strand, Clock& clock, const ManagerConfig& config,
+              store::Store& store, MayAct may_act, Commit commit, intake::RuleSet rules);
+
+  void on_items(std::vector<intake::IntakeItem> items);  // strand
+  void emit(intake::IntakeItem item);                    // strand, master
+  void flush();                                          // strand
+  void schedule_flush();
+  void expire_held();
+  Status promote();  // strand: emit held receipts the old master did not record
+  // Standby: forwards digests and wanted contents to the master.
+  void forward_tick();
+  void on_forwarded(const grpc::Status& status, const duet::v1::ForwardResponse& resp);
+  std::uint64_t durable_cursor() const;  // of this node's receipts, from the store
+
+  boost::asio::any_io_executor strand_;
+  Clock& clock_;
+  const ManagerConfig& config_;
+  store::Store& store_;
+  MayAct may_act_;
+  Commit commit_;
+  intake::RuleSet rules_;
+
+  boost::asio::io_context intake_io_;
+  std::unique_ptr<intake::SyslogReceivers> syslog_;
+  std::thread intake_thread_;
+  bool stopped_ = false;
+
+  // Strand state.
+  bool acting_ = false;
+  std::uint64_t epoch_ = 0;
+  std::uint64_t next_id_ = 1;
+  intake::PairDedup dedup_;
+  std::vector<store::Row> pending_;
+  std::optional<TimerId> flush_timer_;
+  std::uint64_t in_flight_ = 0;
+  struct Held {
+    TimePoint at;
+    std::uint64_t seq;
+    intake::IntakeItem item;
+  };
+  std::deque<Held> held_;
+  std::uint64_t held_seq_ = 0;     // last receipt number given
+  std::uint64_t incarnation_ = 0;  // of this process, random
+  // Standby forwarding.
+  std::unique_ptr<duet::v1::IntakePeer::Stub> peer_stub_;
+  bool forward_in_flight_ = false;
+  std::uint64_t forwarded_acked_ = 0;  // digests the master took
+  std::vector<std::uint64_t> wanted_;  // contents the master asked for
+  std::optional<TimerId> forward_timer_;
+  std::uint64_t forward_failures_ = 0;
+  // Master: the standby's incarnation and what it sent.
+  std::uint64_t peer_incarnation_ = 0;
+  std::uint64_t peer_acked_ = 0;
+  std::set<std::uint64_t> awaiting_;  // contents asked for
+  std::uint64_t peer_emitted_ = 0;    // receipts only the standby had
+  std::uint64_t persisted_cursor_ = 0;
+  std::uint64_t durable_cursor_ = 0;  // standby: last read from the store
+  std::uint64_t expired_ = 0;
+  std::uint64_t store_failures_ = 0;
+  std::map<std::string, Counters> counters_;  // by protocol
+};
+
+}  // namespace duet::manager
