@@ -3,6 +3,7 @@
 #include <charconv>
 #include <ctime>
 #include <iomanip>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -178,6 +179,7 @@ int run_events_counters(const ConnectionOptions& options, bool json, std::ostrea
     }
     nlohmann::ordered_json protocols = nlohmann::ordered_json::array();
     for (const auto& p : resp.protocols()) {
+      std::map<std::string, std::uint64_t> details(p.details().begin(), p.details().end());
       protocols.push_back({{"protocol", p.protocol()},
                            {"received", p.received()},
                            {"parsed", p.parsed()},
@@ -186,7 +188,8 @@ int run_events_counters(const ConnectionOptions& options, bool json, std::ostrea
                            {"deduplicated", p.deduplicated()},
                            {"emitted", p.emitted()},
                            {"discarded", p.discarded()},
-                           {"kernel_drops", p.kernel_drops()}});
+                           {"kernel_drops", p.kernel_drops()},
+                           {"details", details}});
     }
     nodes.push_back({{"address", address},
                      {"node", resp.node()},
@@ -204,6 +207,12 @@ int run_events_counters(const ConnectionOptions& options, bool json, std::ostrea
             << ", truncated " << p.truncated() << ", deduplicated " << p.deduplicated()
             << ", emitted " << p.emitted() << ", discarded " << p.discarded() << ", kernel drops "
             << p.kernel_drops() << "\n";
+        std::map<std::string, std::uint64_t> details(p.details().begin(), p.details().end());
+        std::string line;
+        for (const auto& [k, v] : details) {
+          if (v != 0) line += (line.empty() ? "" : ", ") + k + " " + std::to_string(v);
+        }
+        if (!line.empty()) out << "              " << line << "\n";
       }
     }
   }

@@ -9,6 +9,7 @@
 
 #include "common/errors.h"
 #include "common/tls.h"
+#include "intake/snmp_setup.h"
 
 namespace duet::manager {
 namespace {
@@ -137,7 +138,7 @@ EventIntake::~EventIntake() {
 
 Status EventIntake::start() {
   const auto& sc = config_.receivers.syslog;
-  if (config_.receivers.any()) {
+  if (config_.receivers.any_syslog()) {
     intake::SyslogReceiverOptions o;
     std::string why;
     if (sc.udp) o.udp = parse_host_port(*sc.udp, &why);
@@ -170,6 +171,17 @@ Status EventIntake::start() {
         });
     DUET_TRY(syslog_->start());
   }
+  if (config_.receivers.snmp.udp) {
+    DUET_ASSIGN_OR_RETURN(auto setup,
+                          intake::snmp_receiver_setup(config_.receivers.snmp, config_.node.name));
+    snmp_ = std::make_unique<intake::SnmpReceiver>(
+        intake_io_.get_executor(), clock_, std::move(setup.options), std::move(setup.credentials),
+        [this](std::vector<intake::IntakeItem>&& items) {
+          boost::asio::post(
+              strand_, [this, items = std::move(items)]() mutable { on_items(std::move(items)); });
+        });
+    DUET_TRY(snmp_->start());
+  }
   if (config_.peer) {
     TlsConfig tls = config_.tls;
     tls.server_name.clear();
@@ -196,9 +208,13 @@ void EventIntake::stop() {
   if (syslog_) {
     boost::asio::post(intake_io_, [this] { syslog_->stop(); });
   }
+  if (snmp_) {
+    boost::asio::post(intake_io_, [this] { snmp_->stop(); });
+  }
   boost::asio::post(intake_io_, [this] { intake_io_.stop(); });
   if (intake_thread_.joinable()) intake_thread_.join();
   syslog_.reset();
+  snmp_.reset();
   flush();  // what is pending still goes to the store (its commit may fail: counted)
 }
 
@@ -447,6 +463,51 @@ duet::v1::IntakeCountersResponse EventIntake::counters(const std::string& role) 
       p->set_deduplicated(it->second.deduplicated);
       p->set_emitted(it->second.emitted);
       p->set_discarded(it->second.discarded);
+    }
+  }
+  if (snmp_) {
+    const auto& rc = snmp_->counters();
+    auto* p = resp.add_protocols();
+    p->set_protocol("snmp");
+    auto get = [](const std::atomic<std::uint64_t>& a) {
+      return a.load(std::memory_order_relaxed);
+    };
+    p->set_received(get(rc.received));
+    p->set_parsed(get(rc.delivered));
+    p->set_truncated(get(rc.truncated));
+    p->set_kernel_drops(get(rc.kernel_drops));
+    const std::pair<const char*, const std::atomic<std::uint64_t>*> details[] = {
+        {"malformed", &rc.malformed},
+        {"unsupported", &rc.unsupported},
+        {"unknown_community", &rc.unknown_community},
+        {"unknown_user", &rc.unknown_user},
+        {"unknown_engine_id", &rc.unknown_engine_id},
+        {"wrong_digest", &rc.wrong_digest},
+        {"decryption_error", &rc.decryption_error},
+        {"not_in_time_window", &rc.not_in_time_window},
+        {"unsupported_security_level", &rc.unsupported_security_level},
+        {"crypto", &rc.crypto},
+        {"not_notification", &rc.not_notification},
+        {"informs", &rc.informs},
+        {"retransmissions", &rc.retransmissions},
+        {"discovery", &rc.discovery},
+        {"responses_sent", &rc.responses_sent},
+        {"reports_sent", &rc.reports_sent},
+        {"send_errors", &rc.send_errors}};
+    for (const auto& [name, value] : details) (*p->mutable_details())[name] = get(*value);
+    std::uint64_t refused = 0;
+    for (const char* name : {"malformed", "unsupported", "unknown_community", "unknown_user",
+                             "unknown_engine_id", "wrong_digest", "decryption_error",
+                             "not_in_time_window", "unsupported_security_level", "crypto"}) {
+      refused += p->details().at(name);
+    }
+    p->set_malformed(refused);
+    // Master-side outcomes are kept per SNMP version; the receiver is one.
+    for (const auto& [name, c] : counters_) {
+      if (name.rfind("snmp/", 0) != 0) continue;
+      p->set_deduplicated(p->deduplicated() + c.deduplicated);
+      p->set_emitted(p->emitted() + c.emitted);
+      p->set_discarded(p->discarded() + c.discarded);
     }
   }
   return resp;

@@ -46,6 +46,7 @@
 #include "intake/intake_item.h"
 #include "intake/pair_dedup.h"
 #include "intake/rules.h"
+#include "intake/snmp_receiver.h"
 #include "intake/syslog_receivers.h"
 #include "store/store.h"
 
@@ -111,6 +112,7 @@ class EventIntake {
 
   boost::asio::io_context intake_io_;
   std::unique_ptr<intake::SyslogReceivers> syslog_;
+  std::unique_ptr<intake::SnmpReceiver> snmp_;
   std::thread intake_thread_;
   bool stopped_ = false;
 
