@@ -119,8 +119,8 @@ Status Runner::start() {
   apply(rm_.on_start(clock_.now(), store_.current_epoch(), {0, info.last_lsn}, healthy_));
   if (options_.peer) {
     spdlog::info("ha: waiting for peer {} at {} (interval {} ms, failover timeout {} ms)",
-                 options_.peer->name, options_.peer->address.to_string(),
-                 timing_.value.interval_ms, timing_.value.timeout_ms);
+                 options_.peer->name, options_.peer->address.to_string(), timing_.value.interval_ms,
+                 timing_.value.timeout_ms);
   }
   schedule_tick();
   return ok_status();
@@ -154,7 +154,8 @@ void Runner::refresh_timing() {
   if (!setting.ok()) return;  // the store's health check reports it; keep the timing in force
   ResolvedTiming next = resolve_timing(options_.ha, *setting);
   if (next == timing_) return;
-  if (!next.problem.empty() && next.problem != timing_.problem) spdlog::error("ha: {}", next.problem);
+  if (!next.problem.empty() && next.problem != timing_.problem)
+    spdlog::error("ha: {}", next.problem);
   if (next.value != timing_.value) {
     spdlog::warn("ha: timing: interval {} ms, failover timeout {} ms ({})", next.value.interval_ms,
                  next.value.timeout_ms,
@@ -432,6 +433,11 @@ Result<std::string> Runner::failback() {
 }
 
 void Runner::switchover(std::function<void(Result<std::string>)> done) {
+  start_switchover(std::move(done),
+                   clock_.now() + 2 * rm_.silence_timeout() + std::chrono::seconds(2));
+}
+
+void Runner::start_switchover(std::function<void(Result<std::string>)> done, TimePoint wait_until) {
   const auto now = clock_.now();
   if (switching_) {
     done(make_error(CommonErrc::kInvalidArgument, "a switchover is already running"));
@@ -444,6 +450,16 @@ void Runner::switchover(std::function<void(Result<std::string>)> done) {
   apply(rm_.begin_switchover(now));
   if (!rm_.switching_over()) {
     const auto& p = rm_.peer();
+    if (rm_.peer_alive(now) && p && now < wait_until) {
+      // A standby just brought back (failback) reports itself healthy and
+      // eligible only after a settling time: wait for it rather than refuse.
+      std::weak_ptr<Life> life = life_;
+      clock_.call_after(rm_.beat_interval(), [this, life, done = std::move(done), wait_until] {
+        if (life.expired() || stopped_) return;
+        start_switchover(std::move(done), wait_until);
+      });
+      return;
+    }
     done(make_error(CommonErrc::kInvalidArgument,
                     std::string("the peer is not a healthy standby (") +
                         (rm_.peer_alive(now) && p ? role_name(p->role) : "down") + ")"));

@@ -88,6 +88,9 @@ class Runner {
   // has acknowledged every record, hand over, and report (on the executor)
   // once the peer acts as master. On failure or timeout this node acts again.
   void switchover(std::function<void(Result<std::string>)> done);
+  // Its first step; waits (re-trying each interval) until `wait_until` for a
+  // peer that is alive but not yet a healthy standby.
+  void start_switchover(std::function<void(Result<std::string>)> done, TimePoint wait_until);
   // Peer.Handover on the standby.
   duet::v1::HandoverResponse on_handover(const duet::v1::HandoverRequest& req);
 
