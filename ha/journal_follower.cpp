@@ -141,11 +141,14 @@ class SnapshotFetch final : public grpc::ClientReadReactor<duet::v1::SnapshotChu
       release_locked();
       return;
     }
+    // Take the chunk out before posting: once posted, the strand may ask for
+    // the next read into in_ at any moment, so nothing may touch in_ after.
+    duet::v1::SnapshotChunk chunk;
+    chunk.Swap(&in_);
     auto self = shared_from_this();
-    ref_.post([self, chunk = std::move(in_)](JournalFollower& f) mutable {
+    ref_.post([self, chunk = std::move(chunk)](JournalFollower& f) mutable {
       f.on_snapshot_chunk(self.get(), std::move(chunk));
     });
-    in_.Clear();
   }
   void OnDone(const grpc::Status& status) override {
     bool ended = false;
