@@ -228,10 +228,13 @@ void EventIntake::start_acting(std::uint64_t epoch) {
   }
 }
 
-void EventIntake::stop_acting() {
+void EventIntake::stop_acting(bool handing_over) {
+  // A planned hand-over commits what is pending first: this node is still
+  // master in its epoch, and the standby takes over only once it has every
+  // record. Otherwise (fenced, guard lost, disk failed) nothing more may be
+  // written; the peer, which received the same messages, records them.
+  if (handing_over) flush(/*force=*/true);
   acting_ = false;
-  // Events not yet committed stay with the batch in flight or are dropped
-  // here; the peer, which received the same messages, records them.
   pending_.clear();
 }
 
@@ -351,10 +354,10 @@ void EventIntake::schedule_flush() {
       });
 }
 
-void EventIntake::flush() {
+void EventIntake::flush(bool force) {
   dedup_.expire(clock_.now());
   if (pending_.empty()) return;
-  if (!acting_ || !may_act_()) {
+  if (!acting_ || (!force && !may_act_())) {
     pending_.clear();
     return;
   }

@@ -73,7 +73,8 @@ class EventIntake {
 
   // The runner's hooks (on the strand).
   void start_acting(std::uint64_t epoch);
-  void stop_acting();
+  // `handing_over`: a planned switchover (pending events are committed first).
+  void stop_acting(bool handing_over);
 
   // Queries over this node's store (on the strand).
   Result<duet::v1::ListEventsResponse> list(const duet::v1::ListEventsRequest& req) const;
@@ -93,7 +94,7 @@ class EventIntake {
 
   void on_items(std::vector<intake::IntakeItem> items);  // strand
   void emit(intake::IntakeItem item);                    // strand, master
-  void flush();                                          // strand
+  void flush(bool force = false);                        // strand; force: also while handing over
   void schedule_flush();
   void expire_held();
   Status promote();  // strand: emit held receipts the old master did not record

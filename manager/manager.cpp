@@ -250,9 +250,9 @@ void Manager::start_ha() {
     acting_master_ = true;
     if (intake_) intake_->start_acting(epoch);
   };
-  hooks.stop_acting = [this](const std::string&) {
+  hooks.stop_acting = [this](const std::string& reason) {
     acting_master_ = false;
-    if (intake_) intake_->stop_acting();
+    if (intake_) intake_->stop_acting(reason.rfind("switchover", 0) == 0);
   };
   runner_ = std::make_unique<ha::Runner>(io_.get_executor(), clock_, std::move(options), *store_,
                                          ha::make_guard(io_.get_executor(), clock_, config_),

@@ -123,4 +123,17 @@ stream 1101 1200
 wait_until 15 check_stream "$A" 1200 || fail "after the second failover: $(seqs "$A" | jq -c '{n: length, dup: (group_by(.) | map(select(length > 1) | .[0])), missing: ([range(1; 1201)] - .)}')"
 pass "failback, then kill -9 of the new master: seq-1..1200 each exactly once"
 
+# ---- Planned switchover mid-stream ----
+start_node b 2
+ctl_insecure --manager "$PAIR" failback --wait 30 >/dev/null || fail "failback of b"
+wait_until 15 is_role "$B" standby || fail "b did not come back as standby"
+stream 1201 1400 &
+streamer=$!
+sleep 0.3
+ctl_insecure --manager "$PAIR" switchover --wait 20 >/dev/null || fail "switchover"
+wait "$streamer"
+wait_until 10 is_role "$B" master || fail "b is not master after the switchover"
+wait_until 15 check_stream "$B" 1400 || fail "after the switchover: $(seqs "$B" | jq -c '{n: length, dup: (group_by(.) | map(select(length > 1) | .[0])), missing: ([range(1; 1401)] - .)}')"
+pass "switchover mid-stream: seq-1..1400 each exactly once"
+
 echo "events_syslog: all passed"
