@@ -49,9 +49,12 @@ Actions RoleMachine::on_beat(TimePoint now, const Beat& beat) {
     peer_max_seq_ = 0;
     peer_timing_.reset();
   }
-  // The peer's timing is the one of its newest beat: a reordered older beat
-  // must not bring back a timeout it no longer uses.
-  if (beat.seq >= peer_max_seq_) peer_timing_ = beat.timing;
+  // The peer's state is the one of its newest beat: a reordered older beat (a
+  // heartbeat call that waited in a socket while a link was cut) must not
+  // bring back a role, an epoch or a timeout the peer has left behind. It
+  // still shows the peer alive and may confirm contact (its echo).
+  const bool newest = beat.seq >= peer_max_seq_;
+  if (newest) peer_timing_ = beat.timing;
   peer_max_seq_ = std::max(peer_max_seq_, beat.seq);
   if (beat.echo_incarnation == options_.incarnation) {
     for (const auto& [seq, sent] : sent_) {
@@ -65,7 +68,7 @@ Actions RoleMachine::on_beat(TimePoint now, const Beat& beat) {
     }
     advertised_.erase(advertised_.begin(), advertised_.begin() + static_cast<std::ptrdiff_t>(keep));
   }
-  peer_ = beat;
+  if (newest || !peer_) peer_ = beat;
   last_heard_ = now;
   peer_epoch_max_ = std::max(peer_epoch_max_, beat.epoch);
   Actions out;

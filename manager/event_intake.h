@@ -28,10 +28,12 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -92,9 +94,11 @@ class EventIntake {
   EventIntake(boost::asio::any_io_executor strand, Clock& clock, const ManagerConfig& config,
               store::Store& store, MayAct may_act, Commit commit, intake::RuleSet rules);
 
-  void on_items(std::vector<intake::IntakeItem> items);  // strand
-  void emit(intake::IntakeItem item);                    // strand, master
-  void flush(bool force = false);                        // strand; force: also while handing over
+  void hand_over(std::vector<intake::IntakeItem> items);  // intake thread: to the strand
+  void on_items(std::vector<intake::IntakeItem> items);   // strand
+  void forget_decisions();                                // strand
+  void emit(intake::IntakeItem item);                     // strand, master
+  void flush(bool force = false);                         // strand; force: also while handing over
   void schedule_flush();
   void expire_held();
   Status promote();  // strand: emit held receipts the old master did not record
@@ -116,6 +120,11 @@ class EventIntake {
   std::unique_ptr<intake::SnmpReceiver> snmp_;
   std::thread intake_thread_;
   bool stopped_ = false;
+  // Flow control between the intake thread and the strand.
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::size_t queued_ = 0;  // guarded by queue_mu_
+  bool closing_ = false;    // guarded by queue_mu_
 
   // Strand state.
   bool acting_ = false;

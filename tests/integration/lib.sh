@@ -13,6 +13,9 @@ LAST_PID=
 AT_EXIT=()  # commands run at exit, after the processes are gone (e.g. deleting namespaces)
 
 cleanup() {
+  # A watchdog subshell killed before bash reset its traps would run this too
+  # (and kill the test's processes mid-test): only the test's own shell cleans up.
+  [ "$BASHPID" = "$$" ] || return 0
   local p c
   for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true

@@ -413,3 +413,38 @@ TEST_CASE("a failed promotion changes nothing", "[role]") {
   CHECK_FALSE(rm.may_act(clock.now()));
   CHECK_THAT(rm.reason(), Catch::Contains("disk full"));
 }
+
+TEST_CASE("a reordered older beat does not bring back the peer's old role", "[role]") {
+  // a was master and fenced itself when cut off; b took over in epoch 5.
+  // When the link comes back, a hears b's newest beat (master, acting) and
+  // then an older one that waited in a socket (b still standby). a must go
+  // on following b, never elect itself.
+  ManualClock clock;
+  RoleMachine rm = master(clock);
+  (void)rm.on_guard(clock.now(), false, clock.now(), "cut");
+  clock.advance(3000ms);
+  (void)rm.on_tick(clock.now());
+  REQUIRE(rm.role() == Role::kFenced);
+  clock.advance(1000ms);
+  const Beat mine = rm.next_beat(clock.now());
+  Beat stale = beat("b", Role::kStandby, 4, {4, 10});
+  stale.incarnation = 777;
+  stale.seq = 10;
+  Beat fresh = beat("b", Role::kMaster, 5, {4, 10}, /*acting=*/true);
+  fresh.incarnation = 777;
+  fresh.seq = 11;
+  fresh.echo_incarnation = stale.echo_incarnation = mine.incarnation;
+  fresh.echo_seq = stale.echo_seq = mine.seq;
+  (void)rm.on_beat(clock.now(), fresh);
+  for (int i = 0; i < 20; ++i) {
+    auto acts = rm.on_beat(clock.now(), stale);
+    CHECK(find<Promote>(acts) == nullptr);
+    CHECK(rm.peer()->role == Role::kMaster);
+    CHECK(rm.peer()->acting);
+    clock.advance(100ms);
+    const Beat again = rm.next_beat(clock.now());
+    stale.echo_seq = again.seq;  // it even confirms fresh contact
+    CHECK(find<Promote>(rm.on_tick(clock.now())) == nullptr);
+  }
+  CHECK(rm.role() != Role::kMaster);
+}
