@@ -16,6 +16,10 @@ namespace {
 
 constexpr std::size_t kMaxHeld = 200'000;  // standby receipts kept at most
 constexpr std::size_t kMaxDigestsPerCall = 5000;
+// Events are read newest first (by id); receive times may be out of id order
+// by the batching delay and the clock skew between the managers: a walk
+// stops a minute past the time it looks for.
+constexpr std::int64_t kListSlackMs = 60'000;
 // Items queued for the strand at most (about 0.15 s of its work at ~30 us each).
 constexpr std::size_t kMaxQueued = 4096;
 constexpr const char* kNextIdKey = "next_event_id";
@@ -264,11 +268,14 @@ Status EventIntake::promote() {
   const std::int64_t since =
       to_unix_ms(clock_.wall_now()) - config_.events.window_ms - config_.ha.timeout_ms;
   intake::PromotionInput in;
-  DUET_TRY(store_.scan("events", [&](const store::Row& row) {
-    if (int_of(row, "received_at_ms") >= since) {
+  // Newest first; ids follow recording order, and receive times (two hosts'
+  // clocks) are close to it: a minute past the window ends the walk.
+  DUET_TRY(store_.scan_newest_first("events", [&](const store::Row& row) {
+    const std::int64_t at = int_of(row, "received_at_ms");
+    if (at >= since) {
       if (auto k = intake::key_from_hex(text_of(row, "dedup_key"))) in.events.push_back(*k);
     }
-    return true;
+    return at >= since - kListSlackMs;
   }));
   // Receipts the old master decided are among its events; the rest are not.
   const std::uint64_t cursor = durable_cursor();
@@ -455,18 +462,15 @@ Result<duet::v1::ListEventsResponse> EventIntake::list(
   duet::v1::ListEventsResponse resp;
   resp.set_node(config_.node.name);
   const std::size_t limit = req.limit() == 0 ? 100 : req.limit();
-  std::deque<store::Row> newest;
-  DUET_TRY(store_.scan("events", [&](const store::Row& row) {
-    if (req.has_since_ms() && int_of(row, "received_at_ms") < req.since_ms()) return true;
+  std::size_t found = 0;
+  DUET_TRY(store_.scan_newest_first("events", [&](const store::Row& row) {
+    const std::int64_t at = int_of(row, "received_at_ms");
+    if (req.has_since_ms() && at < req.since_ms()) return at >= req.since_ms() - kListSlackMs;
     if (!req.source().empty() && text_of(row, "source") != req.source()) return true;
     if (!req.priority().empty() && text_of(row, "priority") != req.priority()) return true;
-    newest.push_back(row);
-    if (newest.size() > limit) newest.pop_front();
-    return true;
+    fill_event(row, req.with_raw(), resp.add_events());
+    return ++found < limit;
   }));
-  for (auto it = newest.rbegin(); it != newest.rend(); ++it) {
-    fill_event(*it, req.with_raw(), resp.add_events());
-  }
   return resp;
 }
 

@@ -452,6 +452,24 @@ Status JournaledStore::scan(const std::string& table_name,
   return db_->scan(*t, [&fn](Row row) { return fn(row); });
 }
 
+Status JournaledStore::scan_newest_first(const std::string& table_name,
+                                         const std::function<bool(const Row&)>& fn) {
+  DUET_TRY(check_open());
+  DUET_ASSIGN_OR_RETURN(const TableDef* t, table(table_name));
+  constexpr std::size_t kPage = 256;
+  std::optional<Value> before;
+  for (;;) {
+    DUET_ASSIGN_OR_RETURN(auto page, db_->select_page_desc(*t, before ? &*before : nullptr, kPage));
+    for (const auto& row : page) {
+      if (!fn(row)) return ok_status();
+    }
+    if (page.size() < kPage) return ok_status();
+    const Value* key = find_field(page.back(), t->key);
+    if (key == nullptr) return make_error(StoreErrc::kInternal, "a row without its key");
+    before = *key;
+  }
+}
+
 Status JournaledStore::take_snapshot(SnapshotSink& sink, std::size_t chunk_rows) {
   DUET_ASSIGN_OR_RETURN(auto reader, open_snapshot_reader());
   DUET_ASSIGN_OR_RETURN(SnapshotHeader header, reader->header());

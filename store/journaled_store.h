@@ -34,6 +34,8 @@ class JournaledStore final : public Store {
   Status prune_journal(Lsn keep_from) override;
   Result<std::optional<Row>> get(const std::string& table, const Value& key) override;
   Status scan(const std::string& table, const std::function<bool(const Row&)>& fn) override;
+  Status scan_newest_first(const std::string& table,
+                           const std::function<bool(const Row&)>& fn) override;
   // Reads through open_snapshot_reader(): a connection of its own.
   Status take_snapshot(SnapshotSink& sink, std::size_t chunk_rows) override;
   Result<std::unique_ptr<SnapshotReader>> open_snapshot_reader() override;

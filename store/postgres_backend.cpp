@@ -264,6 +264,24 @@ class PostgresBackend final : public SqlBackend {
     return out;
   }
 
+  Result<std::vector<Row>> select_page_desc(const TableDef& table, const Value* before,
+                                            std::size_t limit) override {
+    Params p;
+    if (before != nullptr) DUET_TRY(p.add_value(table.key_column(), *before));
+    p.add_int8(static_cast<std::int64_t>(
+        std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max())));
+    const std::string sql =
+        before != nullptr ? previous_page_sql(table, dialect()) : last_page_sql(table, dialect());
+    DUET_ASSIGN_OR_RETURN(PgResult r, query(sql, p, "reading a page of " + table.name));
+    std::vector<Row> out;
+    out.reserve(static_cast<std::size_t>(PQntuples(r.get())));
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      DUET_ASSIGN_OR_RETURN(Row row, pg_read_row(location_, table, r.get(), i));
+      out.push_back(std::move(row));
+    }
+    return out;
+  }
+
   BackendOpener opener() const override {
     return [conninfo = conninfo_] { return open_postgres_backend(conninfo); };
   }

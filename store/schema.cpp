@@ -100,29 +100,29 @@ const Schema& manager_schema() {
       Migration{
           .version = 2,
           .description = "events received from syslog and SNMP, and the intake's position",
-          .create_tables =
-              {TableDef{.name = "events",
-                        .columns = {{"id", ColumnType::kInt, true},
-                                    {"received_at_ms", ColumnType::kInt, true},
-                                    {"node", ColumnType::kText, true},  // receiving manager
-                                    {"source", ColumnType::kText, true},
-                                    {"source_port", ColumnType::kInt, true},
-                                    {"protocol", ColumnType::kText, true},
-                                    {"scope", ColumnType::kText, true},
-                                    {"priority", ColumnType::kText, true},
-                                    {"rule", ColumnType::kText, false},
-                                    {"message", ColumnType::kText, true},
-                                    {"fields", ColumnType::kText, true},  // JSON object
-                                    {"raw", ColumnType::kBlob, true},
-                                    {"truncated", ColumnType::kInt, true},
-                                    {"dedup_key", ColumnType::kText, true},
-                                    {"epoch", ColumnType::kInt, true}},
-                        .key = "id"},
-               // "next_event_id", and per standby incarnation the receipts decided.
-               TableDef{.name = "intake_state",
-                        .columns = {{"key", ColumnType::kText, true},
-                                    {"value", ColumnType::kInt, true}},
-                        .key = "key"}},
+          .create_tables = {TableDef{
+                                .name = "events",
+                                .columns = {{"id", ColumnType::kInt, true},
+                                            {"received_at_ms", ColumnType::kInt, true},
+                                            {"node", ColumnType::kText, true},  // receiving manager
+                                            {"source", ColumnType::kText, true},
+                                            {"source_port", ColumnType::kInt, true},
+                                            {"protocol", ColumnType::kText, true},
+                                            {"scope", ColumnType::kText, true},
+                                            {"priority", ColumnType::kText, true},
+                                            {"rule", ColumnType::kText, false},
+                                            {"message", ColumnType::kText, true},
+                                            {"fields", ColumnType::kText, true},  // JSON object
+                                            {"raw", ColumnType::kBlob, true},
+                                            {"truncated", ColumnType::kInt, true},
+                                            {"dedup_key", ColumnType::kText, true},
+                                            {"epoch", ColumnType::kInt, true}},
+                                .key = "id"},
+                            // "next_event_id", and per standby incarnation the receipts decided.
+                            TableDef{.name = "intake_state",
+                                     .columns = {{"key", ColumnType::kText, true},
+                                                 {"value", ColumnType::kInt, true}},
+                                     .key = "key"}},
           .create_indexes = {IndexDef{.name = "events_received_at",
                                       .table = "events",
                                       .columns = {"received_at_ms"}},

@@ -60,6 +60,9 @@ class SqlBackend {
   // Up to `limit` rows in key order, after key `after` (null: from the start).
   virtual Result<std::vector<Row>> select_page(const TableDef& table, const Value* after,
                                                std::size_t limit) = 0;
+  // Up to `limit` rows in descending key order, below key `before` (null: from the end).
+  virtual Result<std::vector<Row>> select_page_desc(const TableDef& table, const Value* before,
+                                                    std::size_t limit) = 0;
 
   virtual Status insert_journal(const JournalRecord& record) = 0;
   virtual Result<std::vector<JournalRecord>> select_journal(Lsn from, std::size_t max) = 0;

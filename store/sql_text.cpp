@@ -61,4 +61,14 @@ std::string next_page_sql(const TableDef& table, const SqlDialect& d) {
          d.placeholder(1) + " ORDER BY " + table.key + " LIMIT " + d.placeholder(2);
 }
 
+std::string last_page_sql(const TableDef& table, const SqlDialect& d) {
+  return "SELECT " + column_list(table) + " FROM " + table.name + " ORDER BY " + table.key +
+         " DESC LIMIT " + d.placeholder(1);
+}
+
+std::string previous_page_sql(const TableDef& table, const SqlDialect& d) {
+  return "SELECT " + column_list(table) + " FROM " + table.name + " WHERE " + table.key + " < " +
+         d.placeholder(1) + " ORDER BY " + table.key + " DESC LIMIT " + d.placeholder(2);
+}
+
 }  // namespace duet::store

@@ -28,5 +28,9 @@ std::string scan_sql(const TableDef& table);
 // Parameters: (limit) for the first page, (after, limit) for the next ones.
 std::string first_page_sql(const TableDef& table, const SqlDialect& d);
 std::string next_page_sql(const TableDef& table, const SqlDialect& d);
+// The same in descending key order: the newest rows of a table keyed by a
+// growing id first; the second pages from below key $1.
+std::string last_page_sql(const TableDef& table, const SqlDialect& d);
+std::string previous_page_sql(const TableDef& table, const SqlDialect& d);
 
 }  // namespace duet::store

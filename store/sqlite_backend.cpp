@@ -158,6 +158,22 @@ class SqliteBackend final : public SqlBackend {
     return out;
   }
 
+  Result<std::vector<Row>> select_page_desc(const TableDef& table, const Value* before,
+                                            std::size_t limit) override {
+    DUET_ASSIGN_OR_RETURN(sqlite3_stmt * st,
+                          prepare(before != nullptr ? previous_page_sql(table, dialect())
+                                                    : last_page_sql(table, dialect())));
+    int idx = 1;
+    if (before != nullptr) bind(st, idx++, *before);
+    sqlite3_bind_int64(st, idx, static_cast<sqlite3_int64>(limit));
+    std::vector<Row> out;
+    int rc = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) out.push_back(read_row(table, st));
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return error(rc, "reading a page of " + table.name);
+    return out;
+  }
+
   BackendOpener opener() const override {
     return [path = path_] { return open_sqlite_backend(path); };
   }

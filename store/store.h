@@ -160,6 +160,10 @@ class Store {
   virtual Result<std::optional<Row>> get(const std::string& table, const Value& key) = 0;
   // Every row of `table` in key order; `fn` returns false to stop early.
   virtual Status scan(const std::string& table, const std::function<bool(const Row&)>& fn) = 0;
+  // The same, in descending key order (the newest first in a table keyed by a
+  // growing id); read in pages, so stopping early reads little.
+  virtual Status scan_newest_first(const std::string& table,
+                                   const std::function<bool(const Row&)>& fn) = 0;
 
   // A consistent snapshot of every replicated table and the LSN it reflects.
   virtual Status take_snapshot(SnapshotSink& sink, std::size_t chunk_rows) = 0;
