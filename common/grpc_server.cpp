@@ -20,6 +20,7 @@ std::unique_ptr<grpc::Server> start_grpc_server(const HostPort& address, const T
   }
   grpc::ServerBuilder builder;
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);
   int bound_port = 0;
   builder.AddListeningPort(address.to_string(), *creds, &bound_port);
   for (grpc::Service* s : services) builder.RegisterService(s);

@@ -168,6 +168,9 @@ Result<std::shared_ptr<grpc::ChannelCredentials>> make_channel_credentials(
 
 grpc::ChannelArguments make_channel_arguments(const TlsConfig& config) {
   grpc::ChannelArguments args;
+  // A journal batch of events with 8 KiB messages (raw, text and fields) can
+  // pass gRPC's 4 MB default; the pair's own streams need more room.
+  args.SetMaxReceiveMessageSize(kMaxGrpcMessageBytes);
   if (!config.insecure && !config.server_name.empty()) {
     args.SetSslTargetNameOverride(config.server_name);
   }

@@ -38,6 +38,10 @@ Result<TlsMaterial> load_tls_material(const TlsConfig& config);
 Result<std::shared_ptr<grpc::ServerCredentials>> make_server_credentials(const TlsConfig& config);
 Result<std::shared_ptr<grpc::ChannelCredentials>> make_channel_credentials(const TlsConfig& config);
 
+// The largest gRPC message a Duet process accepts (journal batches, snapshot
+// chunks, forwarded receipts).
+inline constexpr int kMaxGrpcMessageBytes = 64 << 20;
+
 // Channel arguments matching `config` (target name override when server_name is set).
 grpc::ChannelArguments make_channel_arguments(const TlsConfig& config);
 

@@ -14,8 +14,9 @@ DedupKey dedup_key(std::string_view source, std::string_view content) {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
   // Length-prefixed, so ("ab", "c") and ("a", "bc") differ.
-  const std::uint64_t n = source.size();
-  EVP_DigestUpdate(ctx, &n, sizeof n);
+  unsigned char n[8];  // little-endian, the same on every host
+  for (int i = 0; i < 8; ++i) n[i] = static_cast<unsigned char>(source.size() >> (8 * i));
+  EVP_DigestUpdate(ctx, n, sizeof n);
   EVP_DigestUpdate(ctx, source.data(), source.size());
   EVP_DigestUpdate(ctx, content.data(), content.size());
   EVP_DigestFinal_ex(ctx, md, &len);

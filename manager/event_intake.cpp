@@ -16,6 +16,7 @@ namespace {
 
 constexpr std::size_t kMaxHeld = 200'000;  // standby receipts kept at most
 constexpr std::size_t kMaxDigestsPerCall = 5000;
+constexpr std::size_t kMaxContentBytesPerCall = 1 << 20;
 // Events are read newest first (by id); receive times may be out of id order
 // by the batching delay and the clock skew between the managers: a walk
 // stops a minute past the time it looks for.
@@ -208,8 +209,12 @@ void EventIntake::stop() {
   if (flush_timer_) clock_.cancel(*flush_timer_);
   if (forward_timer_) clock_.cancel(*forward_timer_);
   {
-    std::lock_guard lock(queue_mu_);
+    // Wake a waiting intake thread, cancel the forwarding call in flight and
+    // wait for its callback, which must not outlive this object.
+    std::unique_lock lock(queue_mu_);
     closing_ = true;
+    if (forward_ctx_) forward_ctx_->TryCancel();
+    queue_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return !forward_ctx_; });
   }
   queue_cv_.notify_all();
   if (syslog_) {
@@ -270,13 +275,24 @@ Status EventIntake::promote() {
   intake::PromotionInput in;
   // Newest first; ids follow recording order, and receive times (two hosts'
   // clocks) are close to it: a minute past the window ends the walk.
-  DUET_TRY(store_.scan_newest_first("events", [&](const store::Row& row) {
+  // Only the other node's events count: this node's own (it resumes acting
+  // after a lapse, or restarted) did not come from the master it followed.
+  auto scanned = store_.scan_newest_first("events", [&](const store::Row& row) {
     const std::int64_t at = int_of(row, "received_at_ms");
-    if (at >= since) {
+    if (at >= since && text_of(row, "node") != config_.node.name) {
       if (auto k = intake::key_from_hex(text_of(row, "dedup_key"))) in.events.push_back(*k);
     }
     return at >= since - kListSlackMs;
-  }));
+  });
+  if (!scanned.ok()) {
+    // Better twice than never: without the old master's events, every
+    // undecided receipt is recorded.
+    spdlog::error(
+        "events: on promotion, cannot read the recent events ({}); recording every "
+        "undecided receipt",
+        scanned.error().to_string());
+    in.events.clear();
+  }
   // Receipts the old master decided are among its events; the rest are not.
   const std::uint64_t cursor = durable_cursor();
   for (const auto& h : held_) {
@@ -336,8 +352,11 @@ void EventIntake::hand_over(std::vector<intake::IntakeItem> items) {
 
 void EventIntake::on_items(std::vector<intake::IntakeItem> items) {
   if (stopped_) return;
-  const bool master = acting_ && may_act_();
+  // By role, not by the moment's right to act: a master that lapses for a
+  // tick keeps deciding (flush() waits to commit), so nothing is left held.
+  const bool master = acting_;
   const TimePoint now = clock_.now();
+  if (master) dedup_.expire(now);
   for (auto& item : items) {
     Counters& c = counters_[item.protocol];
     if (item.parsed) {
@@ -394,7 +413,7 @@ void EventIntake::emit(intake::IntakeItem item) {
 }
 
 void EventIntake::schedule_flush() {
-  if (flush_timer_) return;
+  if (flush_timer_ || stopped_) return;
   flush_timer_ =
       clock_.call_after(std::chrono::milliseconds(config_.events.batch_delay_ms), [this] {
         flush_timer_.reset();
@@ -602,18 +621,34 @@ void EventIntake::forward_tick() {
     d->set_key(
         std::string(reinterpret_cast<const char*>(it->item.key.data()), it->item.key.size()));
   }
+  // At most about 1 MiB of contents per call; the rest follow in the next.
+  std::size_t content_bytes = 0;
   for (std::uint64_t seq : wanted_) {
+    if (content_bytes >= kMaxContentBytesPerCall) break;
     auto it = std::lower_bound(held_.begin(), held_.end(), seq, by_seq);
-    if (it != held_.end() && it->seq == seq) fill_content(seq, it->item, req.add_contents());
+    if (it == held_.end() || it->seq != seq) continue;
+    fill_content(seq, it->item, req.add_contents());
+    content_bytes +=
+        it->item.receipt.raw.size() + it->item.message.size() + it->item.fields_json.size() + 64;
   }
   auto ctx = std::make_shared<grpc::ClientContext>();
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
   auto request = std::make_shared<duet::v1::ForwardRequest>(std::move(req));
   auto resp = std::make_shared<duet::v1::ForwardResponse>();
   forward_in_flight_ = true;
+  {
+    std::lock_guard lock(queue_mu_);
+    forward_ctx_ = ctx;
+  }
   peer_stub_->async()->Forward(
       ctx.get(), request.get(), resp.get(), [this, ctx, request, resp](grpc::Status status) {
-        boost::asio::post(strand_, [this, status, resp] { on_forwarded(status, *resp); });
+        // stop() waits for this callback: it posts only while the intake runs.
+        std::lock_guard lock(queue_mu_);
+        forward_ctx_.reset();
+        if (!closing_) {
+          boost::asio::post(strand_, [this, status, resp] { on_forwarded(status, *resp); });
+        }
+        queue_cv_.notify_all();
       });
 }
 
@@ -640,7 +675,10 @@ void EventIntake::on_forwarded(const grpc::Status& status, const duet::v1::Forwa
 }
 
 Result<duet::v1::ForwardResponse> EventIntake::on_forward(const duet::v1::ForwardRequest& req) {
-  if (!acting_ || !may_act_()) return make_error(CommonErrc::kInvalidArgument, "not master");
+  if (stopped_ || !acting_ || !may_act_()) {
+    return make_error(CommonErrc::kInvalidArgument, "not master");
+  }
+  dedup_.expire(clock_.now());
   if (!config_.peer || req.node() != config_.peer->name) {
     return make_error(CommonErrc::kInvalidArgument,
                       "receipts from '" + req.node() + "', which is not this node's peer");

@@ -123,8 +123,9 @@ class EventIntake {
   // Flow control between the intake thread and the strand.
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
-  std::size_t queued_ = 0;  // guarded by queue_mu_
-  bool closing_ = false;    // guarded by queue_mu_
+  std::size_t queued_ = 0;                            // guarded by queue_mu_
+  bool closing_ = false;                              // guarded by queue_mu_
+  std::shared_ptr<grpc::ClientContext> forward_ctx_;  // guarded by queue_mu_: the call in flight
 
   // Strand state.
   bool acting_ = false;
