@@ -73,6 +73,9 @@ void SimPair::start(const std::string& name) {
   n.lease_epoch.reset();
   n.failback_requested = false;
   n.last_append = {0, 0};
+  n.stream_open = false;
+  n.stream_connected = false;
+  n.unsynced_since.reset();
   n.rm = std::make_unique<ha::RoleMachine>(ha::RoleMachine::Options{
       n.name, n.priority, true, config_.guard, config_.fence_command, config_.timing, rng_()});
   if (n.timing) (void)n.rm->set_timing(clock_.now(), *n.timing);
@@ -87,6 +90,8 @@ void SimPair::crash(const std::string& name) {
   n.up = false;
   ++n.generation;
   log(name + " crashes");
+  // The kernel closes its sockets: a stream it served ends at the follower.
+  close_served_streams(n, "the master's connection was reset");
 }
 
 void SimPair::wipe(const std::string& name) {
@@ -137,8 +142,22 @@ void SimPair::heal(const std::string& from, const std::string& to) {
   log("heal " + from + "->" + to);
 }
 
+void SimPair::partition_replication() {
+  replication_cut_ = true;
+  log("replication stream cut");
+  for (Node* n : {&a_, &b_}) {
+    if (n->up && n->stream_open) end_stream(*n, "replication link cut");
+  }
+}
+
+void SimPair::heal_replication() {
+  replication_cut_ = false;
+  log("replication stream link healed");
+}
+
 void SimPair::heal_all() {
   cut_.clear();
+  replication_cut_ = false;
   loss_.clear();
   drop_next_.clear();
   duplicate_probability_ = 0;
@@ -241,6 +260,7 @@ void SimPair::schedule_tick(Node& n) {
       }
     }
     apply_actions(n, n.rm->on_tick(now));
+    drive_replication(n);
   });
 }
 
@@ -269,6 +289,10 @@ void SimPair::write(Node& n) {
 
 void SimPair::send(const std::string& from, const std::string& to, Payload payload) {
   if (cut_.contains({from, to})) return;
+  const bool on_stream = std::holds_alternative<Append>(payload) ||
+                         std::holds_alternative<Ack>(payload) ||
+                         std::holds_alternative<StreamEnd>(payload);
+  if (on_stream && replication_cut_) return;
   if (drop_next_.erase({from, to}) > 0) return;
   std::uniform_real_distribution<double> coin(0, 1);
   auto it = loss_.find({from, to});
@@ -278,6 +302,8 @@ void SimPair::send(const std::string& from, const std::string& to, Payload paylo
   if (auto* app = std::get_if<Append>(&payload)) {
     Node& n = node_(from);
     app->seq = ++n.send_seq;
+    const Node& f = node_(to);
+    app->stream = f.stream_open ? f.stream_id : 0;
     for (std::size_t i = 0; i < n.journal.size(); ++i)
       app->records.emplace_back(i + 1, n.journal[i]);
   }
@@ -312,6 +338,7 @@ void SimPair::handle(Node& n, const std::string& /*from*/, Payload payload) {
       n.persisted_epoch = beat->epoch;  // as the runner does: remember the highest epoch seen
       n.rm->on_epoch_adopted(beat->epoch);
     }
+    drive_replication(n);  // as the runner does after each heartbeat
   } else if (auto* app = std::get_if<Append>(&payload)) {
     on_append(n, *app);
   } else if (auto* ack = std::get_if<Ack>(&payload)) {
@@ -327,6 +354,8 @@ void SimPair::handle(Node& n, const std::string& /*from*/, Payload payload) {
     }
   } else if (auto* handover = std::get_if<Handover>(&payload)) {
     apply_actions(n, n.rm->on_handover(now, handover->lsn));
+  } else if (auto* end = std::get_if<StreamEnd>(&payload)) {
+    if (n.stream_open && end->stream == n.stream_id) end_stream(n, end->why);
   }
 }
 
@@ -360,10 +389,21 @@ void SimPair::on_append(Node& n, const Append& msg) {
   apply_actions(n, n.rm->on_epoch_seen(now, msg.epoch));
   if (msg.epoch < n.persisted_epoch) return;  // a stale master: fenced out
   if (!n.rm->following(now)) return;
+  // Batches arrive only on the stream they were sent on.
+  if (!n.stream_open || msg.stream != n.stream_id) return;
   // The real journal stream is ordered: an older copy is stale, not news.
   const std::pair<Epoch, std::uint64_t> id{msg.epoch, msg.seq};
   if (id <= n.last_append) return;
   n.last_append = id;
+  if (!n.stream_connected) {
+    // The follower: the master's first batch on a new stream shows this node behind it.
+    n.stream_connected = true;
+    if (n.journal.size() < msg.master_last && n.rm->role() == Role::kStandby) {
+      log(n.name + " reconnects behind the master (LSN " + std::to_string(n.journal.size()) +
+          " of " + std::to_string(msg.master_last) + ")");
+      apply_actions(n, n.rm->on_lost_sync(now, "behind the master"));
+    }
+  }
   // Common prefix with the master's journal.
   std::size_t common = 0;
   while (common < n.journal.size() && common < msg.records.size() &&
@@ -405,6 +445,49 @@ void SimPair::on_ack(Node& n, const Ack& msg) {
   }
 }
 
+void SimPair::drive_replication(Node& n) {
+  const auto now = clock_.now();
+  if (n.rm->following(now)) {
+    if (!n.stream_open) {  // ensure()
+      if (replication_cut_) {
+        end_stream(n, "cannot reach the master's journal");
+      } else {
+        n.stream_open = true;
+        n.stream_connected = false;
+        ++n.stream_id;
+      }
+    }
+    // A master that still beats but cannot be streamed from for a failover
+    // timeout: this standby no longer holds what it acknowledges.
+    if (n.stream_connected) {
+      n.unsynced_since.reset();
+    } else if (n.rm->role() == Role::kStandby && n.unsynced_since &&
+               now - *n.unsynced_since >= n.rm->silence_timeout()) {
+      ++n.lost_sync_drops;
+      const auto ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - *n.unsynced_since).count();
+      log(n.name + " lost sync: no replication stream for " + std::to_string(ms) + " ms");
+      apply_actions(n, n.rm->on_lost_sync(now, "no replication stream from the master for " +
+                                                   std::to_string(ms) + " ms"));
+    }
+  } else {
+    n.unsynced_since.reset();
+    if (n.stream_open) end_stream(n, "not following the master");  // follower stop()
+  }
+}
+
+void SimPair::end_stream(Node& n, const std::string& why) {
+  if (n.stream_open) log(n.name + " replication stream ended: " + why);
+  n.stream_open = false;
+  n.stream_connected = false;
+  if (!n.unsynced_since) n.unsynced_since = clock_.now();  // the stream_ended hook
+}
+
+void SimPair::close_served_streams(Node& master, const std::string& why) {
+  Node& f = other(master);
+  if (f.up && f.stream_open) send(master.name, f.name, StreamEnd{f.stream_id, why});
+}
+
 void SimPair::apply_actions(Node& n, const Actions& actions) {
   const auto now = clock_.now();
   for (const auto& action : actions) {
@@ -435,6 +518,8 @@ void SimPair::apply_actions(Node& n, const Actions& actions) {
       apply_actions(n, n.rm->on_promoted(now, p->epoch));
     } else if (const auto* stop = std::get_if<ha::StopActing>(&action)) {
       log(n.name + " stops acting: " + stop->reason);
+      // The runner drops the streams it serves, except to hand over in a switchover.
+      if (!n.rm->switching_over()) close_served_streams(n, "stopped acting: " + stop->reason);
     } else if (std::holds_alternative<ha::StartActing>(action)) {
       log(n.name + " acts as master in epoch " + std::to_string(n.rm->epoch()));
       send(n.name, other(n).name, n.rm->next_beat(now));  // tell the peer at once
@@ -449,6 +534,12 @@ void SimPair::apply_actions(Node& n, const Actions& actions) {
 }
 
 void SimPair::check_invariants() {
+  for (Node* n : {&a_, &b_}) {
+    if (n->rm->role() != n->seen_role) {
+      n->seen_role = n->rm->role();
+      ++n->role_changes;
+    }
+  }
   check_fence_rule(a_, b_);
   check_fence_rule(b_, a_);
   const bool a = acting("a");

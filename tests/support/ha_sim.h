@@ -4,7 +4,17 @@
 // ManualClock, a scriptable network between them (and to a simulated
 // witness), simulated stores with a journal, replication and sync acks, and
 // the faults the real system meets: crash and restart, SIGSTOP/SIGCONT, a
-// failed disk, cut, lossy, duplicating and slow links, a lost reference.
+// failed disk, cut, lossy, duplicating and slow links, a lost reference, and
+// a replication stream that breaks while heartbeats still flow.
+//
+// The replication stream is modelled like the runner's JournalFollower and
+// drive_replication(): a following node opens a stream when it has none; the
+// stream counts as connected once the master's first batch arrived on it (a
+// first batch that shows the node behind reports lost sync, as the follower
+// does); a stream that ends or cannot be opened starts 'unsynced since'; a
+// standby whose stream has been down for the silence timeout while it still
+// follows the master drops to syncing (RoleMachine::on_lost_sync). Like the
+// runner, the node checks this on each tick and after each heartbeat.
 //
 // Everything is driven by one seeded random generator and the manual clock,
 // so a run is reproducible from its seed. run_for() advances time in 1 ms
@@ -72,6 +82,11 @@ class SimPair {
     cut("b", "a");
   }
   void heal_all();
+  // The replication stream between the nodes breaks (both directions, at
+  // once: the connection is reset); heartbeats are not affected. While cut, no
+  // stream can be opened and no journal batch or acknowledgement passes.
+  void partition_replication();
+  void heal_replication();
   void set_loss(const std::string& from, const std::string& to, double probability);
   void set_duplicates(double probability) { duplicate_probability_ = probability; }
   void drop_next(const std::string& from, const std::string& to) { drop_next_.insert({from, to}); }
@@ -98,6 +113,15 @@ class SimPair {
   std::uint64_t sync_acked() const { return sync_acked_.size(); }
   std::uint64_t alone_acked() const { return alone_acked_; }
   std::uint64_t writes() const { return writes_; }
+  // As master: acknowledging without the standby (it lags past the bound).
+  bool running_alone(const std::string& node) { return node_(node).alone; }
+  // As follower: the replication stream is up (the master's first batch arrived).
+  bool replication_connected(const std::string& node) { return node_(node).stream_connected; }
+  // Standby -> syncing because the stream was down for the silence timeout.
+  std::uint64_t lost_sync_drops(const std::string& node) { return node_(node).lost_sync_drops; }
+  // Role changes seen between simulated milliseconds (a change and its undo
+  // within one handler, as on a reconnect that catches up at once, is not seen).
+  std::uint64_t role_changes(const std::string& node) { return node_(node).role_changes; }
   ManualClock& clock() { return clock_; }
   std::vector<std::string> violations;
   std::vector<std::string> events;  // a readable trace, for failure messages
@@ -109,6 +133,7 @@ class SimPair {
     std::uint64_t seq = 0;  // per sender; a stream delivers in order, so older copies are stale
     std::vector<std::pair<ha::Lsn, ha::Epoch>> records;  // (lsn, epoch)
     ha::Lsn master_last;
+    std::uint64_t stream = 0;  // the follower's stream it was sent on (0: none open)
   };
   struct Ack {
     ha::Lsn lsn;
@@ -126,7 +151,13 @@ class SimPair {
   struct Handover {
     ha::Lsn lsn;
   };
-  using Payload = std::variant<ha::Beat, Append, Ack, LeaseRequest, LeaseReply, Handover>;
+  // The master's end of a replication stream closed (crash, stopped acting).
+  struct StreamEnd {
+    std::uint64_t stream = 0;
+    std::string why;
+  };
+  using Payload =
+      std::variant<ha::Beat, Append, Ack, LeaseRequest, LeaseReply, Handover, StreamEnd>;
 
   struct Node {
     std::string name;
@@ -150,6 +181,15 @@ class SimPair {
     std::uint64_t send_seq = 0;
     std::pair<ha::Epoch, std::uint64_t> last_append{0, 0};  // newest Append applied
     std::optional<ha::Timing> timing;                       // set by set_timing; survives reboots
+    // As follower: the replication stream (JournalFollower) and the runner's
+    // 'unsynced since' (drive_replication).
+    bool stream_open = false;       // running: ensure() started it
+    bool stream_connected = false;  // the master's first batch arrived on it
+    std::uint64_t stream_id = 0;
+    std::optional<TimePoint> unsynced_since;
+    std::uint64_t lost_sync_drops = 0;
+    ha::Role seen_role = ha::Role::kSyncing;  // as of the last simulated millisecond
+    std::uint64_t role_changes = 0;
   };
 
   Node& node_(const std::string& name) { return name == "a" ? a_ : b_; }
@@ -164,6 +204,12 @@ class SimPair {
   void apply_actions(Node& n, const ha::Actions& actions);
   void on_append(Node& n, const Append& msg);
   void on_ack(Node& n, const Ack& msg);
+  // The runner's drive_replication(): after each tick and each heartbeat.
+  void drive_replication(Node& n);
+  // The follower's stream ended or could not start (its stream_ended hook).
+  void end_stream(Node& n, const std::string& why);
+  // The master closes the streams it serves (crash, stopped acting).
+  void close_served_streams(Node& master, const std::string& why);
   void write(Node& n);
   void poll_switchover(Node& m, std::uint64_t gen, TimePoint started);
   void check_invariants();
@@ -176,6 +222,7 @@ class SimPair {
   Node a_;
   Node b_;
   std::set<std::pair<std::string, std::string>> cut_;
+  bool replication_cut_ = false;
   std::map<std::pair<std::string, std::string>, double> loss_;
   std::set<std::pair<std::string, std::string>> drop_next_;
   double duplicate_probability_ = 0;
