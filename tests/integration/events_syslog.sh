@@ -32,6 +32,7 @@ start_node() { start "$WORK/$1.$2.log" "$MANAGER" --config "$WORK/$1.yaml"; PID[
 events_json() { ctl_insecure --manager "$1" events list --limit 100000 --json; }
 # count_msg ADDRESS REGEX: events on that node whose message matches.
 count_msg() { events_json "$1" | jq --arg re "$2" '[.events[] | select(.message | test($re))] | length'; }
+answers() { [ -n "$(node_role "$1")" ]; }
 count_is() { [ "$(count_msg "$1" "$2")" = "$3" ]; }
 # send_both TEXT: the same datagram to both managers.
 send_both() { printf '%s' "$1" >/dev/udp/$SA/$PORT; printf '%s' "$1" >/dev/udp/$SB/$PORT; }
@@ -112,7 +113,8 @@ pass "kill -9 of the master mid-stream: seq-1..800 each recorded exactly once on
 
 # ---- Failback, then fail the other way ----
 start_node a 2
-ctl_insecure --manager "$PAIR" failback --wait 30 >/dev/null || fail "failback"
+wait_until 15 answers "$A" || fail "restarted a does not answer"
+out=$(ctl_insecure --manager "$PAIR" failback --wait 30 2>&1) || fail "failback: $out"
 wait_until 15 is_role "$A" standby || fail "a did not come back as standby"
 stream 801 900
 kill -KILL "${PID[b]}"
@@ -125,7 +127,8 @@ pass "failback, then kill -9 of the new master: seq-1..1200 each exactly once"
 
 # ---- Planned switchover mid-stream ----
 start_node b 2
-ctl_insecure --manager "$PAIR" failback --wait 30 >/dev/null || fail "failback of b"
+wait_until 15 answers "$B" || fail "restarted b does not answer"
+out=$(ctl_insecure --manager "$PAIR" failback --wait 30 2>&1) || fail "failback of b: $out"
 wait_until 15 is_role "$B" standby || fail "b did not come back as standby"
 stream 1201 1400 &
 streamer=$!
