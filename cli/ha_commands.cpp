@@ -140,6 +140,20 @@ int run_failback(const ConnectionOptions& options, double wait_s, bool json, std
                  std::ostream& err) {
   auto pair = survey(options, err);
   if (!pair) return 1;
+  // A node restarted a moment ago may not answer yet: give it (within --wait,
+  // at most 15 s) before deciding whom to ask.
+  const auto answer_by =
+      std::chrono::steady_clock::now() +
+      std::chrono::milliseconds(static_cast<std::int64_t>(std::min(wait_s, 15.0) * 1000));
+  auto all_answered = [](const std::vector<StatusReply>& rs) {
+    return std::all_of(rs.begin(), rs.end(), [](const StatusReply& r) { return r.ok; });
+  };
+  while (!all_answered(pair->replies) && std::chrono::steady_clock::now() < answer_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto again = survey(options, err);
+    if (!again) return 1;
+    pair = std::move(again);
+  }
   auto& creds = pair->creds;
   auto* replies = &pair->replies;
   nlohmann::json steps = nlohmann::json::array();
