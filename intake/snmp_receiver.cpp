@@ -17,6 +17,7 @@
 #include "common/errors.h"
 #include "intake/snmp_inform_cache.h"
 #include "intake/snmp_item.h"
+#include "intake/socket_address.h"
 #include "snmp/errors.h"
 #include "snmp/usm.h"
 
@@ -29,28 +30,6 @@ using asio::ip::udp;
 constexpr std::size_t kBatch = 64;  // datagrams per recvmmsg
 constexpr int kRounds = 16;         // recvmmsg calls per wake-up, so others get their turn
 constexpr auto kLogEvery = std::chrono::seconds(10);
-
-std::string address_text(const sockaddr_storage& ss, std::uint16_t* port) {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (ss.ss_family == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
-    inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
-    *port = ntohs(in->sin_port);
-    return buf;
-  }
-  if (ss.ss_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-    *port = ntohs(in6->sin6_port);
-    if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-      inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], buf, sizeof buf);
-    } else {
-      inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
-    }
-    return buf;
-  }
-  *port = 0;
-  return "?";
-}
 
 // An empty msgAuthoritativeEngineID: a v3 discovery probe, not an attack.
 bool is_discovery(std::span<const std::uint8_t> datagram) {
@@ -173,7 +152,7 @@ struct SnmpReceiver::Impl {
         }
         Receipt r;
         r.transport = Transport::kSnmpUdp;
-        r.source = address_text(addrs[i], &r.source_port);
+        r.source = socket_address_text(addrs[i], &r.source_port);
         r.received_ms = now_ms;
         r.raw.assign(buffers[i].data(), msgs[i].msg_len);
         handle(std::move(r), i, local, batch);
@@ -243,7 +222,7 @@ struct SnmpReceiver::Impl {
     counters.send_errors.fetch_add(1, std::memory_order_relaxed);
     const int err = errno;
     std::uint16_t port = 0;
-    const std::string to = address_text(addrs[slot], &port);
+    const std::string to = socket_address_text(addrs[slot], &port);
     warn(-2, to, std::string("cannot send a reply: ") + std::strerror(err));
     return false;
   }

@@ -14,6 +14,7 @@
 #include <list>
 
 #include "common/errors.h"
+#include "intake/socket_address.h"
 #include "intake/syslog_framer.h"
 
 namespace duet::intake {
@@ -46,28 +47,6 @@ std::string address_text(const asio::ip::address& a) {
     return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_string();
   }
   return a.to_string();
-}
-
-std::string address_text(const sockaddr_storage& ss, std::uint16_t* port) {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (ss.ss_family == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
-    inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
-    *port = ntohs(in->sin_port);
-    return buf;
-  }
-  if (ss.ss_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-    *port = ntohs(in6->sin6_port);
-    if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-      inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], buf, sizeof buf);
-    } else {
-      inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
-    }
-    return buf;
-  }
-  *port = 0;
-  return "?";
 }
 
 Result<asio::ip::address> resolve_literal(const HostPort& hp) {
@@ -185,7 +164,7 @@ struct SyslogReceivers::Impl {
         }
         Receipt r;
         r.transport = Transport::kSyslogUdp;
-        r.source = address_text(u.addrs[static_cast<std::size_t>(i)], &r.source_port);
+        r.source = socket_address_text(u.addrs[static_cast<std::size_t>(i)], &r.source_port);
         r.received_ms = now_ms;
         r.raw.assign(u.buffers[static_cast<std::size_t>(i)].data(), m.msg_len);
         r.truncated = (m.msg_hdr.msg_flags & MSG_TRUNC) != 0;

@@ -248,30 +248,25 @@ class PostgresBackend final : public SqlBackend {
 
   Result<std::vector<Row>> select_page(const TableDef& table, const Value* after,
                                        std::size_t limit) override {
-    Params p;
-    if (after != nullptr) DUET_TRY(p.add_value(table.key_column(), *after));
-    p.add_int8(static_cast<std::int64_t>(
-        std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max())));
-    const std::string sql =
-        after != nullptr ? next_page_sql(table, dialect()) : first_page_sql(table, dialect());
-    DUET_ASSIGN_OR_RETURN(PgResult r, query(sql, p, "reading a page of " + table.name));
-    std::vector<Row> out;
-    out.reserve(static_cast<std::size_t>(PQntuples(r.get())));
-    for (int i = 0; i < PQntuples(r.get()); ++i) {
-      DUET_ASSIGN_OR_RETURN(Row row, pg_read_row(location_, table, r.get(), i));
-      out.push_back(std::move(row));
-    }
-    return out;
+    return read_page(
+        table, after, limit,
+        after != nullptr ? next_page_sql(table, dialect()) : first_page_sql(table, dialect()));
   }
 
   Result<std::vector<Row>> select_page_desc(const TableDef& table, const Value* before,
                                             std::size_t limit) override {
+    return read_page(
+        table, before, limit,
+        before != nullptr ? previous_page_sql(table, dialect()) : last_page_sql(table, dialect()));
+  }
+
+  // A page query: `sql` takes the boundary key (when given), then the limit.
+  Result<std::vector<Row>> read_page(const TableDef& table, const Value* boundary,
+                                     std::size_t limit, const std::string& sql) {
     Params p;
-    if (before != nullptr) DUET_TRY(p.add_value(table.key_column(), *before));
+    if (boundary != nullptr) DUET_TRY(p.add_value(table.key_column(), *boundary));
     p.add_int8(static_cast<std::int64_t>(
         std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max())));
-    const std::string sql =
-        before != nullptr ? previous_page_sql(table, dialect()) : last_page_sql(table, dialect());
     DUET_ASSIGN_OR_RETURN(PgResult r, query(sql, p, "reading a page of " + table.name));
     std::vector<Row> out;
     out.reserve(static_cast<std::size_t>(PQntuples(r.get())));

@@ -144,27 +144,24 @@ class SqliteBackend final : public SqlBackend {
 
   Result<std::vector<Row>> select_page(const TableDef& table, const Value* after,
                                        std::size_t limit) override {
-    DUET_ASSIGN_OR_RETURN(sqlite3_stmt * st,
-                          prepare(after != nullptr ? next_page_sql(table, dialect())
-                                                   : first_page_sql(table, dialect())));
-    int idx = 1;
-    if (after != nullptr) bind(st, idx++, *after);
-    sqlite3_bind_int64(st, idx, static_cast<sqlite3_int64>(limit));
-    std::vector<Row> out;
-    int rc = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) out.push_back(read_row(table, st));
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) return error(rc, "reading a page of " + table.name);
-    return out;
+    return read_page(
+        table, after, limit,
+        after != nullptr ? next_page_sql(table, dialect()) : first_page_sql(table, dialect()));
   }
 
   Result<std::vector<Row>> select_page_desc(const TableDef& table, const Value* before,
                                             std::size_t limit) override {
-    DUET_ASSIGN_OR_RETURN(sqlite3_stmt * st,
-                          prepare(before != nullptr ? previous_page_sql(table, dialect())
-                                                    : last_page_sql(table, dialect())));
+    return read_page(
+        table, before, limit,
+        before != nullptr ? previous_page_sql(table, dialect()) : last_page_sql(table, dialect()));
+  }
+
+  // A page query: `sql` takes the boundary key (when given), then the limit.
+  Result<std::vector<Row>> read_page(const TableDef& table, const Value* boundary,
+                                     std::size_t limit, const std::string& sql) {
+    DUET_ASSIGN_OR_RETURN(sqlite3_stmt * st, prepare(sql));
     int idx = 1;
-    if (before != nullptr) bind(st, idx++, *before);
+    if (boundary != nullptr) bind(st, idx++, *boundary);
     sqlite3_bind_int64(st, idx, static_cast<sqlite3_int64>(limit));
     std::vector<Row> out;
     int rc = 0;
