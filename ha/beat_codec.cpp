@@ -43,6 +43,7 @@ duet::v1::Beat to_proto(const Beat& b) {
   p.set_seq(b.seq);
   p.set_echo_incarnation(b.echo_incarnation);
   p.set_echo_seq(b.echo_seq);
+  p.set_running_alone(b.alone);
   if (b.timing) {
     p.set_interval_ms(
         std::chrono::duration_cast<std::chrono::milliseconds>(b.timing->interval).count());
@@ -65,6 +66,7 @@ Beat from_proto(const duet::v1::Beat& p) {
   b.seq = p.seq();
   b.echo_incarnation = p.echo_incarnation();
   b.echo_seq = p.echo_seq();
+  b.alone = p.running_alone();
   // Only a sane advertisement is believed (the sender checked the same bounds).
   if (p.interval_ms() > 0 && p.timeout_ms() >= 3 * p.interval_ms()) {
     b.timing = Timing{std::chrono::milliseconds(p.interval_ms()),

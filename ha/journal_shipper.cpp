@@ -102,8 +102,14 @@ grpc::ServerWriteReactor<duet::v1::SnapshotChunk>* make_snapshot_reactor(
 // ---- JournalShipper ----
 
 JournalShipper::JournalShipper(Clock& clock, store::Store& store, Options options,
-                               std::function<bool()> may_serve)
-    : clock_(clock), store_(store), options_(options), may_serve_(std::move(may_serve)) {}
+                               std::function<bool()> may_serve, std::function<bool()> may_go_alone,
+                               std::function<void()> wants_alone)
+    : clock_(clock),
+      store_(store),
+      options_(options),
+      may_serve_(std::move(may_serve)),
+      may_go_alone_(std::move(may_go_alone)),
+      wants_alone_(std::move(wants_alone)) {}
 
 JournalShipper::~JournalShipper() { stop(); }
 
@@ -126,7 +132,12 @@ void JournalShipper::drop_streams(const std::string& why) {
     standby_.reset();
   }
   for (auto& sender : snapshots_) sender->cancel(grpc::StatusCode::UNAVAILABLE, why);
-  if (!waiters_.empty()) go_alone(why);
+  if (!waiters_.empty()) {
+    // This node stops serving (it stopped acting, or cannot read its
+    // journal): nothing it holds will be replicated by it now.
+    go_alone(why);
+    release(true, false);
+  }
 }
 
 void JournalShipper::on_request(const std::shared_ptr<ShipStream>& stream,
@@ -238,13 +249,14 @@ void JournalShipper::when_replicated(store::Lsn lsn, std::function<void(bool)> d
   if (acked_lsn_ >= lsn && standby_) return done(true);
   if (!options_.sync || stopped_) return done(false);
   if (!standby_) go_alone("no standby connected");
-  if (alone_) return done(false);
+  if (alone_ && may_go_alone_()) return done(false);
   waiters_.push_back(Waiter{lsn, clock_.now() + options_.lag_bound, std::move(done)});
   arm_lag_timer();
 }
 
 void JournalShipper::arm_lag_timer() {
-  if (lag_timer_ || waiters_.empty()) return;
+  // Running alone (or waiting to be allowed): recheck_alone() answers them.
+  if (lag_timer_ || waiters_.empty() || alone_) return;
   std::weak_ptr<bool> alive = alive_;
   lag_timer_ = clock_.call_at(waiters_.front().deadline, [this, alive] {
     if (alive.expired()) return;
@@ -264,9 +276,14 @@ void JournalShipper::arm_lag_timer() {
 void JournalShipper::go_alone(const std::string& why) {
   if (options_.sync && !alone_ && !stopped_) {
     spdlog::warn("replication: running alone: {}", why);
+    alone_ = true;
+    wants_alone_();
   }
-  if (options_.sync) alone_ = true;
-  release(true, false);
+  if (stopped_ || !options_.sync || may_go_alone_()) release(true, false);
+}
+
+void JournalShipper::recheck_alone() {
+  if (alone_ && !waiters_.empty() && may_go_alone_()) release(true, false);
 }
 
 void JournalShipper::release(bool all, bool replicated) {

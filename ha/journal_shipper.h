@@ -25,8 +25,13 @@
 //
 // Sync mode: when_replicated(lsn) answers true once the standby acked `lsn`.
 // When no standby is connected, or it has not acked within the lag bound, the
-// master "runs alone": waiters are answered false at once, and it stays alone
-// until the standby has acked the master's last LSN again.
+// master "runs alone" and stays alone until the standby has acked the
+// master's last LSN again. Before it answers anything false (acknowledged
+// without the standby) it needs `may_go_alone`: the role machine's word that
+// the standby heard it no longer counts as in sync, or is silent (see
+// RoleMachine::alone_allowed). Until then waiters wait; the owner calls
+// recheck_alone() when that may have changed, and `wants_alone` fires when
+// the shipper starts wanting it (so the owner can say so at once).
 
 #include <grpcpp/support/server_callback.h>
 
@@ -65,8 +70,10 @@ class JournalShipper {
     std::size_t snapshot_chunk_bytes = 1 << 20;  // well below gRPC's 4 MiB message limit
   };
   // `may_serve` says whether this node is an acting master now.
-  JournalShipper(Clock& clock, store::Store& store, Options options,
-                 std::function<bool()> may_serve);
+  JournalShipper(
+      Clock& clock, store::Store& store, Options options, std::function<bool()> may_serve,
+      std::function<bool()> may_go_alone = [] { return true; },
+      std::function<void()> wants_alone = [] {});
   ~JournalShipper();
   JournalShipper(const JournalShipper&) = delete;
   JournalShipper& operator=(const JournalShipper&) = delete;
@@ -80,7 +87,10 @@ class JournalShipper {
   // `done(replicated)`, exactly once, on the executor (possibly before this returns).
   void when_replicated(store::Lsn lsn, std::function<void(bool replicated)> done);
 
+  // Wants to acknowledge without the standby (or does).
   bool running_alone() const { return alone_; }
+  // may_go_alone may have turned true: answer the waiters held for it.
+  void recheck_alone();
   ReplicationLag lag() const;
 
   // ---- called by the reactors, on the executor ----
@@ -119,6 +129,8 @@ class JournalShipper {
   store::Store& store_;
   Options options_;
   std::function<bool()> may_serve_;
+  std::function<bool()> may_go_alone_;
+  std::function<void()> wants_alone_;
   std::optional<Standby> standby_;
   store::Lsn acked_lsn_ = 0;
   bool alone_ = false;

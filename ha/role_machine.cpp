@@ -57,6 +57,7 @@ Actions RoleMachine::on_beat(TimePoint now, const Beat& beat) {
   if (newest) peer_timing_ = beat.timing;
   peer_max_seq_ = std::max(peer_max_seq_, beat.seq);
   if (beat.echo_incarnation == options_.incarnation) {
+    echoed_seq_ = std::max(echoed_seq_, beat.echo_seq);
     for (const auto& [seq, sent] : sent_) {
       if (seq == beat.echo_seq && (!confirmed_at_ || sent > *confirmed_at_)) confirmed_at_ = sent;
     }
@@ -154,13 +155,21 @@ Actions RoleMachine::on_epoch_seen(TimePoint now, Epoch epoch) {
 
 Actions RoleMachine::on_caught_up(TimePoint now) {
   if (role_ == Role::kSyncing && following(now)) {
-    role_ = Role::kStandby;
-    reason_.clear();
+    caught_up_ = true;
+    // A master still acknowledging alone may have acknowledged more since the
+    // batch that caught us up: standby only once it says it stopped (evaluate).
+    if (!peer_->alone) {
+      role_ = Role::kStandby;
+      reason_.clear();
+    } else {
+      reason_ = "caught up; waiting for the master to leave running alone";
+    }
   }
   return evaluate(now);
 }
 
 Actions RoleMachine::on_lost_sync(TimePoint now, const std::string& reason) {
+  caught_up_ = false;
   if (role_ == Role::kStandby) {
     role_ = Role::kSyncing;
     reason_ = reason;
@@ -181,6 +190,7 @@ Actions RoleMachine::on_force_promote(TimePoint now) {
 Actions RoleMachine::on_failback(TimePoint now) {
   if (role_ == Role::kMaster) return {};
   role_ = Role::kSyncing;
+  caught_up_ = false;
   fenced_by_higher_epoch_ = false;
   set_eligibility(now);
   reason_ = "failback: catching up with the master";
@@ -217,6 +227,16 @@ Actions RoleMachine::end_switchover(TimePoint now, bool peer_took_over) {
   auto more = evaluate(now);
   out.insert(out.end(), more.begin(), more.end());
   return out;
+}
+
+void RoleMachine::set_alone_wanted(bool wanted) {
+  if (wanted && !alone_wanted_) alone_first_seq_.reset();  // a new round: announce it anew
+  alone_wanted_ = wanted;
+}
+
+bool RoleMachine::alone_allowed(TimePoint now) const {
+  if (!options_.has_peer) return true;
+  return alone_announced() || !peer_alive(now);
 }
 
 Actions RoleMachine::set_timing(TimePoint now, Timing target) {
@@ -285,6 +305,7 @@ Beat RoleMachine::beat(TimePoint now) const {
   b.echo_incarnation = peer_incarnation_;
   b.echo_seq = peer_max_seq_;
   b.timing = target_;
+  b.alone = alone_wanted_ && role_ == Role::kMaster;
   return b;
 }
 
@@ -292,6 +313,7 @@ Beat RoleMachine::next_beat(TimePoint now) {
   Beat b = beat(now);
   b.seq = next_seq_++;
   sent_.emplace_back(b.seq, now);
+  if (b.alone && !alone_first_seq_) alone_first_seq_ = b.seq;
   if (advertised_.empty() || advertised_.back().timing != target_) {
     // The peer may shorten its wait to this timeout from this beat on: a
     // reference verdict (valid for the timeout the peer may use) given under
@@ -343,8 +365,12 @@ void RoleMachine::set_eligibility(TimePoint now) {
 
 bool RoleMachine::wins_election(TimePoint now) const {
   if (!eligible(now)) return false;
-  if (!peer_ || !peer_->healthy) return true;
+  if (!peer_) return true;
   const Beat& p = *peer_;
+  // An ineligible peer (its store failed, its history in doubt) does not
+  // compete - but a node that is catching up (syncing) may lack what that
+  // peer acknowledged: it takes over only holding at least the peer's journal.
+  if (!p.healthy) return role_ == Role::kStandby || position_ >= p.position;
   // The most advanced journal, then priority, then the smaller name: the
   // peer computes the mirror image, so exactly one wins.
   const auto self_key = std::make_tuple(position_, options_.priority);
@@ -381,8 +407,17 @@ Actions RoleMachine::fence(TimePoint now, const std::string& reason, bool by_hig
   return out;
 }
 
+Epoch RoleMachine::next_epoch() const {
+  Epoch epoch = highest_epoch_known() + 1;
+  if (!options_.peer_name.empty() && options_.peer_name != options_.name) {
+    const Epoch parity = options_.name < options_.peer_name ? 1 : 0;
+    if (epoch % 2 != parity) ++epoch;
+  }
+  return epoch;
+}
+
 Actions RoleMachine::promote(TimePoint /*now*/, const std::string& reason, bool fence_peer) {
-  const Epoch epoch = highest_epoch_known() + 1;
+  const Epoch epoch = next_epoch();
   promoting_ = epoch;
   reason_ = reason;
   return {Promote{epoch, reason, fence_peer}};
@@ -403,13 +438,26 @@ Actions RoleMachine::evaluate(TimePoint now) {
   }
 
   // Not master: may this node take over?
+  if (!following(now)) caught_up_ = false;  // a caught-up report is about the master followed
   if (!healthy_ || !options_.has_peer) return out;
   if (role_ == Role::kFenced && fenced_by_higher_epoch_) return out;  // waits for failback
 
   if (peer_alive(now)) {
     if (lease_wanted_) want_lease(0, out);  // the peer came back before the lease did
     const Beat& p = *peer_;
-    if (p.role == Role::kMaster && p.epoch >= epoch_) return out;  // follow it
+    if (p.role == Role::kMaster && p.epoch >= epoch_) {  // follow it
+      if (role_ == Role::kStandby && p.alone) {
+        // The master acknowledges (or is about to) without this node: it
+        // no longer holds every acknowledged change, so it may not take over.
+        role_ = Role::kSyncing;
+        caught_up_ = false;
+        reason_ = "the master acknowledges changes without this node";
+      } else if (role_ == Role::kSyncing && caught_up_ && !p.alone) {
+        role_ = Role::kStandby;
+        reason_.clear();
+      }
+      return out;
+    }
     if (p.acting) return out;
     // A fenced node decides only on contact confirmed after it was fenced.
     if (role_ == Role::kFenced && (!confirmed_at_ || *confirmed_at_ <= fenced_at_)) return out;
@@ -437,7 +485,7 @@ Actions RoleMachine::evaluate(TimePoint now) {
       }
       return out;
     case GuardMode::kWitness: {
-      const Epoch target = highest_epoch_known() + 1;
+      const Epoch target = next_epoch();
       if (lease_wanted_ != target) {
         want_lease(target, out);
         return out;

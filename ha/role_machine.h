@@ -114,6 +114,10 @@ struct Beat {
   std::uint64_t echo_incarnation = 0;
   std::uint64_t echo_seq = 0;
   std::int64_t priority = 0;
+  // A master in sync mode that acknowledges changes without the standby, or
+  // is about to (see set_alone_wanted). A standby that hears it no longer
+  // holds every acknowledged change: it drops to syncing.
+  bool alone = false;
   // The sender's target timing; unset from a sender that does not say.
   std::optional<Timing> timing;
 };
@@ -149,6 +153,11 @@ class RoleMachine {
     bool fence_command = false;  // ha.fence_command is configured
     Timing timing;
     std::uint64_t incarnation = 1;  // differs at every start (the runner picks it at random)
+    // The peer's name. When set, the two nodes take epochs of different
+    // parity (the node whose name sorts first the odd ones), so a promotion
+    // that did not hear of the peer's newest epoch still takes a number the
+    // peer never used: one epoch, one history.
+    std::string peer_name;
   };
 
   explicit RoleMachine(Options options);
@@ -189,6 +198,18 @@ class RoleMachine {
   Actions end_switchover(TimePoint now, bool peer_took_over);
   // Switchover, standby side: the master stopped at `lsn` and hands over.
   Actions on_handover(TimePoint now, Lsn lsn);
+  // Sync mode, master side: the journal shipper wants to acknowledge changes
+  // without the standby (its stream is gone, or it lags past the bound).
+  // Beats say so from now on. The standby that hears it drops to syncing; it
+  // becomes standby again only once caught up and the master says it stopped.
+  void set_alone_wanted(bool wanted);
+  // Whether the master may now acknowledge without the standby: the standby
+  // echoed a beat that said so (it no longer counts itself in sync), or it
+  // has been silent for the failover timeout, or there is no peer.
+  bool alone_allowed(TimePoint now) const;
+  // ...because the standby heard it (not merely silent).
+  bool alone_announced() const { return alone_first_seq_ && echoed_seq_ >= *alone_first_seq_; }
+  bool alone_wanted() const { return alone_wanted_; }
   // This node's target timing changed (replicated setting, or back to the
   // config file's). May be called before on_start. The caller checked the
   // bounds (timeout >= 3 x interval).
@@ -297,6 +318,13 @@ class RoleMachine {
   bool guard_ok_ = false;
   TimePoint guard_valid_until_{};
   std::string guard_detail_;
+
+  bool alone_wanted_ = false;
+  std::optional<std::uint64_t> alone_first_seq_;  // first beat that said alone, this round
+  std::uint64_t echoed_seq_ = 0;  // newest beat of ours the peer echoed (this incarnation)
+  bool caught_up_ = false;        // syncing: the follower reported caught up with the master
+  // The epoch a promotion takes now.
+  Epoch next_epoch() const;
 
   std::optional<Epoch> promoting_;     // Promote emitted, awaiting on_promoted
   std::optional<Epoch> lease_wanted_;  // AcquireLease emitted for this epoch

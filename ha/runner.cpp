@@ -1,45 +1,27 @@
 #include "ha/runner.h"
 
+// Runner: start and stop, the tick, heartbeats, health, replication and
+// commits, and carrying out the role machine's actions. The operator's
+// commands and the switchover are in runner_operations.cpp, status in
+// runner_status.cpp.
+
 #include <grpcpp/create_channel.h>
-#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <boost/asio/post.hpp>
-#include <mutex>
 #include <thread>
 
 #include "common/errors.h"
 #include "common/tls.h"
 #include "ha/beat_codec.h"
-#include "ha/reference_guard.h"
-#include "ha/witness_guard.h"
+#include "ha/runner_internal.h"
 
 namespace duet::ha {
 namespace {
 
 constexpr std::uint64_t kMinFreeBytes = 64ULL << 20;  // below this the store counts as full
 
-std::string ms_text(Duration d) {
-  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
-}
-
 }  // namespace
-
-struct Runner::Life {
-  std::mutex mu;
-  bool alive = true;
-  boost::asio::any_io_executor executor;
-
-  // Runs `fn` on the executor unless the runner has stopped.
-  template <typename Fn>
-  void post(Fn&& fn) {
-    std::lock_guard lock(mu);
-    if (alive) boost::asio::post(executor, std::forward<Fn>(fn));
-  }
-};
 
 Runner::Runner(boost::asio::any_io_executor executor, Clock& clock, RunnerOptions options,
                store::Store& store, std::unique_ptr<Guard> guard, Hooks hooks)
@@ -49,15 +31,15 @@ Runner::Runner(boost::asio::any_io_executor executor, Clock& clock, RunnerOption
       store_(store),
       guard_(std::move(guard)),
       hooks_(std::move(hooks)),
-      rm_(RoleMachine::Options{options_.node.name, options_.ha.priority, options_.peer.has_value(),
-                               options_.ha.guard == HaConfig::Guard::kWitness ? GuardMode::kWitness
-                               : options_.ha.guard == HaConfig::Guard::kReference
-                                   ? GuardMode::kReference
-                                   : GuardMode::kNone,
-                               !options_.ha.fence_command.empty(),
-                               Timing{std::chrono::milliseconds(options_.ha.interval_ms),
-                                      std::chrono::milliseconds(options_.ha.timeout_ms)},
-                               options_.incarnation}),
+      rm_(RoleMachine::Options{
+          options_.node.name, options_.ha.priority, options_.peer.has_value(),
+          options_.ha.guard == HaConfig::Guard::kWitness     ? GuardMode::kWitness
+          : options_.ha.guard == HaConfig::Guard::kReference ? GuardMode::kReference
+                                                             : GuardMode::kNone,
+          !options_.ha.fence_command.empty(),
+          Timing{std::chrono::milliseconds(options_.ha.interval_ms),
+                 std::chrono::milliseconds(options_.ha.timeout_ms)},
+          options_.incarnation, options_.peer ? options_.peer->name : std::string()}),
       life_(std::make_shared<Life>()) {
   life_->executor = executor_;
 }
@@ -75,9 +57,17 @@ Status Runner::start() {
     so.lag_bound = std::chrono::milliseconds(options_.ha.sync_lag_bound_ms);
     // A master serves its journal while it acts, and also while it hands
     // over in a switchover (not acting, but the standby must catch up).
-    shipper_ = std::make_unique<JournalShipper>(clock_, store_, so, [this] {
-      return rm_.role() == Role::kMaster && (rm_.may_act(clock_.now()) || rm_.switching_over());
-    });
+    shipper_ = std::make_unique<JournalShipper>(
+        clock_, store_, so,
+        [this] {
+          return rm_.role() == Role::kMaster && (rm_.may_act(clock_.now()) || rm_.switching_over());
+        },
+        // Acknowledge without the standby only once it heard so, or is silent.
+        [this] { return rm_.alone_allowed(clock_.now()); },
+        [this] {
+          rm_.set_alone_wanted(true);
+          send_beat();  // tell the standby at once
+        });
     JournalFollower::Hooks fh;
     fh.caught_up = [this] {
       const Role before = rm_.role();
@@ -91,10 +81,9 @@ Status Runner::start() {
       apply(rm_.on_lost_sync(clock_.now(), why));
       log_role_change(before);
     };
-    fh.stream_ended = [this](const std::string& why) {
-      spdlog::debug("ha: {}", why);
-      if (!unsynced_since_) unsynced_since_ = clock_.now();
-    };
+    // A broken stream alone says nothing about what this node holds: the
+    // master tells it in its beats when it acknowledges without it.
+    fh.stream_ended = [](const std::string& why) { spdlog::debug("ha: {}", why); };
     fh.diverged = [this](const std::string& why) {
       const Role before = rm_.role();
       apply(rm_.on_diverged(clock_.now(), why));
@@ -189,27 +178,15 @@ void Runner::tick() {
   const Role before = rm_.role();
   apply(rm_.on_tick(clock_.now()));
   log_role_change(before);
+  if (shipper_) shipper_->recheck_alone();  // the standby may have gone silent
   drive_replication();
 }
 
 void Runner::drive_replication() {
   if (!follower_ || stopped_) return;
-  const auto now = clock_.now();
-  if (rm_.following(now)) {
+  if (rm_.following(clock_.now())) {
     follower_->ensure(stub_.get(), reseed_allowed_);
-    // A master that still beats but cannot be streamed from for a failover
-    // timeout: this standby no longer holds what it acknowledges.
-    if (follower_->connected()) {
-      unsynced_since_.reset();
-    } else if (rm_.role() == Role::kStandby && unsynced_since_ &&
-               now - *unsynced_since_ >= rm_.silence_timeout()) {
-      const Role before = rm_.role();
-      apply(rm_.on_lost_sync(
-          now, "no replication stream from the master for " + ms_text(now - *unsynced_since_)));
-      log_role_change(before);
-    }
   } else {
-    unsynced_since_.reset();
     if (follower_->running()) {
       follower_->stop(std::string("not following the master (") + role_name(rm_.role()) + ")");
     }
@@ -283,10 +260,10 @@ void Runner::refresh_position() {
 
 duet::v1::Beat Runner::outgoing_beat() {
   refresh_position();
+  rm_.set_alone_wanted(shipper_ && rm_.role() == Role::kMaster && shipper_->running_alone());
   duet::v1::Beat b = to_proto(rm_.next_beat(clock_.now()));
   b.mutable_health()->set_store_writable(healthy_);
   b.mutable_health()->set_detail(health_detail_);
-  b.set_running_alone(shipper_ && rm_.role() == Role::kMaster && shipper_->running_alone());
   b.set_guard(guard_
                   ? (rm_.guard_holds(clock_.now()) ? "ok: " : "not holding: ") + rm_.guard_detail()
                   : "none");
@@ -333,6 +310,7 @@ void Runner::on_peer_beat(const duet::v1::Beat& beat) {
   }
   const Role before = rm_.role();
   apply(rm_.on_beat(clock_.now(), from_proto(beat)));
+  if (shipper_) shipper_->recheck_alone();  // the echo may allow running alone
   // Invariant 1: remember the highest epoch seen, so a later promotion of
   // this node (even a forced one) takes a higher one.
   // (Not during a re-seed: the restore takes the snapshot's epoch, and the
@@ -411,283 +389,6 @@ void Runner::finish_promotion(Epoch epoch) {
   apply(rm_.on_promoted(clock_.now(), epoch));
 }
 
-Result<std::string> Runner::force_promote() {
-  if (rm_.role() == Role::kMaster)
-    return std::string("already master in epoch ") + std::to_string(rm_.epoch());
-  apply(rm_.on_force_promote(clock_.now()));
-  return std::string("promotion forced: ") + rm_.reason();
-}
-
-Result<std::string> Runner::failback() {
-  if (rm_.role() == Role::kMaster) {
-    return std::string("this node is master; failback applies to its peer");
-  }
-  const Role before = rm_.role();
-  apply(rm_.on_failback(clock_.now()));
-  // Whatever this node holds that the master does not is discarded: a
-  // diverged journal is replaced by the master's snapshot.
-  reseed_allowed_ = true;
-  if (follower_) follower_->stop("failback: restarting replication");
-  log_role_change(before);
-  return std::string(role_name(before)) + " -> " + role_name(rm_.role()) + ": " + rm_.reason();
-}
-
-void Runner::switchover(std::function<void(Result<std::string>)> done) {
-  start_switchover(std::move(done),
-                   clock_.now() + 2 * rm_.silence_timeout() + std::chrono::seconds(2));
-}
-
-void Runner::start_switchover(std::function<void(Result<std::string>)> done, TimePoint wait_until) {
-  const auto now = clock_.now();
-  if (switching_) {
-    done(make_error(CommonErrc::kInvalidArgument, "a switchover is already running"));
-    return;
-  }
-  if (rm_.role() != Role::kMaster || !rm_.may_act(now)) {
-    done(make_error(CommonErrc::kInvalidArgument, "this node is not the acting master"));
-    return;
-  }
-  apply(rm_.begin_switchover(now));
-  if (!rm_.switching_over()) {
-    const auto& p = rm_.peer();
-    if (rm_.peer_alive(now) && p && now < wait_until) {
-      // A standby just brought back (failback) reports itself healthy and
-      // eligible only after a settling time: wait for it rather than refuse.
-      std::weak_ptr<Life> life = life_;
-      clock_.call_after(rm_.beat_interval(), [this, life, done = std::move(done), wait_until] {
-        if (life.expired() || stopped_) return;
-        start_switchover(std::move(done), wait_until);
-      });
-      return;
-    }
-    done(make_error(CommonErrc::kInvalidArgument,
-                    std::string("the peer is not a healthy standby (") +
-                        (rm_.peer_alive(now) && p ? role_name(p->role) : "down") + ")"));
-    return;
-  }
-  spdlog::warn("ha: switchover: stopped acting; waiting for the standby to catch up");
-  const auto limit = std::max<Duration>(std::chrono::seconds(5), 2 * rm_.silence_timeout());
-  switching_ = Switching{std::move(done), now + limit};
-  poll_switchover();
-}
-
-void Runner::poll_switchover() {
-  if (!switching_ || stopped_) return;
-  const auto now = clock_.now();
-  if (rm_.role() != Role::kMaster) {  // the peer took over and we follow it
-    const auto& p = rm_.peer();
-    end_switchover(std::string("switchover done: ") + (p ? p->from : "the peer") +
-                   " is master in epoch " + std::to_string(p ? p->epoch : 0) + ", " +
-                   options_.node.name + " follows it");
-    return;
-  }
-  if (now >= switching_->deadline) {
-    const std::string why = switching_->last_error.empty() ? "the standby did not take over in time"
-                                                           : switching_->last_error;
-    apply(rm_.end_switchover(now, false));
-    spdlog::error("ha: switchover abandoned: {}; acting again", why);
-    end_switchover(make_error(
-        CommonErrc::kInvalidArgument,
-        "switchover abandoned (" + why + "); " + options_.node.name + " is master again"));
-    return;
-  }
-  const store::Lsn last = store_.last_lsn();
-  if (!switching_->handed_over && !switching_->handover_in_flight && shipper_ && stub_ &&
-      shipper_->lag().acked_lsn >= last) {
-    struct Call {
-      grpc::ClientContext ctx;
-      duet::v1::HandoverRequest req;
-      duet::v1::HandoverResponse resp;
-    };
-    auto call = std::make_shared<Call>();
-    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
-    call->req.set_from(options_.node.name);
-    call->req.set_epoch(rm_.epoch());
-    call->req.set_lsn(last);
-    switching_->handover_in_flight = true;
-    std::shared_ptr<Life> life = life_;
-    stub_->async()->Handover(
-        &call->ctx, &call->req, &call->resp, [this, call, life](grpc::Status status) {
-          life->post([this, call, status] {
-            if (!switching_) return;
-            switching_->handover_in_flight = false;
-            if (status.ok() && call->resp.accepted()) {
-              switching_->handed_over = true;
-            } else {
-              switching_->last_error = status.ok() ? call->resp.message() : status.error_message();
-            }
-          });
-        });
-  }
-  std::weak_ptr<Life> weak = life_;
-  clock_.call_after(std::chrono::milliseconds(5), [this, weak] {
-    if (!weak.expired()) poll_switchover();
-  });
-}
-
-void Runner::end_switchover(Result<std::string> outcome) {
-  auto done = std::move(switching_->done);
-  switching_.reset();
-  if (outcome.ok()) spdlog::warn("ha: {}", *outcome);
-  done(std::move(outcome));
-}
-
-duet::v1::HandoverResponse Runner::on_handover(const duet::v1::HandoverRequest& req) {
-  duet::v1::HandoverResponse resp;
-  if (!options_.peer || req.from() != options_.peer->name) {
-    resp.set_message("hand-over from '" + req.from() + "', who is not this node's peer");
-    return resp;
-  }
-  refresh_position();
-  const Role before = rm_.role();
-  auto actions = rm_.on_handover(clock_.now(), req.lsn());
-  bool promoting = false;
-  for (const auto& a : actions) promoting |= std::holds_alternative<Promote>(a);
-  if (!promoting) {
-    resp.set_message(std::string("not taking over: this node is ") + role_name(before) +
-                     " at LSN " + std::to_string(rm_.position().last_lsn) + ", the master at " +
-                     std::to_string(req.lsn()));
-    return resp;
-  }
-  spdlog::warn("ha: switchover: {} hands over at LSN {}", req.from(), req.lsn());
-  apply(actions);
-  log_role_change(before);
-  resp.set_accepted(true);
-  resp.set_message(options_.node.name + " takes over");
-  return resp;
-}
-
 bool Runner::may_act() const { return rm_.may_act(clock_.now()); }
-
-void Runner::fill_status(duet::v1::StatusResponse& r) const {
-  const auto now = clock_.now();
-  const auto info = store_.info();
-  const bool self_acts = rm_.may_act(now);
-  const auto& peer = rm_.peer();
-  const bool peer_alive = rm_.peer_alive(now);
-  if (self_acts) {
-    r.set_master(options_.node.name);
-  } else if (peer_alive && peer && peer->acting) {
-    r.set_master(peer->from);
-  }
-  r.set_ha(options_.peer ? "pair" : "standalone");
-  r.set_sync_mode(options_.ha.sync ? "sync" : "async");
-  r.set_running_alone(options_.ha.sync && shipper_ && self_acts && shipper_->running_alone());
-
-  auto* self = r.add_nodes();
-  self->set_name(options_.node.name);
-  self->set_address(options_.node.address.to_string());
-  self->set_self(true);
-  self->set_role(role_name(rm_.role()));
-  self->set_epoch(rm_.epoch());
-  self->set_applied_lsn(info.last_lsn);
-  self->set_guard(guard_ ? (rm_.guard_holds(now) ? "ok: " : "not holding: ") + rm_.guard_detail()
-                         : "none");
-  self->set_detail(rm_.reason());
-  if (follower_ && follower_->reseeding()) {
-    self->set_detail("re-seeding: " + std::to_string(follower_->reseed_rows()) + " rows (" +
-                     std::to_string(follower_->reseed_bytes() >> 20) + " MiB) restored");
-  }
-  auto ms = [](Duration d) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-  };
-  self->set_interval_ms(timing_.value.interval_ms);
-  self->set_timeout_ms(timing_.value.timeout_ms);
-  self->set_timing_source(timing_.from_setting ? "setting" : "config");
-  self->set_timing_detail(timing_.problem);
-  self->set_effective_interval_ms(ms(rm_.beat_interval()));
-  self->set_effective_timeout_ms(ms(rm_.silence_timeout()));
-  self->set_fence_after_ms(ms(rm_.fence_after()));
-  self->set_timing_settled(rm_.timing_settled());
-  if (!options_.peer) return;
-  auto* p = r.add_nodes();
-  p->set_name(options_.peer->name);
-  p->set_address(options_.peer->address.to_string());
-  if (auto age = rm_.peer_age(now)) {
-    p->set_heartbeat_age_ms(std::chrono::duration_cast<std::chrono::milliseconds>(*age).count());
-  }
-  if (const auto& pt = rm_.peer_timing()) {
-    p->set_interval_ms(ms(pt->interval));
-    p->set_timeout_ms(ms(pt->timeout));
-  }
-  if (peer_alive && peer) {
-    p->set_role(role_name(peer->role));
-    p->set_epoch(peer->epoch);
-    p->set_applied_lsn(peer->position.last_lsn);
-    if (self_acts && shipper_) {
-      // The master's view: what the standby acknowledged as durable.
-      const auto lag = shipper_->lag();
-      p->set_applied_lsn(std::max<Lsn>(lag.acked_lsn, peer->position.last_lsn));
-      p->set_lag_records(lag.records);
-      p->set_lag_ms(lag.ms);
-      if (auto rows = shipper_->snapshot_rows_sent()) {
-        p->set_detail("re-seeding: " + std::to_string(*rows) + " rows sent");
-      } else if (!lag.connected) {
-        p->set_detail("no replication stream");
-      }
-    } else {
-      const auto lag =
-          info.last_lsn > peer->position.last_lsn ? info.last_lsn - peer->position.last_lsn : 0;
-      p->set_lag_records(lag);
-    }
-  } else {
-    p->set_role("down");
-    if (peer) p->set_epoch(peer->epoch);
-    p->set_detail(peer_error_.empty()
-                      ? "not heard for " +
-                            (rm_.peer_age(now) ? ms_text(*rm_.peer_age(now)) : std::string("ever"))
-                      : peer_error_);
-  }
-  p->set_guard(peer_alive ? "(see that node)" : "unknown");
-}
-
-std::unique_ptr<Guard> make_guard(boost::asio::any_io_executor executor, const Clock& clock,
-                                  const ManagerConfig& config) {
-  if (!config.peer) return nullptr;
-  const auto interval = std::chrono::milliseconds(config.ha.interval_ms);
-  const auto timeout = std::chrono::milliseconds(config.ha.timeout_ms);
-  switch (config.ha.guard) {
-    case HaConfig::Guard::kReference:
-      return std::make_unique<ReferenceGuard>(executor, clock, config.ha.reference, interval,
-                                              interval, timeout);
-    case HaConfig::Guard::kWitness: {
-      std::string pair = config.node.name < config.peer->name
-                             ? config.node.name + "/" + config.peer->name
-                             : config.peer->name + "/" + config.node.name;
-      return std::make_unique<WitnessGuard>(executor, clock, *config.ha.witness, config.tls,
-                                            config.node.name, pair, interval);
-    }
-    case HaConfig::Guard::kNone:
-      break;
-  }
-  return nullptr;
-}
-
-std::string run_fence_command(const std::string& command,
-                              const std::vector<std::pair<std::string, std::string>>& env,
-                              Duration timeout, const Clock& clock) {
-  const pid_t pid = fork();
-  if (pid < 0) return "cannot fork";
-  if (pid == 0) {
-    for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  const auto deadline = clock.now() + timeout;
-  int status = 0;
-  while (true) {
-    const pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) break;
-    if (clock.now() >= deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      return "timed out after " + ms_text(timeout);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
-  return "ended";
-}
 
 }  // namespace duet::ha

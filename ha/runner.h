@@ -148,8 +148,6 @@ class Runner {
   std::unique_ptr<JournalShipper> shipper_;
   std::unique_ptr<JournalFollower> follower_;
   bool reseed_allowed_ = false;  // set by failback until caught up
-  // Since when a standby that follows a live master has had no stream.
-  std::optional<TimePoint> unsynced_since_;
   bool stopped_ = false;
   // A switchover in progress (master side).
   struct Switching {

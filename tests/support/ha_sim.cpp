@@ -21,8 +21,9 @@ SimPair::SimPair(SimConfig config) : config_(config), rng_(config.seed) {
   b_.priority = config.priority_b;
   // The rm of a node that never booted still answers role queries.
   for (Node* n : {&a_, &b_}) {
-    n->rm = std::make_unique<ha::RoleMachine>(ha::RoleMachine::Options{
-        n->name, n->priority, true, config_.guard, config_.fence_command, config_.timing});
+    n->rm = std::make_unique<ha::RoleMachine>(
+        ha::RoleMachine::Options{n->name, n->priority, true, config_.guard, config_.fence_command,
+                                 config_.timing, 1, n->name == "a" ? "b" : "a"});
   }
   if (config_.write_every > Duration::zero()) schedule_writes();
 }
@@ -70,14 +71,16 @@ void SimPair::start(const std::string& name) {
   n.pending.clear();
   n.peer_acked = 0;
   n.alone = false;
+  n.alone_wanted = false;
+  n.alone_via_echo = false;
   n.lease_epoch.reset();
   n.failback_requested = false;
   n.last_append = {0, 0};
   n.stream_open = false;
   n.stream_connected = false;
-  n.unsynced_since.reset();
-  n.rm = std::make_unique<ha::RoleMachine>(ha::RoleMachine::Options{
-      n.name, n.priority, true, config_.guard, config_.fence_command, config_.timing, rng_()});
+  n.rm = std::make_unique<ha::RoleMachine>(
+      ha::RoleMachine::Options{n.name, n.priority, true, config_.guard, config_.fence_command,
+                               config_.timing, rng_(), other(n).name});
   if (n.timing) (void)n.rm->set_timing(clock_.now(), *n.timing);
   log(name + " boots (epoch " + std::to_string(n.persisted_epoch) + ", " +
       std::to_string(n.journal.size()) + " records)");
@@ -249,17 +252,12 @@ void SimPair::schedule_tick(Node& n) {
     }
     // Heartbeat.
     send(n.name, peer.name, n.rm->next_beat(now));
-    // Replication and sync acks, as master.
+    // Replication, as master.
     if (n.rm->role() == Role::kMaster && n.rm->may_act(now)) {
       send(n.name, peer.name, Append{n.rm->epoch(), 0, {}, n.journal.size()});
-      if (!n.pending.empty() && now - n.pending.begin()->second >= config_.sync_bound) {
-        if (!n.alone) log(n.name + " runs alone: the standby lags past the bound");
-        n.alone = true;
-        alone_acked_ += n.pending.size();
-        n.pending.clear();
-      }
     }
     apply_actions(n, n.rm->on_tick(now));
+    drive_alone(n);
     drive_replication(n);
   });
 }
@@ -283,6 +281,7 @@ void SimPair::write(Node& n) {
     n.pending.emplace(lsn, clock_.now());
   } else {
     ++alone_acked_;
+    if (config_.sync && n.alone_via_echo) alone_known_.insert({lsn, n.rm->epoch()});
   }
   send(n.name, other(n).name, Append{n.rm->epoch(), 0, {}, lsn});
 }
@@ -338,6 +337,7 @@ void SimPair::handle(Node& n, const std::string& /*from*/, Payload payload) {
       n.persisted_epoch = beat->epoch;  // as the runner does: remember the highest epoch seen
       n.rm->on_epoch_adopted(beat->epoch);
     }
+    drive_alone(n);        // the echo may allow running alone
     drive_replication(n);  // as the runner does after each heartbeat
   } else if (auto* app = std::get_if<Append>(&payload)) {
     on_append(n, *app);
@@ -439,9 +439,35 @@ void SimPair::on_ack(Node& n, const Ack& msg) {
     sync_acked_.insert({lsn, n.journal[lsn - 1]});
     n.pending.erase(n.pending.begin());
   }
-  if (n.alone && n.peer_acked >= n.journal.size()) {
+  if ((n.alone || n.alone_wanted) && n.peer_acked >= n.journal.size()) {
+    if (n.alone) log(n.name + " back in sync with the standby");
     n.alone = false;
-    log(n.name + " back in sync with the standby");
+    n.alone_wanted = false;
+    n.alone_via_echo = false;
+    n.rm->set_alone_wanted(false);
+  }
+}
+
+void SimPair::drive_alone(Node& n) {
+  const auto now = clock_.now();
+  if (!config_.sync || n.rm->role() != Role::kMaster || !n.rm->may_act(now)) return;
+  if (!n.alone_wanted && !n.pending.empty() &&
+      now - n.pending.begin()->second >= config_.sync_bound) {
+    n.alone_wanted = true;
+    n.rm->set_alone_wanted(true);
+    log(n.name + " wants to run alone: the standby lags past the bound");
+    send(n.name, other(n).name, n.rm->next_beat(now));  // the runner's wants_alone hook
+  }
+  if (n.alone_wanted && !n.alone && n.rm->alone_allowed(now)) {
+    n.alone = true;
+    n.alone_via_echo = n.rm->alone_announced();
+    log(n.name + " runs alone (" +
+        (n.alone_via_echo ? "the standby heard it" : "the standby is silent") + ")");
+    alone_acked_ += n.pending.size();
+    if (n.alone_via_echo) {
+      for (const auto& [lsn, t] : n.pending) alone_known_.insert({lsn, n.journal[lsn - 1]});
+    }
+    n.pending.clear();
   }
 }
 
@@ -457,21 +483,7 @@ void SimPair::drive_replication(Node& n) {
         ++n.stream_id;
       }
     }
-    // A master that still beats but cannot be streamed from for a failover
-    // timeout: this standby no longer holds what it acknowledges.
-    if (n.stream_connected) {
-      n.unsynced_since.reset();
-    } else if (n.rm->role() == Role::kStandby && n.unsynced_since &&
-               now - *n.unsynced_since >= n.rm->silence_timeout()) {
-      ++n.lost_sync_drops;
-      const auto ms =
-          std::chrono::duration_cast<std::chrono::milliseconds>(now - *n.unsynced_since).count();
-      log(n.name + " lost sync: no replication stream for " + std::to_string(ms) + " ms");
-      apply_actions(n, n.rm->on_lost_sync(now, "no replication stream from the master for " +
-                                                   std::to_string(ms) + " ms"));
-    }
   } else {
-    n.unsynced_since.reset();
     if (n.stream_open) end_stream(n, "not following the master");  // follower stop()
   }
 }
@@ -480,7 +492,6 @@ void SimPair::end_stream(Node& n, const std::string& why) {
   if (n.stream_open) log(n.name + " replication stream ended: " + why);
   n.stream_open = false;
   n.stream_connected = false;
-  if (!n.unsynced_since) n.unsynced_since = clock_.now();  // the stream_ended hook
 }
 
 void SimPair::close_served_streams(Node& master, const std::string& why) {
@@ -505,6 +516,18 @@ void SimPair::apply_actions(Node& n, const Actions& actions) {
           break;
         }
       }
+      if (p->reason.rfind("forced", 0) == 0) {
+        alone_known_.clear();  // the operator accepts losing what was acknowledged alone
+      } else {
+        for (const auto& [lsn, epoch] : alone_known_) {
+          if (lsn > n.journal.size() || n.journal[lsn - 1] != epoch) {
+            violations.push_back(n.name + " took over (epoch " + std::to_string(p->epoch) +
+                                 ") without LSN " + std::to_string(lsn) +
+                                 ", acknowledged alone after it heard the master say so");
+            break;
+          }
+        }
+      }
       auto [it, fresh] = actors_by_epoch_.emplace(p->epoch, n.name);
       if (!fresh && it->second != n.name) {
         violations.push_back("epoch " + std::to_string(p->epoch) + " taken by both " + it->second +
@@ -514,6 +537,9 @@ void SimPair::apply_actions(Node& n, const Actions& actions) {
       n.pending.clear();
       n.peer_acked = 0;
       n.alone = false;
+      n.alone_wanted = false;
+      n.alone_via_echo = false;
+      n.rm->set_alone_wanted(false);
       log(n.name + " promotes to epoch " + std::to_string(p->epoch) + ": " + p->reason);
       apply_actions(n, n.rm->on_promoted(now, p->epoch));
     } else if (const auto* stop = std::get_if<ha::StopActing>(&action)) {
@@ -536,6 +562,7 @@ void SimPair::apply_actions(Node& n, const Actions& actions) {
 void SimPair::check_invariants() {
   for (Node* n : {&a_, &b_}) {
     if (n->rm->role() != n->seen_role) {
+      if (n->seen_role == Role::kStandby && n->rm->role() == Role::kSyncing) ++n->lost_sync_drops;
       n->seen_role = n->rm->role();
       ++n->role_changes;
     }

@@ -11,10 +11,11 @@
 // drive_replication(): a following node opens a stream when it has none; the
 // stream counts as connected once the master's first batch arrived on it (a
 // first batch that shows the node behind reports lost sync, as the follower
-// does); a stream that ends or cannot be opened starts 'unsynced since'; a
-// standby whose stream has been down for the silence timeout while it still
-// follows the master drops to syncing (RoleMachine::on_lost_sync). Like the
-// runner, the node checks this on each tick and after each heartbeat.
+// does). A master whose standby lags past sync_bound wants to run alone; it
+// acknowledges alone only once the role machine allows it (the standby
+// echoed a beat saying so, or is silent), as the JournalShipper does. A
+// standby hearing that drops to syncing (lost_sync_drops counts the
+// standby -> syncing changes).
 //
 // Everything is driven by one seeded random generator and the manual clock,
 // so a run is reproducible from its seed. run_for() advances time in 1 ms
@@ -22,7 +23,9 @@
 //  - at most one node may act at a time (witness mode), or never two acting
 //    in the same epoch (reference mode, where an A-B cut with both reaching
 //    the reference can briefly give two masters in different epochs);
-//  - a node that becomes master holds every change acknowledged in sync mode;
+//  - a node that becomes master holds every change acknowledged in sync mode,
+//    and (unless forced) every change acknowledged alone after it heard so;
+//  - no epoch is taken by both nodes;
 //  - a master's fence_after() ends before its standby may promote (also while
 //    the timing changes).
 // A violation is recorded in `violations` with the time and what happened.
@@ -175,18 +178,18 @@ class SimPair {
     // As master: replication and sync-ack bookkeeping.
     ha::Lsn peer_acked = 0;
     std::map<ha::Lsn, TimePoint> pending;  // written, waiting for the standby
-    bool alone = false;
+    bool alone_wanted = false;    // the shipper wants to acknowledge alone (lag past the bound)
+    bool alone = false;           // ...and does (the role machine allowed it)
+    bool alone_via_echo = false;  // allowed because the standby heard it (not silence)
     std::optional<ha::Epoch> lease_epoch;  // lease wanted (witness mode)
     bool failback_requested = false;
     std::uint64_t send_seq = 0;
     std::pair<ha::Epoch, std::uint64_t> last_append{0, 0};  // newest Append applied
     std::optional<ha::Timing> timing;                       // set by set_timing; survives reboots
-    // As follower: the replication stream (JournalFollower) and the runner's
-    // 'unsynced since' (drive_replication).
+    // As follower: the replication stream (JournalFollower).
     bool stream_open = false;       // running: ensure() started it
     bool stream_connected = false;  // the master's first batch arrived on it
     std::uint64_t stream_id = 0;
-    std::optional<TimePoint> unsynced_since;
     std::uint64_t lost_sync_drops = 0;
     ha::Role seen_role = ha::Role::kSyncing;  // as of the last simulated millisecond
     std::uint64_t role_changes = 0;
@@ -204,6 +207,8 @@ class SimPair {
   void apply_actions(Node& n, const ha::Actions& actions);
   void on_append(Node& n, const Append& msg);
   void on_ack(Node& n, const Ack& msg);
+  // The shipper's running alone (go_alone, recheck_alone): after each tick and heartbeat.
+  void drive_alone(Node& n);
   // The runner's drive_replication(): after each tick and each heartbeat.
   void drive_replication(Node& n);
   // The follower's stream ended or could not start (its stream_ended hook).
@@ -234,6 +239,10 @@ class SimPair {
   // Acknowledged changes: (lsn, epoch).
   std::set<std::pair<ha::Lsn, ha::Epoch>> sync_acked_;
   std::uint64_t alone_acked_ = 0;
+  // Acknowledged alone after the standby heard it (so it stopped counting
+  // itself in sync): a node that takes over without the operator's force must
+  // hold these too.
+  std::set<std::pair<ha::Lsn, ha::Epoch>> alone_known_;
   std::uint64_t writes_ = 0;
   std::map<ha::Epoch, std::string> actors_by_epoch_;
 };

@@ -164,11 +164,19 @@ TEST_CASE("two nodes starting together elect one master by journal, priority, th
     (void)b2.on_start(clock.now(), 3, {3, 20}, true);
     CHECK(find<Promote>(hear(b2, clock, beat("a", Role::kSyncing, 3, {3, 20}))) == nullptr);
   }
-  SECTION("an unhealthy node never wins") {
+  SECTION("an unhealthy node never wins; a healthy one holding at least its journal does") {
     RoleMachine a(opts("a"));
-    (void)a.on_start(clock.now(), 3, {3, 1}, true);
+    (void)a.on_start(clock.now(), 3, {3, 99}, true);
     CHECK(find<Promote>(hear(a, clock, beat("b", Role::kSyncing, 3, {3, 99}, false, false))) !=
           nullptr);
+  }
+  SECTION("a syncing node behind an unhealthy peer waits: it may lack what the peer acknowledged") {
+    RoleMachine a(opts("a"));
+    (void)a.on_start(clock.now(), 3, {3, 1}, true);
+    CHECK(find<Promote>(hear(a, clock, beat("b", Role::kSyncing, 3, {3, 99}, false, false))) ==
+          nullptr);
+    CHECK(a.role() == Role::kSyncing);
+    CHECK(find<Promote>(a.on_force_promote(clock.now())) != nullptr);  // the operator may
   }
   SECTION("a node joins an existing master instead of electing") {
     RoleMachine a(opts("a"));
@@ -447,4 +455,119 @@ TEST_CASE("a reordered older beat does not bring back the peer's old role", "[ro
     CHECK(find<Promote>(rm.on_tick(clock.now())) == nullptr);
   }
   CHECK(rm.role() != Role::kMaster);
+}
+
+TEST_CASE("the two nodes of a pair take epochs of different parity", "[role]") {
+  ManualClock clock;
+  auto with_peer = [](const std::string& name, const std::string& peer) {
+    auto o = opts(name);
+    o.peer_name = peer;
+    return o;
+  };
+  SECTION("the node whose name sorts first takes the odd ones") {
+    RoleMachine a(with_peer("a", "b"));
+    (void)a.on_start(clock.now(), 0, {}, true);
+    CHECK(find<Promote>(a.on_force_promote(clock.now()))->epoch == 1);
+    RoleMachine b(with_peer("b", "a"));
+    (void)b.on_start(clock.now(), 0, {}, true);
+    CHECK(find<Promote>(b.on_force_promote(clock.now()))->epoch == 2);
+    RoleMachine b3(with_peer("b", "a"));
+    (void)b3.on_start(clock.now(), 3, {3, 7}, true);
+    CHECK(find<Promote>(b3.on_force_promote(clock.now()))->epoch == 4);
+  }
+  SECTION("a standby that never heard of the master's newest epoch still takes a fresh one") {
+    // a promoted to 9 just as the a->b link was cut: b still knows 8 only.
+    RoleMachine b(with_peer("b", "a"));
+    (void)b.on_start(clock.now(), 8, {8, 10}, true);
+    (void)hear(b, clock, beat("a", Role::kMaster, 8, {8, 10}, true));
+    (void)b.on_caught_up(clock.now());
+    REQUIRE(b.role() == Role::kStandby);
+    clock.advance(3s);
+    const auto acts = b.on_guard(clock.now(), true, clock.now() + 3s, "reachable");
+    const auto* p = find<Promote>(acts);
+    REQUIRE(p != nullptr);
+    CHECK(p->epoch == 10);  // never 9: that number is a's
+  }
+  SECTION("without a peer name: the next number") {
+    RoleMachine b(opts("b"));
+    (void)b.on_start(clock.now(), 0, {}, true);
+    CHECK(find<Promote>(b.on_force_promote(clock.now()))->epoch == 1);
+  }
+}
+
+TEST_CASE("a master acknowledges alone only once the standby heard it, or is silent", "[role]") {
+  ManualClock clock;
+  RoleMachine m = master(clock);
+  CHECK_FALSE(m.next_beat(clock.now()).alone);
+
+  m.set_alone_wanted(true);
+  CHECK_FALSE(m.alone_allowed(clock.now()));
+  const Beat says = m.next_beat(clock.now());
+  CHECK(says.alone);
+  // The standby answers a beat it sent before: not yet.
+  Beat old = beat("b", Role::kStandby, 4, {3, 10});
+  old.incarnation = 4242;
+  old.seq = 1000;
+  old.echo_incarnation = says.incarnation;
+  old.echo_seq = says.seq - 1;
+  (void)m.on_beat(clock.now(), old);
+  CHECK_FALSE(m.alone_allowed(clock.now()));
+  // It echoes the beat that said so.
+  Beat heard = old;
+  heard.seq = 1001;
+  heard.role = Role::kSyncing;
+  heard.echo_seq = says.seq;
+  (void)m.on_beat(clock.now(), heard);
+  CHECK(m.alone_allowed(clock.now()));
+  CHECK(m.alone_announced());
+
+  SECTION("a new round must be announced anew") {
+    m.set_alone_wanted(false);
+    CHECK_FALSE(m.next_beat(clock.now()).alone);
+    m.set_alone_wanted(true);
+    CHECK_FALSE(m.alone_allowed(clock.now()));
+  }
+  SECTION("a standby silent for the failover timeout allows it without an echo") {
+    m.set_alone_wanted(false);
+    m.set_alone_wanted(true);
+    (void)m.next_beat(clock.now());
+    clock.advance(2999ms);
+    CHECK_FALSE(m.alone_allowed(clock.now()));
+    clock.advance(1ms);
+    CHECK(m.alone_allowed(clock.now()));
+    CHECK_FALSE(m.alone_announced());
+  }
+}
+
+TEST_CASE("a standby hearing that the master runs alone drops to syncing until it is back",
+          "[role]") {
+  ManualClock clock;
+  RoleMachine s = standby(clock);
+  Beat alone = beat("b", Role::kMaster, 3, {3, 40}, true);
+  alone.alone = true;
+  (void)hear(s, clock, alone);
+  CHECK(s.role() == Role::kSyncing);
+  CHECK(s.following(clock.now()));  // it keeps replicating
+  // Silence now does not make it take over.
+  clock.advance(4s);
+  CHECK(find<Promote>(s.on_guard(clock.now(), true, clock.now() + 3s, "reachable")) == nullptr);
+  CHECK(find<Promote>(s.on_tick(clock.now())) == nullptr);
+
+  // Back in contact; caught up, but the master still says alone: still syncing.
+  (void)hear(s, clock, alone);
+  (void)s.on_caught_up(clock.now());
+  CHECK(s.role() == Role::kSyncing);
+  // The master saw the standby's ack of its last LSN and stopped running alone.
+  (void)hear(s, clock, beat("b", Role::kMaster, 3, {3, 40}, true));
+  CHECK(s.role() == Role::kStandby);
+
+  SECTION("a caught-up report is forgotten when the stream is lost again") {
+    (void)hear(s, clock, alone);
+    CHECK(s.role() == Role::kSyncing);
+    (void)s.on_lost_sync(clock.now(), "behind the master");
+    (void)hear(s, clock, beat("b", Role::kMaster, 3, {3, 60}, true));
+    CHECK(s.role() == Role::kSyncing);
+    (void)s.on_caught_up(clock.now());
+    CHECK(s.role() == Role::kStandby);
+  }
 }
