@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <map>
 
 namespace duet::intake {
 
@@ -32,73 +31,135 @@ std::size_t DedupKeyHash::operator()(const DedupKey& k) const noexcept {
   return h;
 }
 
-PairDedup::Verdict PairDedup::on_local(const DedupKey& key, TimePoint now) {
+bool PairDedup::near(std::int64_t a, std::int64_t b) const {
+  const std::int64_t w =
+      std::chrono::duration_cast<std::chrono::milliseconds>(options_.window).count();
+  return a - b <= w && b - a <= w;
+}
+
+void PairDedup::drop_if_empty(const DedupKey& key) {
+  auto it = keys_.find(key);
+  if (it != keys_.end() && it->second.empty()) keys_.erase(it);
+}
+
+PairDedup::Verdict PairDedup::on_local(const DedupKey& key, std::int64_t at_ms,
+                                       std::uint64_t event_id) {
   Entry& e = keys_[key];
-  if (!e.peer_pending.empty()) {
-    // The standby's copy was not emitted yet: this one is, for both.
-    decide(e.peer_pending.front().seq);
-    e.peer_pending.pop_front();
-    if (e.empty()) keys_.erase(key);
+  // The standby's copy, not emitted yet: this event stands for both.
+  for (auto it = e.peer_pending.begin(); it != e.peer_pending.end(); ++it) {
+    if (!near(it->at_ms, at_ms)) continue;
+    decide(it->seq);
+    pairs_.push_back({event_id, it->seq});
+    e.peer_pending.erase(it);
+    drop_if_empty(key);
     ++stats_.peer_matched;
     ++stats_.local_emitted;
     return Verdict::kEmit;
   }
-  if (!e.peer_emitted.empty()) {
-    e.peer_emitted.pop_front();
-    if (e.empty()) keys_.erase(key);
+  // The other node's copy, already emitted: this one is a duplicate.
+  for (auto it = e.peer_emitted.begin(); it != e.peer_emitted.end(); ++it) {
+    if (!near(it->at_ms, at_ms)) continue;
+    if (it->event_id != 0) pairs_.push_back({it->event_id, 0});
+    e.peer_emitted.erase(it);
+    drop_if_empty(key);
     ++stats_.local_duplicates;
     return Verdict::kDuplicate;
   }
-  e.local_unmatched.push_back(now);
-  expiry_queue_.push_back(Timer{now, key});
+  e.local_unpaired.push_back(Local{at_ms, event_id});
+  local_queue_.push_back(Timer{at_ms, key});
+  ++unpaired_count_;
   ++stats_.local_emitted;
   return Verdict::kEmit;
 }
 
-void PairDedup::on_peer_digest(const DedupKey& key, std::uint64_t seq, TimePoint now) {
+void PairDedup::on_peer_digest(const DedupKey& key, std::uint64_t seq, std::int64_t at_ms,
+                               TimePoint now) {
   highest_seen_ = std::max(highest_seen_, seq);
+  peer_watermark_ms_ = std::max(peer_watermark_ms_, at_ms);
+  if (decided_ahead_.erase(seq) > 0) return;  // paired before a reset: sent again
   Entry& e = keys_[key];
-  if (!e.local_unmatched.empty()) {
-    e.local_unmatched.pop_front();
-    if (e.empty()) keys_.erase(key);
+  for (auto it = e.local_unpaired.begin(); it != e.local_unpaired.end(); ++it) {
+    if (!near(it->at_ms, at_ms)) continue;
+    pairs_.push_back({it->event_id, seq});
+    e.local_unpaired.erase(it);
+    --unpaired_count_;
+    drop_if_empty(key);
     ++stats_.peer_matched;
     return;  // decided at once
   }
   undecided_.insert(seq);
-  e.peer_pending.push_back(Pending{now, seq});
-  grace_queue_.push_back(Timer{now, key});
+  e.peer_pending.push_back(Pending{at_ms, seq, now});
+  grace_queue_.push_back(GraceTimer{now + options_.grace, key, seq});
 }
 
 std::vector<std::uint64_t> PairDedup::take_due(TimePoint now) {
   std::vector<std::uint64_t> due;
-  while (!grace_queue_.empty() && grace_queue_.front().at + options_.grace <= now) {
-    const Timer t = grace_queue_.front();
+  while (!grace_queue_.empty() && grace_queue_.front().at <= now) {
+    const GraceTimer t = grace_queue_.front();
     grace_queue_.pop_front();
     auto it = keys_.find(t.key);
     if (it == keys_.end()) continue;
     Entry& e = it->second;
-    // The oldest pending copy of this key is the one this timer was set for,
-    // unless a local copy matched it meanwhile (then nothing is due).
-    if (e.peer_pending.empty() || e.peer_pending.front().at != t.at) continue;
-    const std::uint64_t seq = e.peer_pending.front().seq;
-    e.peer_pending.pop_front();
-    e.peer_emitted.push_back(now);
-    expiry_queue_.push_back(Timer{now, t.key});
-    due.push_back(seq);
+    // Still pending (a local copy may have paired with it meanwhile)?
+    auto p = std::find_if(e.peer_pending.begin(), e.peer_pending.end(),
+                          [&](const Pending& x) { return x.seq == t.seq; });
+    if (p == e.peer_pending.end()) continue;
+    e.peer_emitted.push_back(Emitted{p->at_ms, p->seq, 0});
+    awaiting_[p->seq] = t.key;  // its expiry timer starts once its content is in
+    e.peer_pending.erase(p);
+    due.push_back(t.seq);
     ++stats_.peer_due;
   }
   std::sort(due.begin(), due.end());
   return due;
 }
 
-void PairDedup::on_peer_content(std::uint64_t seq) { decide(seq); }
+void PairDedup::on_peer_content(std::uint64_t seq, std::uint64_t event_id) {
+  auto a = awaiting_.find(seq);
+  if (a == awaiting_.end()) return;
+  const DedupKey key = a->second;
+  awaiting_.erase(a);
+  decide(seq);
+  pairs_.push_back({event_id, seq});
+  // Its emitted entry stays for the window (a late local copy is a duplicate).
+  auto it = keys_.find(key);
+  if (it == keys_.end()) return;
+  for (auto& x : it->second.peer_emitted) {
+    if (x.seq == seq) {
+      x.seq = 0;
+      emitted_queue_.push_back(Timer{x.at_ms, key});
+      return;
+    }
+  }
+}
 
-void PairDedup::decide(std::uint64_t seq) { undecided_.erase(seq); }
+void PairDedup::on_peer_gone(std::uint64_t seq) {
+  auto a = awaiting_.find(seq);
+  if (a == awaiting_.end()) return;
+  const DedupKey key = a->second;
+  awaiting_.erase(a);
+  decide(seq);
+  ++stats_.peer_gone;
+  // Never emitted: a local copy must not count it.
+  auto it = keys_.find(key);
+  if (it == keys_.end()) return;
+  std::erase_if(it->second.peer_emitted, [&](const Emitted& y) { return y.seq == seq; });
+  drop_if_empty(key);
+}
 
-void PairDedup::reset_peer(std::uint64_t from) {
+std::vector<ReceiptPair> PairDedup::take_pairs() {
+  std::vector<ReceiptPair> out;
+  out.swap(pairs_);
+  return out;
+}
+
+void PairDedup::reset_peer(std::uint64_t from, const std::set<std::uint64_t>& decided) {
   for (auto it = keys_.begin(); it != keys_.end();) {
-    it->second.peer_pending.clear();
-    if (it->second.empty()) {
+    Entry& e = it->second;
+    e.peer_pending.clear();
+    // Due receipts of the old incarnation whose content never came: not events.
+    std::erase_if(e.peer_emitted, [](const Emitted& x) { return x.seq != 0; });
+    if (e.empty()) {
       it = keys_.erase(it);
     } else {
       ++it;
@@ -106,28 +167,63 @@ void PairDedup::reset_peer(std::uint64_t from) {
   }
   grace_queue_.clear();
   undecided_.clear();
+  awaiting_.clear();
+  decided_ahead_.clear();
+  for (std::uint64_t s : decided) {
+    if (s > from) decided_ahead_.insert(s);
+  }
   highest_seen_ = from;
+  peer_watermark_ms_ = INT64_MIN;
 }
 
-void PairDedup::seed_peer_emitted(const DedupKey& key, TimePoint at) {
-  keys_[key].peer_emitted.push_back(at);
-  expiry_queue_.push_back(Timer{at, key});
+void PairDedup::seed_unpaired_local(const DedupKey& key, std::int64_t at_ms,
+                                    std::uint64_t event_id) {
+  keys_[key].local_unpaired.push_back(Local{at_ms, event_id});
+  local_queue_.push_back(Timer{at_ms, key});
+  ++unpaired_count_;
 }
 
-void PairDedup::expire(TimePoint now) {
-  while (!expiry_queue_.empty() && expiry_queue_.front().at + options_.window <= now) {
-    const Timer t = expiry_queue_.front();
-    expiry_queue_.pop_front();
+void PairDedup::seed_peer_emitted(const DedupKey& key, std::int64_t at_ms, std::uint64_t event_id) {
+  keys_[key].peer_emitted.push_back(Emitted{at_ms, 0, event_id});
+  emitted_queue_.push_back(Timer{at_ms, key});
+}
+
+void PairDedup::expire(std::int64_t now_ms) {
+  const std::int64_t window =
+      std::chrono::duration_cast<std::chrono::milliseconds>(options_.window).count();
+  const std::int64_t hold =
+      std::chrono::duration_cast<std::chrono::milliseconds>(options_.max_hold).count();
+  // Unpaired local copies: until the peer's receipts are past them by the
+  // window (no later digest can pair), or max_hold, or beyond max_unpaired.
+  while (!local_queue_.empty()) {
+    const Timer t = local_queue_.front();
+    const bool paired_out =
+        peer_watermark_ms_ != INT64_MIN && t.at_ms + window < peer_watermark_ms_;
+    const bool too_old = t.at_ms + std::max(hold, window) < now_ms;
+    const bool too_many = unpaired_count_ > options_.max_unpaired;
+    if (!paired_out && !too_old && !too_many) break;
+    local_queue_.pop_front();
     auto it = keys_.find(t.key);
     if (it == keys_.end()) continue;
-    Entry& e = it->second;
-    while (!e.local_unmatched.empty() && e.local_unmatched.front() + options_.window <= now) {
-      e.local_unmatched.pop_front();
-    }
-    while (!e.peer_emitted.empty() && e.peer_emitted.front() + options_.window <= now) {
-      e.peer_emitted.pop_front();
-    }
-    if (e.empty()) keys_.erase(it);
+    auto& lu = it->second.local_unpaired;
+    // The entry this timer was made for, unless a digest paired it meanwhile.
+    auto x = std::find_if(lu.begin(), lu.end(), [&](const Local& l) { return l.at_ms == t.at_ms; });
+    if (x == lu.end()) continue;
+    lu.erase(x);
+    --unpaired_count_;
+    if (!paired_out) ++stats_.unpaired_dropped;
+    if (it->second.empty()) keys_.erase(it);
+  }
+  // Emitted peer copies: local copies arrive in real time.
+  while (!emitted_queue_.empty() && emitted_queue_.front().at_ms + window < now_ms) {
+    const Timer t = emitted_queue_.front();
+    emitted_queue_.pop_front();
+    auto it = keys_.find(t.key);
+    if (it == keys_.end()) continue;
+    auto& em = it->second.peer_emitted;
+    // Not one whose content is awaited (its timer starts when it is in).
+    std::erase_if(em, [&](const Emitted& x) { return x.at_ms == t.at_ms && x.seq == 0; });
+    if (it->second.empty()) keys_.erase(it);
   }
 }
 
@@ -138,32 +234,7 @@ std::uint64_t PairDedup::peer_cursor() const {
 
 std::optional<TimePoint> PairDedup::next_due() const {
   if (grace_queue_.empty()) return std::nullopt;
-  return grace_queue_.front().at + options_.grace;
-}
-
-PromotionPlan plan_promotion(const PromotionInput& input) {
-  // Per key: copies the old master emitted, less the ones this node's decided
-  // receipts account for (each decided receipt is one of those events,
-  // matched or emitted from it), are the old master's own, unmatched copies.
-  std::map<DedupKey, std::int64_t> unmatched;
-  for (const auto& k : input.events) ++unmatched[k];
-  for (const auto& k : input.decided) --unmatched[k];
-  PromotionPlan plan;
-  std::vector<PromotionInput::Item> undecided = input.undecided;
-  std::sort(undecided.begin(), undecided.end(),
-            [](const auto& a, const auto& b) { return a.seq < b.seq; });
-  for (const auto& r : undecided) {
-    auto it = unmatched.find(r.key);
-    if (it != unmatched.end() && it->second > 0) {
-      --it->second;  // the old master already emitted this copy
-    } else {
-      plan.emit.push_back(r.seq);
-    }
-  }
-  for (const auto& [k, n] : unmatched) {
-    for (std::int64_t i = 0; i < n; ++i) plan.unmatched_events.push_back(k);
-  }
-  return plan;
+  return grace_queue_.front().at;
 }
 
 }  // namespace duet::intake

@@ -6,61 +6,18 @@
 #include <boost/asio/post.hpp>
 #include <cstring>
 #include <random>
+#include <unordered_set>
 
 #include "common/errors.h"
 #include "common/tls.h"
 #include "intake/snmp_setup.h"
+#include "manager/event_intake_internal.h"
 
 namespace duet::manager {
-namespace {
 
-constexpr std::size_t kMaxHeld = 200'000;  // standby receipts kept at most
-constexpr std::size_t kMaxDigestsPerCall = 5000;
-constexpr std::size_t kMaxContentBytesPerCall = 1 << 20;
-// Events are read newest first (by id); receive times may be out of id order
-// by the batching delay and the clock skew between the managers: a walk
-// stops a minute past the time it looks for.
-constexpr std::int64_t kListSlackMs = 60'000;
-// Items queued for the strand at most (about 0.15 s of its work at ~30 us each).
-constexpr std::size_t kMaxQueued = 4096;
-constexpr const char* kNextIdKey = "next_event_id";
-constexpr auto kForwardBusy = std::chrono::milliseconds(20);
-constexpr auto kForwardIdle = std::chrono::milliseconds(200);
+using namespace intake_internal;
 
-std::string cursor_key(const std::string& node) { return "peer." + node + ".cursor"; }
-std::string incarnation_key(const std::string& node) { return "peer." + node + ".incarnation"; }
-
-intake::IntakeItem item_from(const duet::v1::ReceiptContent& c) {
-  intake::IntakeItem item;
-  if (c.key().size() == item.key.size())
-    std::memcpy(item.key.data(), c.key().data(), c.key().size());
-  item.protocol = c.protocol();
-  item.message = c.message();
-  item.fields_json = c.fields_json();
-  item.parsed = c.parsed();
-  item.fields = std::map<std::string, std::string>(c.fields().begin(), c.fields().end());
-  item.receipt.source = c.source();
-  item.receipt.source_port = static_cast<std::uint16_t>(c.source_port());
-  item.receipt.received_ms = c.received_ms();
-  item.receipt.raw = c.raw();
-  item.receipt.truncated = c.truncated();
-  return item;
-}
-
-void fill_content(std::uint64_t seq, const intake::IntakeItem& item, duet::v1::ReceiptContent* c) {
-  c->set_seq(seq);
-  c->set_key(std::string(reinterpret_cast<const char*>(item.key.data()), item.key.size()));
-  c->set_protocol(item.protocol);
-  c->set_source(item.receipt.source);
-  c->set_source_port(item.receipt.source_port);
-  c->set_received_ms(item.receipt.received_ms);
-  c->set_raw(item.receipt.raw);
-  c->set_truncated(item.receipt.truncated);
-  c->set_message(item.message);
-  c->set_fields_json(item.fields_json);
-  c->mutable_fields()->insert(item.fields.begin(), item.fields.end());
-  c->set_parsed(item.parsed);
-}
+namespace intake_internal {
 
 std::string text_of(const store::Row& row, const char* name) {
   const store::Value* v = store::find_field(row, name);
@@ -77,24 +34,70 @@ std::int64_t int_of(const store::Row& row, const char* name) {
   return 0;
 }
 
-void fill_event(const store::Row& row, bool with_raw, duet::v1::Event* e) {
-  e->set_id(static_cast<std::uint64_t>(int_of(row, "id")));
-  e->set_received_at_ms(int_of(row, "received_at_ms"));
-  e->set_node(text_of(row, "node"));
-  e->set_source(text_of(row, "source"));
-  e->set_source_port(static_cast<std::uint32_t>(int_of(row, "source_port")));
-  e->set_protocol(text_of(row, "protocol"));
-  e->set_scope(text_of(row, "scope"));
-  e->set_priority(text_of(row, "priority"));
-  e->set_rule(text_of(row, "rule"));
-  e->set_message(text_of(row, "message"));
-  e->set_fields_json(text_of(row, "fields"));
-  if (with_raw) e->set_raw(text_of(row, "raw"));
-  e->set_truncated(int_of(row, "truncated") != 0);
-  e->set_epoch(static_cast<std::uint64_t>(int_of(row, "epoch")));
+namespace {
+void put_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+bool get_varint(const std::string& in, std::size_t& pos, std::uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 64 && pos < in.size(); shift += 7) {
+    const auto byte = static_cast<std::uint8_t>(in[pos++]);
+    v |= std::uint64_t{byte & 0x7fu} << shift;
+    if ((byte & 0x80) == 0) return true;
+  }
+  return false;
+}
+}  // namespace
+
+std::string encode_pairs(const std::vector<intake::ReceiptPair>& pairs) {
+  std::string out;
+  out.reserve(pairs.size() * 6);
+  for (const auto& p : pairs) {
+    put_varint(out, p.event_id);
+    put_varint(out, p.seq);
+  }
+  return out;
 }
 
-}  // namespace
+std::vector<intake::ReceiptPair> decode_pairs(const std::string& blob) {
+  std::vector<intake::ReceiptPair> out;
+  std::size_t pos = 0;
+  while (pos < blob.size()) {
+    intake::ReceiptPair p;
+    if (!get_varint(blob, pos, p.event_id) || !get_varint(blob, pos, p.seq)) break;
+    out.push_back(p);
+  }
+  return out;
+}
+
+void count_event(const store::Row& row, std::int64_t by,
+                 std::map<std::string, std::int64_t>& counts) {
+  counts["total"] += by;
+  counts["priority." + text_of(row, "priority")] += by;
+  counts["protocol." + text_of(row, "protocol")] += by;
+}
+
+std::map<std::string, std::int64_t> count_events(store::Store& store) {
+  std::map<std::string, std::int64_t> counts{{"total", 0}};
+  (void)store.scan("events", [&](const store::Row& row) {
+    count_event(row, 1, counts);
+    return true;
+  });
+  return counts;
+}
+
+std::size_t held_bytes(const intake::IntakeItem& item) {
+  std::size_t n = sizeof(item) + item.receipt.raw.size() + item.receipt.source.size() +
+                  item.message.size() + item.fields_json.size() + item.protocol.size();
+  for (const auto& [k, v] : item.fields) n += k.size() + v.size() + 64;
+  return n;
+}
+
+}  // namespace intake_internal
 
 Result<std::unique_ptr<EventIntake>> EventIntake::create(boost::asio::any_io_executor strand,
                                                          Clock& clock, const ManagerConfig& config,
@@ -236,8 +239,9 @@ void EventIntake::start_acting(std::uint64_t epoch) {
   forget_decisions();
   auto row = store_.get("intake_state", std::string(kNextIdKey));
   if (row.ok() && *row) next_id_ = std::max<std::uint64_t>(next_id_, int_of(**row, "value"));
-  if (auto s = promote(); !s.ok()) {
-    spdlog::error("events: on promotion: {}", s.error().to_string());
+  load_counts();
+  if (auto s = rebuild(); !s.ok()) {
+    spdlog::error("events: on taking over: {}", s.error().to_string());
   }
 }
 
@@ -254,75 +258,143 @@ void EventIntake::stop_acting(bool handing_over) {
 
 void EventIntake::forget_decisions() {
   // Decisions taken in memory may refer to events that were never committed;
-  // if this node acts again, it starts from what the store says (the
-  // standby's undecided receipts are asked for again).
-  dedup_ = intake::PairDedup(
-      intake::PairDedup::Options{std::chrono::milliseconds(config_.events.window_ms),
-                                 std::chrono::milliseconds(config_.events.grace_ms)});
+  // if this node acts again, it starts from what the store says (rebuild).
+  dedup_ = intake::PairDedup(dedup_options());
   peer_incarnation_ = 0;
   peer_acked_ = 0;
   persisted_cursor_ = 0;
   awaiting_.clear();
+  pending_pairs_.clear();
 }
 
-Status EventIntake::promote() {
-  expire_held();
-  if (held_.empty()) return ok_status();
-  // Events the old master recorded in the window: the held receipts they
-  // account for are not emitted again.
-  const std::int64_t since =
-      to_unix_ms(clock_.wall_now()) - config_.events.window_ms - config_.ha.timeout_ms;
-  intake::PromotionInput in;
-  // Newest first; ids follow recording order, and receive times (two hosts'
-  // clocks) are close to it: a minute past the window ends the walk.
-  // Only the other node's events count: this node's own (it resumes acting
-  // after a lapse, or restarted) did not come from the master it followed.
-  auto scanned = store_.scan_newest_first("events", [&](const store::Row& row) {
+void EventIntake::load_counts() {
+  counts_.clear();
+  counts_dirty_.clear();
+  (void)store_.scan("intake_state", [&](const store::Row& row) {
+    const std::string key = text_of(row, "key");
+    if (key.rfind(kCountPrefix, 0) == 0) {
+      counts_[key.substr(std::strlen(kCountPrefix))] = int_of(row, "value");
+    }
+    return true;
+  });
+  if (counts_.count("total") == 0) {
+    // A store from before the counts were kept: count once, write them with the next batch.
+    counts_ = count_events(store_);
+    if (counts_["total"] > 0) {
+      for (const auto& [k, v] : counts_) counts_dirty_.insert(k);
+      spdlog::info("events: counted {} existing events", counts_["total"]);
+    }
+  }
+}
+
+intake::PairDedup::Options EventIntake::dedup_options() const {
+  intake::PairDedup::Options o;
+  o.window = std::chrono::milliseconds(config_.events.window_ms);
+  o.grace = std::chrono::milliseconds(config_.events.grace_ms);
+  return o;
+}
+
+std::set<std::uint64_t> EventIntake::decided_receipts(const std::string& node,
+                                                      std::uint64_t incarnation) const {
+  std::set<std::uint64_t> seqs;
+  (void)store_.scan("event_pairs", [&](const store::Row& row) {
+    if (text_of(row, "node") == node &&
+        static_cast<std::uint64_t>(int_of(row, "incarnation")) == incarnation) {
+      for (const auto& p : decode_pairs(text_of(row, "pairs"))) {
+        if (p.seq != 0) seqs.insert(p.seq);
+      }
+    }
+    return true;
+  });
+  return seqs;
+}
+
+Status EventIntake::rebuild() {
+  // The pairing of events with receipts, as the store has it: every event in
+  // the window that no receipt of the other node is paired with yet waits
+  // for one. This node's own such events (it resumes acting) wait for its
+  // standby's digests; the other node's (its old master's) for this node's
+  // copies: first the receipts it held as standby, then later arrivals.
+  const std::int64_t now_ms = to_unix_ms(clock_.wall_now());
+  const std::int64_t since = now_ms - config_.events.window_ms - config_.ha.timeout_ms;
+  std::unordered_set<std::uint64_t> paired;
+  std::set<std::uint64_t> own_decided;
+  pair_rows_.clear();
+  next_pairs_id_ = 1;
+  DUET_TRY(store_.scan("event_pairs", [&](const store::Row& row) {
+    const auto id = static_cast<std::uint64_t>(int_of(row, "id"));
+    pair_rows_.push_back({id, int_of(row, "at_ms")});
+    next_pairs_id_ = std::max(next_pairs_id_, id + 1);
+    const bool own = text_of(row, "node") == config_.node.name &&
+                     static_cast<std::uint64_t>(int_of(row, "incarnation")) == incarnation_;
+    for (const auto& p : decode_pairs(text_of(row, "pairs"))) {
+      paired.insert(p.event_id);
+      if (own && p.seq != 0) own_decided.insert(p.seq);
+    }
+    return true;
+  }));
+  std::sort(pair_rows_.begin(), pair_rows_.end(),
+            [](const auto& x, const auto& y) { return x.second < y.second; });
+  struct Unpaired {
+    std::uint64_t id;
+    std::int64_t at;
+    bool own;
+    intake::DedupKey key;
+  };
+  std::vector<Unpaired> unpaired;
+  DUET_TRY(store_.scan_newest_first("events", [&](const store::Row& row) {
     const std::int64_t at = int_of(row, "received_at_ms");
-    if (at >= since && text_of(row, "node") != config_.node.name) {
-      if (auto k = intake::key_from_hex(text_of(row, "dedup_key"))) in.events.push_back(*k);
+    const auto id = static_cast<std::uint64_t>(int_of(row, "id"));
+    if (at >= since && paired.count(id) == 0) {
+      if (auto k = intake::key_from_hex(text_of(row, "dedup_key"))) {
+        unpaired.push_back({id, at, text_of(row, "node") == config_.node.name, *k});
+      }
     }
     return at >= since - kListSlackMs;
-  });
-  if (!scanned.ok()) {
-    // Better twice than never: without the old master's events, every
-    // undecided receipt is recorded.
-    spdlog::error(
-        "events: on promotion, cannot read the recent events ({}); recording every "
-        "undecided receipt",
-        scanned.error().to_string());
-    in.events.clear();
+  }));
+  std::sort(unpaired.begin(), unpaired.end(),
+            [](const Unpaired& x, const Unpaired& y) { return x.at < y.at; });
+  for (const auto& u : unpaired) {
+    if (u.own) {
+      dedup_.seed_unpaired_local(u.key, u.at, u.id);
+    } else {
+      dedup_.seed_peer_emitted(u.key, u.at, u.id);
+    }
   }
-  // Receipts the old master decided are among its events; the rest are not.
+  // Promotion: the receipts this node held as standby that its old master
+  // did not decide. Each pairs with one of the old master's unpaired copies
+  // (a duplicate) or is recorded now.
+  expire_held();
   const std::uint64_t cursor = durable_cursor();
-  for (const auto& h : held_) {
-    if (h.seq <= cursor) {
-      in.decided.push_back(h.item.key);
-    } else {
-      in.undecided.push_back({h.item.key, h.seq});
-    }
-  }
-  const intake::PromotionPlan plan = intake::plan_promotion(in);
-  const TimePoint now = clock_.now();
-  for (const auto& k : plan.unmatched_events) dedup_.seed_peer_emitted(k, now);
-  std::size_t next = 0;
+  std::size_t recorded = 0, duplicates = 0, decided = 0;
   for (auto& h : held_) {
-    if (h.seq <= cursor) continue;
-    if (next < plan.emit.size() && plan.emit[next] == h.seq) {
-      ++next;
-      ++counters_[h.item.protocol].emitted;
-      // Record it as the new master's own copy, so a late one of its peer matches.
-      (void)dedup_.on_local(h.item.key, now);
-      emit(std::move(h.item));
-    } else {
-      ++counters_[h.item.protocol].deduplicated;
+    if (h.seq <= cursor || own_decided.count(h.seq) > 0) {
+      ++decided;
+      continue;
     }
+    const std::uint64_t id = next_id_;
+    if (dedup_.on_local(h.item.key, h.item.receipt.received_ms, id) ==
+        intake::PairDedup::Verdict::kDuplicate) {
+      ++counters_[h.item.protocol].deduplicated;
+      ++duplicates;
+      continue;
+    }
+    ++next_id_;
+    ++counters_[h.item.protocol].emitted;
+    ++recorded;
+    emit(std::move(h.item), id, config_.node.name);
   }
-  spdlog::info(
-      "events: promoted: {} held receipts, {} decided by the old master, {} recorded "
-      "now, {} already recorded",
-      held_.size(), in.decided.size(), plan.emit.size(), in.undecided.size() - plan.emit.size());
+  if (!held_.empty() || !unpaired.empty()) {
+    spdlog::info(
+        "events: taking over: {} of the other node's and {} of this node's events in the window "
+        "wait for a copy; {} held receipts: {} decided by the old master, {} recorded now, {} "
+        "already recorded by it",
+        std::count_if(unpaired.begin(), unpaired.end(), [](const Unpaired& u) { return !u.own; }),
+        std::count_if(unpaired.begin(), unpaired.end(), [](const Unpaired& u) { return u.own; }),
+        held_.size(), decided, recorded, duplicates);
+  }
   held_.clear();
+  held_bytes_ = 0;
   flush();
   return ok_status();
 }
@@ -355,8 +427,8 @@ void EventIntake::on_items(std::vector<intake::IntakeItem> items) {
   // By role, not by the moment's right to act: a master that lapses for a
   // tick keeps deciding (flush() waits to commit), so nothing is left held.
   const bool master = acting_;
+  if (master) dedup_.expire(to_unix_ms(clock_.wall_now()));
   const TimePoint now = clock_.now();
-  if (master) dedup_.expire(now);
   for (auto& item : items) {
     Counters& c = counters_[item.protocol];
     if (item.parsed) {
@@ -365,15 +437,19 @@ void EventIntake::on_items(std::vector<intake::IntakeItem> items) {
       ++c.malformed;
     }
     if (!master) {
+      held_bytes_ += held_bytes(item);
       held_.push_back(Held{now, ++held_seq_, std::move(item)});
       continue;
     }
-    if (dedup_.on_local(item.key, now) == intake::PairDedup::Verdict::kDuplicate) {
+    const std::uint64_t id = next_id_;
+    if (dedup_.on_local(item.key, item.receipt.received_ms, id) ==
+        intake::PairDedup::Verdict::kDuplicate) {
       ++c.deduplicated;
       continue;
     }
+    ++next_id_;
     ++c.emitted;
-    emit(std::move(item));
+    emit(std::move(item), id, config_.node.name);
   }
   if (!master) {
     expire_held();
@@ -386,7 +462,7 @@ void EventIntake::on_items(std::vector<intake::IntakeItem> items) {
   }
 }
 
-void EventIntake::emit(intake::IntakeItem item) {
+void EventIntake::emit(intake::IntakeItem item, std::uint64_t id, const std::string& node) {
   std::vector<std::string_view> scopes = {"unregistered"};
   const intake::RuleDecision d =
       rules_.evaluate(intake::EventView{item.receipt.source, scopes, &item.fields, item.message});
@@ -395,9 +471,9 @@ void EventIntake::emit(intake::IntakeItem item) {
     return;
   }
   pending_.push_back(
-      store::Row{{"id", static_cast<std::int64_t>(next_id_++)},
+      store::Row{{"id", static_cast<std::int64_t>(id)},
                  {"received_at_ms", item.receipt.received_ms},
-                 {"node", config_.node.name},
+                 {"node", node},
                  {"source", item.receipt.source},
                  {"source_port", static_cast<std::int64_t>(item.receipt.source_port)},
                  {"protocol", item.protocol},
@@ -421,11 +497,23 @@ void EventIntake::schedule_flush() {
       });
 }
 
+void EventIntake::take_pairs() {
+  auto pairs = dedup_.take_pairs();
+  if (pairs.empty()) return;
+  auto& into = pending_pairs_[peer_incarnation_];
+  into.insert(into.end(), pairs.begin(), pairs.end());
+}
+
 void EventIntake::flush(bool force) {
-  dedup_.expire(clock_.now());
-  if (pending_.empty()) return;
+  const std::int64_t now_ms = to_unix_ms(clock_.wall_now());
+  dedup_.expire(now_ms);
+  take_pairs();
+  const bool cursor_moved =
+      config_.peer && peer_incarnation_ != 0 && dedup_.peer_cursor() != persisted_cursor_;
+  if (pending_.empty() && pending_pairs_.empty() && !cursor_moved && counts_dirty_.empty()) return;
   if (!acting_) {
     pending_.clear();
+    pending_pairs_.clear();
     return;
   }
   if (!force && !may_act_()) {
@@ -434,156 +522,120 @@ void EventIntake::flush(bool force) {
     schedule_flush();
     return;
   }
-  auto rows = std::make_shared<std::vector<store::Row>>(std::move(pending_));
+  // At most batch_max events per transaction (a promotion may record a
+  // backlog); the pairs and the cursor go with the last one, after every
+  // event they refer to.
+  const auto max = static_cast<std::size_t>(std::max<std::int64_t>(config_.events.batch_max, 1));
+  std::vector<store::Row> rows = std::move(pending_);
   pending_.clear();
+  std::size_t from = 0;
+  do {
+    const std::size_t n = std::min(max, rows.size() - from);
+    std::vector<store::Row> chunk(std::make_move_iterator(rows.begin() + from),
+                                  std::make_move_iterator(rows.begin() + from + n));
+    from += n;
+    const bool last = from == rows.size();
+    if (!commit_batch(std::move(chunk), last, now_ms)) {
+      // Not committed: what is left goes back behind the failed rows (retried).
+      pending_.insert(pending_.end(), std::make_move_iterator(rows.begin() + from),
+                      std::make_move_iterator(rows.end()));
+      return;
+    }
+  } while (from < rows.size());
+}
+
+bool EventIntake::commit_batch(std::vector<store::Row> events, bool last, std::int64_t now_ms) {
+  auto rows = std::make_shared<std::vector<store::Row>>(std::move(events));
   store::WriteBatch batch;
-  for (const auto& r : *rows) batch.put("events", r);
+  std::map<std::string, std::int64_t> added;
+  for (const auto& r : *rows) {
+    batch.put("events", r);
+    count_event(r, 1, added);
+  }
+  for (const auto& [k, n] : added) {
+    counts_[k] += n;
+    counts_dirty_.insert(k);
+  }
+  for (const auto& k : counts_dirty_) {
+    batch.put("intake_state",
+              store::Row{{"key", std::string(kCountPrefix) + k}, {"value", counts_[k]}});
+  }
+  counts_dirty_.clear();
   batch.put("intake_state", store::Row{{"key", std::string(kNextIdKey)},
                                        {"value", static_cast<std::int64_t>(next_id_)}});
-  if (config_.peer && peer_incarnation_ != 0) {
-    // Persisted with the events the decisions refer to (same transaction).
-    persisted_cursor_ = dedup_.peer_cursor();
-    batch.put("intake_state", store::Row{{"key", incarnation_key(config_.peer->name)},
-                                         {"value", static_cast<std::int64_t>(peer_incarnation_)}});
-    batch.put("intake_state", store::Row{{"key", cursor_key(config_.peer->name)},
-                                         {"value", static_cast<std::int64_t>(persisted_cursor_)}});
+  auto pair_rows = std::make_shared<std::vector<store::Row>>();
+  if (last) {
+    // The pairs decided, with the events they name (same transaction).
+    for (auto& [incarnation, pairs] : pending_pairs_) {
+      const std::uint64_t id = next_pairs_id_++;
+      pair_rows_.push_back({id, now_ms});
+      pair_rows->push_back(store::Row{{"id", static_cast<std::int64_t>(id)},
+                                      {"at_ms", now_ms},
+                                      {"node", config_.peer ? config_.peer->name : std::string()},
+                                      {"incarnation", static_cast<std::int64_t>(incarnation)},
+                                      {"pairs", store::Blob{encode_pairs(pairs)}}});
+    }
+    pending_pairs_.clear();
+    for (const auto& r : *pair_rows) batch.put("event_pairs", r);
+    const std::int64_t keep_from =
+        now_ms - config_.events.window_ms - config_.ha.timeout_ms - kListSlackMs - kPairsKeepMs;
+    while (!pair_rows_.empty() && pair_rows_.front().second < keep_from) {
+      batch.erase("event_pairs", static_cast<std::int64_t>(pair_rows_.front().first));
+      pair_rows_.pop_front();
+    }
+    if (config_.peer && peer_incarnation_ != 0) {
+      persisted_cursor_ = dedup_.peer_cursor();
+      batch.put("intake_state",
+                store::Row{{"key", incarnation_key(config_.peer->name)},
+                           {"value", static_cast<std::int64_t>(peer_incarnation_)}});
+      batch.put("intake_state",
+                store::Row{{"key", cursor_key(config_.peer->name)},
+                           {"value", static_cast<std::int64_t>(persisted_cursor_)}});
+    }
   }
   ++in_flight_;
-  commit_(batch, [this, rows](Result<ha::Runner::Committed> r) {
+  auto failed = std::make_shared<bool>(false);
+  commit_(batch, [this, rows, pair_rows, added, failed](Result<ha::Runner::Committed> r) {
     --in_flight_;
     if (r.ok()) return;
+    *failed = true;
+    for (const auto& [k, n] : added) {  // counted again when retried
+      counts_[k] -= n;
+      counts_dirty_.insert(k);
+    }
     ++store_failures_;
     spdlog::error("events: a batch of {} events was not committed: {}", rows->size(),
                   r.error().to_string());
     if (acting_ && !stopped_ && may_act_()) {
       // Retried with the next batch; the ids stay as they were.
       pending_.insert(pending_.begin(), rows->begin(), rows->end());
+      for (const auto& pr : *pair_rows) {
+        auto& into = pending_pairs_[static_cast<std::uint64_t>(int_of(pr, "incarnation"))];
+        auto pairs = decode_pairs(text_of(pr, "pairs"));
+        into.insert(into.begin(), pairs.begin(), pairs.end());
+      }
       schedule_flush();
     }
   });
+  return !*failed;
 }
 
 void EventIntake::expire_held() {
-  // Decided receipts stay for the window (a promotion matches them with the
-  // old master's events); undecided ones until the master decides them.
+  // Decided receipts stay for the window (a promotion skips them: the old
+  // master's events account for them); undecided ones until the master
+  // decides them, or the limits drop the oldest (counted).
   const TimePoint cutoff = clock_.now() - std::chrono::milliseconds(config_.events.window_ms);
+  auto drop_front = [this] {
+    held_bytes_ -= std::min(held_bytes_, held_bytes(held_.front().item));
+    held_.pop_front();
+  };
   while (!held_.empty() && held_.front().at < cutoff && held_.front().seq <= durable_cursor_) {
-    held_.pop_front();
+    drop_front();
   }
-  while (held_.size() > kMaxHeld) {
-    held_.pop_front();
-    ++expired_;
+  while (!held_.empty() && (held_.size() > kMaxHeld || held_bytes_ > kMaxHeldBytes)) {
+    if (held_.front().seq > durable_cursor_) ++expired_;
+    drop_front();
   }
-}
-
-Result<duet::v1::ListEventsResponse> EventIntake::list(
-    const duet::v1::ListEventsRequest& req) const {
-  duet::v1::ListEventsResponse resp;
-  resp.set_node(config_.node.name);
-  const std::size_t limit = req.limit() == 0 ? 100 : req.limit();
-  std::size_t found = 0;
-  DUET_TRY(store_.scan_newest_first("events", [&](const store::Row& row) {
-    const std::int64_t at = int_of(row, "received_at_ms");
-    if (req.has_since_ms() && at < req.since_ms()) return at >= req.since_ms() - kListSlackMs;
-    if (!req.source().empty() && text_of(row, "source") != req.source()) return true;
-    if (!req.priority().empty() && text_of(row, "priority") != req.priority()) return true;
-    fill_event(row, req.with_raw(), resp.add_events());
-    return ++found < limit;
-  }));
-  return resp;
-}
-
-Result<duet::v1::CountEventsResponse> EventIntake::count() const {
-  duet::v1::CountEventsResponse resp;
-  resp.set_node(config_.node.name);
-  std::uint64_t total = 0;
-  DUET_TRY(store_.scan("events", [&](const store::Row& row) {
-    ++total;
-    ++(*resp.mutable_by_priority())[text_of(row, "priority")];
-    ++(*resp.mutable_by_protocol())[text_of(row, "protocol")];
-    return true;
-  }));
-  resp.set_total(total);
-  return resp;
-}
-
-duet::v1::IntakeCountersResponse EventIntake::counters(const std::string& role) const {
-  duet::v1::IntakeCountersResponse resp;
-  resp.set_node(config_.node.name);
-  resp.set_role(role);
-  resp.set_held(held_.size());
-  resp.set_expired(expired_);
-  resp.set_store_failures(store_failures_);
-  for (auto t : {intake::Transport::kSyslogUdp, intake::Transport::kSyslogTcp,
-                 intake::Transport::kSyslogTls}) {
-    const std::string name = intake::transport_name(t);
-    const bool configured = (t == intake::Transport::kSyslogUdp && config_.receivers.syslog.udp) ||
-                            (t == intake::Transport::kSyslogTcp && config_.receivers.syslog.tcp) ||
-                            (t == intake::Transport::kSyslogTls && config_.receivers.syslog.tls);
-    if (!configured) continue;
-    auto* p = resp.add_protocols();
-    p->set_protocol(name);
-    if (syslog_) {
-      const auto& rc = syslog_->counters(t);
-      p->set_received(rc.received.load(std::memory_order_relaxed));
-      p->set_truncated(rc.truncated.load(std::memory_order_relaxed));
-      p->set_kernel_drops(rc.kernel_drops.load(std::memory_order_relaxed));
-      p->set_malformed(rc.malformed.load(std::memory_order_relaxed));
-    }
-    if (auto it = counters_.find(name); it != counters_.end()) {
-      p->set_parsed(it->second.parsed);
-      p->set_malformed(p->malformed() + it->second.malformed);
-      p->set_deduplicated(it->second.deduplicated);
-      p->set_emitted(it->second.emitted);
-      p->set_discarded(it->second.discarded);
-    }
-  }
-  if (snmp_) {
-    const auto& rc = snmp_->counters();
-    auto* p = resp.add_protocols();
-    p->set_protocol("snmp");
-    auto get = [](const std::atomic<std::uint64_t>& a) {
-      return a.load(std::memory_order_relaxed);
-    };
-    p->set_received(get(rc.received));
-    p->set_parsed(get(rc.delivered));
-    p->set_truncated(get(rc.truncated));
-    p->set_kernel_drops(get(rc.kernel_drops));
-    const std::pair<const char*, const std::atomic<std::uint64_t>*> details[] = {
-        {"malformed", &rc.malformed},
-        {"unsupported", &rc.unsupported},
-        {"unknown_community", &rc.unknown_community},
-        {"unknown_user", &rc.unknown_user},
-        {"unknown_engine_id", &rc.unknown_engine_id},
-        {"wrong_digest", &rc.wrong_digest},
-        {"decryption_error", &rc.decryption_error},
-        {"not_in_time_window", &rc.not_in_time_window},
-        {"unsupported_security_level", &rc.unsupported_security_level},
-        {"crypto", &rc.crypto},
-        {"not_notification", &rc.not_notification},
-        {"informs", &rc.informs},
-        {"retransmissions", &rc.retransmissions},
-        {"discovery", &rc.discovery},
-        {"responses_sent", &rc.responses_sent},
-        {"reports_sent", &rc.reports_sent},
-        {"send_errors", &rc.send_errors}};
-    for (const auto& [name, value] : details) (*p->mutable_details())[name] = get(*value);
-    std::uint64_t refused = 0;
-    for (const char* name : {"malformed", "unsupported", "unknown_community", "unknown_user",
-                             "unknown_engine_id", "wrong_digest", "decryption_error",
-                             "not_in_time_window", "unsupported_security_level", "crypto"}) {
-      refused += p->details().at(name);
-    }
-    p->set_malformed(refused);
-    // Master-side outcomes are kept per SNMP version; the receiver is one.
-    for (const auto& [name, c] : counters_) {
-      if (name.rfind("snmp/", 0) != 0) continue;
-      p->set_deduplicated(p->deduplicated() + c.deduplicated);
-      p->set_emitted(p->emitted() + c.emitted);
-      p->set_discarded(p->discarded() + c.discarded);
-    }
-  }
-  return resp;
 }
 
 std::uint64_t EventIntake::durable_cursor() const {
@@ -592,150 +644,6 @@ std::uint64_t EventIntake::durable_cursor() const {
   if (!inc.ok() || !cur.ok() || !*inc || !*cur) return 0;
   if (static_cast<std::uint64_t>(int_of(**inc, "value")) != incarnation_) return 0;
   return static_cast<std::uint64_t>(int_of(**cur, "value"));
-}
-
-void EventIntake::forward_tick() {
-  if (stopped_) return;
-  auto again = [this](Duration after) {
-    if (stopped_ || forward_timer_) return;
-    forward_timer_ = clock_.call_after(after, [this] {
-      forward_timer_.reset();
-      forward_tick();
-    });
-  };
-  if (acting_ || forward_in_flight_ || !peer_stub_) {
-    again(kForwardIdle);
-    return;
-  }
-  durable_cursor_ = durable_cursor();
-  expire_held();
-  duet::v1::ForwardRequest req;
-  req.set_node(config_.node.name);
-  req.set_incarnation(incarnation_);
-  // Held receipts are in seq order: a binary search finds the first to send.
-  auto by_seq = [](const Held& h, std::uint64_t seq) { return h.seq < seq; };
-  for (auto it = std::lower_bound(held_.begin(), held_.end(), forwarded_acked_ + 1, by_seq);
-       it != held_.end() && req.digests_size() < static_cast<int>(kMaxDigestsPerCall); ++it) {
-    auto* d = req.add_digests();
-    d->set_seq(it->seq);
-    d->set_key(
-        std::string(reinterpret_cast<const char*>(it->item.key.data()), it->item.key.size()));
-  }
-  // At most about 1 MiB of contents per call; the rest follow in the next.
-  std::size_t content_bytes = 0;
-  for (std::uint64_t seq : wanted_) {
-    if (content_bytes >= kMaxContentBytesPerCall) break;
-    auto it = std::lower_bound(held_.begin(), held_.end(), seq, by_seq);
-    if (it == held_.end() || it->seq != seq) continue;
-    fill_content(seq, it->item, req.add_contents());
-    content_bytes +=
-        it->item.receipt.raw.size() + it->item.message.size() + it->item.fields_json.size() + 64;
-  }
-  auto ctx = std::make_shared<grpc::ClientContext>();
-  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  auto request = std::make_shared<duet::v1::ForwardRequest>(std::move(req));
-  auto resp = std::make_shared<duet::v1::ForwardResponse>();
-  forward_in_flight_ = true;
-  {
-    std::lock_guard lock(queue_mu_);
-    forward_ctx_ = ctx;
-  }
-  peer_stub_->async()->Forward(
-      ctx.get(), request.get(), resp.get(), [this, ctx, request, resp](grpc::Status status) {
-        // stop() waits for this callback: it posts only while the intake runs.
-        std::lock_guard lock(queue_mu_);
-        forward_ctx_.reset();
-        if (!closing_) {
-          boost::asio::post(strand_, [this, status, resp] { on_forwarded(status, *resp); });
-        }
-        queue_cv_.notify_all();
-      });
-}
-
-void EventIntake::on_forwarded(const grpc::Status& status, const duet::v1::ForwardResponse& resp) {
-  forward_in_flight_ = false;
-  if (stopped_) return;
-  bool busy = false;
-  if (status.ok()) {
-    // A master that knows less (it restarted, or a new one took over) says
-    // so with a lower acked_seq; sending resumes from there.
-    forwarded_acked_ = resp.acked_seq();
-    wanted_.assign(resp.wanted().begin(), resp.wanted().end());
-    busy = !wanted_.empty() || (!held_.empty() && held_.back().seq > forwarded_acked_);
-  } else {
-    ++forward_failures_;
-  }
-  if (!forward_timer_) {
-    forward_timer_ =
-        clock_.call_after(busy ? Duration(kForwardBusy) : Duration(kForwardIdle), [this] {
-          forward_timer_.reset();
-          forward_tick();
-        });
-  }
-}
-
-Result<duet::v1::ForwardResponse> EventIntake::on_forward(const duet::v1::ForwardRequest& req) {
-  if (stopped_ || !acting_ || !may_act_()) {
-    return make_error(CommonErrc::kInvalidArgument, "not master");
-  }
-  dedup_.expire(clock_.now());
-  if (!config_.peer || req.node() != config_.peer->name) {
-    return make_error(CommonErrc::kInvalidArgument,
-                      "receipts from '" + req.node() + "', which is not this node's peer");
-  }
-  const TimePoint now = clock_.now();
-  if (req.incarnation() != peer_incarnation_) {
-    // A standby (re)started, or this node just became master: resume from
-    // what the store says was decided for that incarnation.
-    std::uint64_t from = 0;
-    auto inc = store_.get("intake_state", incarnation_key(req.node()));
-    auto cur = store_.get("intake_state", cursor_key(req.node()));
-    if (inc.ok() && cur.ok() && *inc && *cur &&
-        static_cast<std::uint64_t>(int_of(**inc, "value")) == req.incarnation()) {
-      from = static_cast<std::uint64_t>(int_of(**cur, "value"));
-    }
-    dedup_.reset_peer(from);
-    peer_incarnation_ = req.incarnation();
-    peer_acked_ = from;
-    persisted_cursor_ = from;
-    awaiting_.clear();
-    spdlog::info("events: receipts from {} (incarnation {:x}) resume after {}", req.node(),
-                 req.incarnation(), from);
-  }
-  for (const auto& c : req.contents()) {
-    if (awaiting_.erase(c.seq()) == 0) continue;  // not asked for, or already had
-    intake::IntakeItem item = item_from(c);
-    ++counters_[item.protocol].emitted;
-    ++peer_emitted_;
-    emit(std::move(item));
-    dedup_.on_peer_content(c.seq());
-  }
-  for (const auto& d : req.digests()) {
-    if (d.seq() <= peer_acked_) continue;  // a resend
-    intake::DedupKey key{};
-    if (d.key().size() != key.size()) continue;
-    std::memcpy(key.data(), d.key().data(), key.size());
-    dedup_.on_peer_digest(key, d.seq(), now);
-    peer_acked_ = d.seq();
-  }
-  for (std::uint64_t seq : dedup_.take_due(now)) awaiting_.insert(seq);
-  duet::v1::ForwardResponse resp;
-  resp.set_acked_seq(peer_acked_);
-  for (std::uint64_t seq : awaiting_) resp.add_wanted(seq);
-  resp.set_cursor(dedup_.peer_cursor());
-  if (!pending_.empty()) {
-    schedule_flush();  // the cursor goes with those events
-  } else if (resp.cursor() != persisted_cursor_) {
-    // Decisions without new events (matches) still move the cursor.
-    persisted_cursor_ = resp.cursor();
-    store::WriteBatch batch;
-    batch.put("intake_state", store::Row{{"key", incarnation_key(config_.peer->name)},
-                                         {"value", static_cast<std::int64_t>(peer_incarnation_)}});
-    batch.put("intake_state", store::Row{{"key", cursor_key(config_.peer->name)},
-                                         {"value", static_cast<std::int64_t>(persisted_cursor_)}});
-    commit_(batch, [](Result<ha::Runner::Committed>) {});
-  }
-  return resp;
 }
 
 }  // namespace duet::manager

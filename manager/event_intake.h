@@ -11,16 +11,19 @@
 // acknowledged only once the standby has it (sync mode).
 //
 // Standby: every receipt gets a sequence number and is held; a digest of it
-// (sequence number, identity key) is forwarded to the master
-// (IntakePeer.Forward), which matches it with its own copies and asks for the
-// content of those it never received. The master persists, with each batch of
-// events, the standby's cursor: every receipt up to it is decided. The standby
-// drops decided receipts once they are older than the window. On promotion
-// it reads the events its old master recorded in the window and emits the
-// undecided receipts those do not account for (intake/pair_dedup.h,
-// plan_promotion), so a message sent to both managers while the master was
-// failing is recorded once, and one that reached only the standby is recorded
-// too.
+// (sequence number, identity key, receive time) is forwarded to the master
+// (IntakePeer.Forward), which pairs it with its own copies and asks for the
+// content of those it never received. With each batch of events the master
+// persists the pairs it decided (event id, the standby's receipt number; table
+// event_pairs) and the standby's cursor: every receipt up to it is decided.
+// The standby drops decided receipts once they are older than the window.
+//
+// Whoever starts to act rebuilds the pairing from the store (rebuild()):
+// every event in the window that no receipt is paired with yet waits for one;
+// a promoted standby pairs the receipts it held, that its old master did not
+// decide, with the old master's unpaired events and records the rest. So a
+// message sent to both managers while the master was failing is recorded
+// once, and one that reached only the standby is recorded too.
 //
 // Threads: receivers and parsing on the intake thread; everything else on
 // `strand` (the manager's io_context thread, which owns the store). stop()
@@ -97,11 +100,23 @@ class EventIntake {
   void hand_over(std::vector<intake::IntakeItem> items);  // intake thread: to the strand
   void on_items(std::vector<intake::IntakeItem> items);   // strand
   void forget_decisions();                                // strand
-  void emit(intake::IntakeItem item);                     // strand, master
-  void flush(bool force = false);                         // strand; force: also while handing over
+  intake::PairDedup::Options dedup_options() const;
+  void load_counts();  // strand, on taking over: the event counts from intake_state
+  // strand, master: an event `id`, received by `node`, unless the rules discard it
+  void emit(intake::IntakeItem item, std::uint64_t id, const std::string& node);
+  void flush(bool force = false);  // strand; force: also while handing over
+  // One transaction of events; `last` adds the pairs and the cursor. False
+  // when the store refused it (its rows are back in pending_).
+  bool commit_batch(std::vector<store::Row> events, bool last, std::int64_t now_ms);
   void schedule_flush();
+  void take_pairs();  // from the dedup core into pending_pairs_
   void expire_held();
-  Status promote();  // strand: emit held receipts the old master did not record
+  // strand: the pairing from the store; on promotion, records the held
+  // receipts the old master did not.
+  Status rebuild();
+  // The receipt numbers of `node`'s `incarnation` paired in the store.
+  std::set<std::uint64_t> decided_receipts(const std::string& node,
+                                           std::uint64_t incarnation) const;
   // Standby: forwards digests and wanted contents to the master.
   void forward_tick();
   void on_forwarded(const grpc::Status& status, const duet::v1::ForwardResponse& resp);
@@ -141,6 +156,7 @@ class EventIntake {
     intake::IntakeItem item;
   };
   std::deque<Held> held_;
+  std::size_t held_bytes_ = 0;
   std::uint64_t held_seq_ = 0;     // last receipt number given
   std::uint64_t incarnation_ = 0;  // of this process, random
   // Standby forwarding.
@@ -155,9 +171,17 @@ class EventIntake {
   std::uint64_t peer_acked_ = 0;
   std::set<std::uint64_t> awaiting_;  // contents asked for
   std::uint64_t peer_emitted_ = 0;    // receipts only the standby had
+  // Pairs decided, not yet in a batch, by the standby incarnation they name.
+  std::map<std::uint64_t, std::vector<intake::ReceiptPair>> pending_pairs_;
+  std::deque<std::pair<std::uint64_t, std::int64_t>> pair_rows_;  // event_pairs: (id, at_ms)
+  std::uint64_t next_pairs_id_ = 1;
+  // Event counts (keys as after "count."), and the ones to write with the next batch.
+  std::map<std::string, std::int64_t> counts_;
+  std::set<std::string> counts_dirty_;
   std::uint64_t persisted_cursor_ = 0;
   std::uint64_t durable_cursor_ = 0;  // standby: last read from the store
   std::uint64_t expired_ = 0;
+  std::uint64_t peer_lost_ = 0;  // receipts asked for that the standby had dropped
   std::uint64_t store_failures_ = 0;
   std::map<std::string, Counters> counters_;  // by protocol
 };

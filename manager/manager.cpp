@@ -355,6 +355,15 @@ void Manager::set_timing(const duet::v1::SetTimingRequest& req, duet::v1::SetTim
       return finish(
           grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "refused, nothing changed: " + *why));
     }
+    if (next.timeout_ms > config_.events.window_ms) {
+      // Duplicate suppression pairs copies within the window; a failover
+      // must fit in it (docs/events.md).
+      return finish(grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          "refused, nothing changed: timeout " + std::to_string(next.timeout_ms) +
+              " ms is above events.window_ms (" + std::to_string(config_.events.window_ms) +
+              " ms); raise the window in both config files first"));
+    }
     batch.put("settings", store::Row{{"key", std::string(ha::kTimingSettingKey)},
                                      {"value", ha::format_timing_setting(next)},
                                      {"updated_by", config_.node.name},

@@ -130,6 +130,21 @@ const Schema& manager_schema() {
                                       .table = "events",
                                       .columns = {"dedup_key", "received_at_ms"}}},
       },
+      Migration{
+          .version = 3,
+          .description = "which events stand for which of the peer's receipts (event intake)",
+          // One row per committed batch of events: the pairs (event id, the
+          // standby's receipt number) decided in it, so whoever acts next
+          // rebuilds the pairing per receipt (manager/event_intake.cpp).
+          .create_tables = {TableDef{.name = "event_pairs",
+                                     .columns = {{"id", ColumnType::kInt, true},
+                                                 {"at_ms", ColumnType::kInt, true},
+                                                 {"node", ColumnType::kText, true},
+                                                 {"incarnation", ColumnType::kInt, true},
+                                                 {"pairs", ColumnType::kBlob, true}},
+                                     .key = "id"}},
+          .create_indexes = {},
+      },
   });
   return schema;
 }

@@ -2,8 +2,9 @@
 # Syslog intake on a real pair (127.0.0.11 / 127.0.0.12), each manager on its
 # own address: util-linux logger over UDP and TCP (RFC 5424, RFC 3164,
 # octet-counted), duplicate suppression by multiplicity (a message sent N
-# times to both nodes is N events), and a failover mid-stream: every message
-# of a numbered stream sent to both nodes is recorded exactly once.
+# times to both nodes is N events), and failovers and a switchover
+# mid-stream: every message of numbered streams sent to both nodes over UDP
+# and over TCP is recorded exactly once.
 source "$(dirname "$0")/lib.sh"
 A=127.0.0.11:17540
 B=127.0.0.12:17540
@@ -87,13 +88,41 @@ wait_until 10 count_is "$A" '^only-b-' 3 || fail "standby-only messages: $(count
 wait_until 10 count_is "$A" '^twice-b$' 3 || fail "max(2, 3): $(count_msg "$A" '^twice-b$')"
 sleep 2  # nothing more may arrive once the standby's copies are decided
 [ "$(count_msg "$A" '^only-b-')" = 3 ] && [ "$(count_msg "$A" '^twice-b$')" = 3 ] || fail "late duplicates"
-pass "a datagram lost towards the master is still one event; 2 copies at a, 3 at b give 3"
+# An event records the node that received it: b for what only b got.
+nodes=$(ctl_insecure --manager "$A" events list --limit 1000 --json | jq -r '[.events[] | select(.message | test("^only-")) | "\(.message)=\(.node)"] | sort | join(" ")')
+[ "$nodes" = "only-a=a only-b-1=b only-b-2=b only-b-3=b" ] || fail "receiving node: $nodes"
+pass "a datagram lost towards the master is still one event (node: b); 2 copies at a, 3 at b give 3"
 
 # ---- Failover mid-stream: every numbered message exactly once ----
+# Each number goes to both managers twice: "seq-N" over UDP and "tcp-N" over
+# one TCP connection per manager (LF-framed). A write to a manager that died
+# fails and is ignored; the sender goes on with the other one.
+tcp_connect() { # IP FD
+  eval "exec $2<>/dev/tcp/$1/$PORT" || fail "cannot connect to $1:$PORT"
+}
+tcp_connect "$SA" 7
+tcp_connect "$SB" 8
 stream() { # FROM TO: numbered messages to both nodes at about 200/s
+  trap '' PIPE
   for ((i = $1; i <= $2; i++)); do
     send_both "<13>Oct 11 22:14:15 host app: seq-$i"
+    printf '<13>Oct 11 22:14:15 host app: tcp-%d\n' "$i" >&7 2>/dev/null || true
+    printf '<13>Oct 11 22:14:15 host app: tcp-%d\n' "$i" >&8 2>/dev/null || true
     sleep 0.005
+  done
+}
+# nums ADDRESS PREFIX: the numbers of that stream recorded on the node.
+nums() { events_json "$1" | jq --arg p "$2" '[.events[] | .message | select(startswith($p)) | ltrimstr($p) | tonumber]'; }
+check_stream() { # ADDRESS LAST: each of seq-1..LAST and tcp-1..LAST exactly once
+  local p
+  for p in seq- tcp-; do
+    nums "$1" "$p" | jq -e --argjson n "$2" 'length == $n and (sort == [range(1; $n + 1)])' >/dev/null || return 1
+  done
+}
+report() { # ADDRESS LAST
+  local p
+  for p in seq- tcp-; do
+    echo -n "$p: $(nums "$1" "$p" | jq -c --argjson n "$2" '{n: length, dup: (group_by(.) | map(select(length > 1) | .[0])), missing: ([range(1; $n + 1)] - .)}') "
   done
 }
 stream 1 300
@@ -102,41 +131,45 @@ wait_exit "${PID[a]}" 5
 stream 301 700  # a is dead: only b receives these, first as standby
 wait_until 10 is_role "$B" master || fail "b did not take over"
 stream 701 800
-seqs() { events_json "$1" | jq '[.events[] | .message | select(test("^seq-")) | ltrimstr("seq-") | tonumber]'; }
-check_stream() { # ADDRESS LAST: each of seq-1..LAST exactly once
-  local s
-  s=$(seqs "$1")
-  echo "$s" | jq -e --argjson n "$2" 'length == $n and (sort == [range(1; $n + 1)])' >/dev/null
-}
-wait_until 15 check_stream "$B" 800 || fail "after failover: $(seqs "$B" | jq -c '{n: length, dup: (group_by(.) | map(select(length > 1) | .[0])), missing: ([range(1; 801)] - .)}')"
-pass "kill -9 of the master mid-stream: seq-1..800 each recorded exactly once on the new master"
+wait_until 15 check_stream "$B" 800 || fail "after failover: $(report "$B" 800)"
+pass "kill -9 of the master mid-stream (UDP and TCP): 1..800 each recorded exactly once on the new master"
 
 # ---- Failback, then fail the other way ----
 start_node a 2
 wait_until 15 answers "$A" || fail "restarted a does not answer"
 out=$(ctl_insecure --manager "$PAIR" failback --wait 30 2>&1) || fail "failback: $out"
 wait_until 15 is_role "$A" standby || fail "a did not come back as standby"
+tcp_connect "$SA" 7
 stream 801 900
 kill -KILL "${PID[b]}"
 wait_exit "${PID[b]}" 5
 stream 901 1100
 wait_until 10 is_role "$A" master || fail "a did not take over again"
 stream 1101 1200
-wait_until 15 check_stream "$A" 1200 || fail "after the second failover: $(seqs "$A" | jq -c '{n: length, dup: (group_by(.) | map(select(length > 1) | .[0])), missing: ([range(1; 1201)] - .)}')"
-pass "failback, then kill -9 of the new master: seq-1..1200 each exactly once"
+wait_until 15 check_stream "$A" 1200 || fail "after the second failover: $(report "$A" 1200)"
+pass "failback, then kill -9 of the new master: 1..1200 each exactly once (UDP and TCP)"
 
 # ---- Planned switchover mid-stream ----
 start_node b 2
 wait_until 15 answers "$B" || fail "restarted b does not answer"
 out=$(ctl_insecure --manager "$PAIR" failback --wait 30 2>&1) || fail "failback of b: $out"
 wait_until 15 is_role "$B" standby || fail "b did not come back as standby"
+tcp_connect "$SB" 8
 stream 1201 1400 &
 streamer=$!
 sleep 0.3
 ctl_insecure --manager "$PAIR" switchover --wait 20 >/dev/null || fail "switchover"
 wait "$streamer"
 wait_until 10 is_role "$B" master || fail "b is not master after the switchover"
-wait_until 15 check_stream "$B" 1400 || fail "after the switchover: $(seqs "$B" | jq -c '{n: length, dup: (group_by(.) | map(select(length > 1) | .[0])), missing: ([range(1; 1401)] - .)}')"
-pass "switchover mid-stream: seq-1..1400 each exactly once"
+wait_until 15 check_stream "$B" 1400 || fail "after the switchover: $(report "$B" 1400)"
+pass "switchover mid-stream: 1..1400 each exactly once (UDP and TCP)"
+exec 7>&- 8>&-
+
+# ---- events count: kept with every batch, the same on both nodes as the list ----
+listed=$(events_json "$B" | jq '.events | length')
+counted() { [ "$(ctl_insecure --manager "$1" events count --json | jq '.total')" = "$listed" ]; }
+wait_until 10 counted "$B" || fail "count on b: $(ctl_insecure --manager "$B" events count --json), listed $listed"
+wait_until 10 counted "$A" || fail "count on a (standby): $(ctl_insecure --manager "$A" events count --json), listed $listed"
+pass "events count: $listed on both nodes, as many as listed, after two failovers and a switchover"
 
 echo "events_syslog: all passed"

@@ -62,6 +62,8 @@ echo "$out" | grep -q "interval 10 ms is below the minimum of 50 ms" || fail "re
 out=$(ctl_insecure --manager "$PAIR" ha timing --interval 1s 2>&1) || true
 echo "$out" | grep -q "timeout 2000 ms must be at least 3 x interval (3000 ms)" || fail "refusal text: $out"
 out=$(ctl_insecure --manager "$PAIR" ha timing --interval soon 2>&1) && fail "accepted --interval soon"
+out=$(ctl_insecure --manager "$PAIR" ha timing --timeout 12s 2>&1) && fail "accepted a timeout above events.window_ms: $out"
+echo "$out" | grep -q "timeout 12000 ms is above events.window_ms (10000 ms)" || fail "window refusal text: $out"
 both_at "250/2000 setting true" || fail "a refused change changed something: a $(node_timing "$A"), b $(node_timing "$B")"
 pass "out-of-bounds values refused with the bound named (exit != 0); nothing changed"
 
