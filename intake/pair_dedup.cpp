@@ -56,9 +56,22 @@ PairDedup::Verdict PairDedup::on_local(const DedupKey& key, std::int64_t at_ms,
     ++stats_.local_emitted;
     return Verdict::kEmit;
   }
-  // The other node's copy, already emitted: this one is a duplicate.
+  // The other node's copy, already emitted: this one is a duplicate. One
+  // whose content is still awaited is not emitted yet (the standby may
+  // restart, or have dropped it): this event stands for both.
   for (auto it = e.peer_emitted.begin(); it != e.peer_emitted.end(); ++it) {
     if (!near(it->at_ms, at_ms)) continue;
+    if (it->seq != 0) {
+      const std::uint64_t seq = it->seq;
+      awaiting_.erase(seq);
+      decide(seq);
+      pairs_.push_back({event_id, seq});
+      e.peer_emitted.erase(it);
+      drop_if_empty(key);
+      ++stats_.peer_matched;
+      ++stats_.local_emitted;
+      return Verdict::kEmit;
+    }
     if (it->event_id != 0) pairs_.push_back({it->event_id, 0});
     e.peer_emitted.erase(it);
     drop_if_empty(key);
@@ -73,9 +86,9 @@ PairDedup::Verdict PairDedup::on_local(const DedupKey& key, std::int64_t at_ms,
 }
 
 void PairDedup::on_peer_digest(const DedupKey& key, std::uint64_t seq, std::int64_t at_ms,
-                               TimePoint now) {
+                               TimePoint now, std::int64_t now_ms) {
   highest_seen_ = std::max(highest_seen_, seq);
-  peer_watermark_ms_ = std::max(peer_watermark_ms_, at_ms);
+  peer_watermark_ms_ = std::max(peer_watermark_ms_, std::min(at_ms, now_ms));
   if (decided_ahead_.erase(seq) > 0) return;  // paired before a reset: sent again
   Entry& e = keys_[key];
   for (auto it = e.local_unpaired.begin(); it != e.local_unpaired.end(); ++it) {
@@ -114,37 +127,39 @@ std::vector<std::uint64_t> PairDedup::take_due(TimePoint now) {
   return due;
 }
 
-void PairDedup::on_peer_content(std::uint64_t seq, std::uint64_t event_id) {
+bool PairDedup::on_peer_content(std::uint64_t seq, std::uint64_t event_id) {
   auto a = awaiting_.find(seq);
-  if (a == awaiting_.end()) return;
+  if (a == awaiting_.end()) return false;
   const DedupKey key = a->second;
   awaiting_.erase(a);
   decide(seq);
   pairs_.push_back({event_id, seq});
   // Its emitted entry stays for the window (a late local copy is a duplicate).
   auto it = keys_.find(key);
-  if (it == keys_.end()) return;
+  if (it == keys_.end()) return true;
   for (auto& x : it->second.peer_emitted) {
     if (x.seq == seq) {
       x.seq = 0;
       emitted_queue_.push_back(Timer{x.at_ms, key});
-      return;
+      break;
     }
   }
+  return true;
 }
 
-void PairDedup::on_peer_gone(std::uint64_t seq) {
+bool PairDedup::on_peer_gone(std::uint64_t seq) {
   auto a = awaiting_.find(seq);
-  if (a == awaiting_.end()) return;
+  if (a == awaiting_.end()) return false;
   const DedupKey key = a->second;
   awaiting_.erase(a);
   decide(seq);
   ++stats_.peer_gone;
   // Never emitted: a local copy must not count it.
   auto it = keys_.find(key);
-  if (it == keys_.end()) return;
+  if (it == keys_.end()) return true;
   std::erase_if(it->second.peer_emitted, [&](const Emitted& y) { return y.seq == seq; });
   drop_if_empty(key);
+  return true;
 }
 
 std::vector<ReceiptPair> PairDedup::take_pairs() {

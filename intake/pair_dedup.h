@@ -70,7 +70,7 @@ class PairDedup {
     Duration window{std::chrono::seconds(10)};
     Duration grace{std::chrono::milliseconds(1000)};
     Duration max_hold{std::chrono::minutes(10)};  // unpaired local copies, at most
-    std::size_t max_unpaired = 1'000'000;         // unpaired local copies kept, at most
+    std::size_t max_unpaired = 500'000;           // unpaired local copies kept, at most
   };
 
   enum class Verdict { kEmit, kDuplicate };
@@ -89,16 +89,24 @@ class PairDedup {
   // The master's own receipt, received at `at_ms`; `event_id` is the id its
   // event gets if emitted.
   Verdict on_local(const DedupKey& key, std::int64_t at_ms, std::uint64_t event_id);
-  // A digest of the standby's receipt `seq`, received there at `at_ms`.
+  // A digest of the standby's receipt `seq`, received there at `at_ms`;
+  // `now_ms` is the master's wall clock (a standby clock ahead of it does
+  // not make unpaired copies expire early).
   // Sequence numbers only grow within one incarnation of the standby; a new
   // incarnation starts over: call reset_peer first.
-  void on_peer_digest(const DedupKey& key, std::uint64_t seq, std::int64_t at_ms, TimePoint now);
+  void on_peer_digest(const DedupKey& key, std::uint64_t seq, std::int64_t at_ms, TimePoint now,
+                      std::int64_t now_ms);
   // Peer receipts whose grace ran out unpaired, in sequence order: fetch them.
   std::vector<std::uint64_t> take_due(TimePoint now);
-  // Due receipt `seq` was emitted as `event_id` (0: discarded by the rules).
-  void on_peer_content(std::uint64_t seq, std::uint64_t event_id);
-  // Due receipt `seq` is gone from the standby (it dropped it): decided, lost.
-  void on_peer_gone(std::uint64_t seq);
+  // The content of due receipt `seq` arrived: true when it is to be emitted
+  // as `event_id`; false when it is decided already (a local copy arrived
+  // after it fell due and was emitted for both).
+  bool on_peer_content(std::uint64_t seq, std::uint64_t event_id);
+  // Due receipt `seq` is gone from the standby (it dropped it): decided,
+  // lost. False when it was decided already.
+  bool on_peer_gone(std::uint64_t seq);
+  // Whether the content of `seq` is still wanted.
+  bool awaiting(std::uint64_t seq) const { return awaiting_.count(seq) > 0; }
   // Pairings since the last call, for the store.
   std::vector<ReceiptPair> take_pairs();
 
@@ -140,10 +148,12 @@ class PairDedup {
     std::uint64_t seq;       // awaiting its content; 0 once emitted (or seeded)
     std::uint64_t event_id;  // seeded from the store: the other node's event
   };
+  // Vectors, not deques: a key has a copy or two at a time, and an empty
+  // deque costs a heap block (about 2 KB per key with libstdc++).
   struct Entry {
-    std::deque<Local> local_unpaired;
-    std::deque<Pending> peer_pending;
-    std::deque<Emitted> peer_emitted;
+    std::vector<Local> local_unpaired;
+    std::vector<Pending> peer_pending;
+    std::vector<Emitted> peer_emitted;
     bool empty() const {
       return local_unpaired.empty() && peer_pending.empty() && peer_emitted.empty();
     }

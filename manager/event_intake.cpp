@@ -245,6 +245,20 @@ void EventIntake::start_acting(std::uint64_t epoch) {
   }
 }
 
+std::int64_t EventIntake::rebuild_horizon_ms(std::int64_t now_ms) const {
+  // The window (and a failover) at least; as far back as the oldest receipt
+  // this node held (as standby, or while it did not act) plus the window:
+  // copies from then may still pair. At most as long as unpaired copies are
+  // kept.
+  const std::int64_t window = config_.events.window_ms;
+  std::int64_t h = window + config_.ha.timeout_ms;
+  if (!held_.empty()) h = std::max(h, now_ms - held_.front().item.receipt.received_ms + window);
+  const std::int64_t cap =
+      std::chrono::duration_cast<std::chrono::milliseconds>(dedup_options().max_hold).count() +
+      window;
+  return std::min(h, cap);
+}
+
 void EventIntake::stop_acting(bool handing_over) {
   // A planned hand-over commits what is pending first: this node is still
   // master in its epoch, and the standby takes over only once it has every
@@ -295,44 +309,65 @@ intake::PairDedup::Options EventIntake::dedup_options() const {
 }
 
 std::set<std::uint64_t> EventIntake::decided_receipts(const std::string& node,
-                                                      std::uint64_t incarnation) const {
+                                                      std::uint64_t incarnation,
+                                                      std::uint64_t above) const {
+  // Newest first: receipt numbers grow with time, so the walk stops at the
+  // first row of that incarnation whose receipts are all at or below `above`.
   std::set<std::uint64_t> seqs;
-  (void)store_.scan("event_pairs", [&](const store::Row& row) {
-    if (text_of(row, "node") == node &&
-        static_cast<std::uint64_t>(int_of(row, "incarnation")) == incarnation) {
-      for (const auto& p : decode_pairs(text_of(row, "pairs"))) {
-        if (p.seq != 0) seqs.insert(p.seq);
+  auto scanned = store_.scan_newest_first("event_pairs", [&](const store::Row& row) {
+    if (text_of(row, "node") != node ||
+        static_cast<std::uint64_t>(int_of(row, "incarnation")) != incarnation) {
+      return true;
+    }
+    bool any_receipt = false;
+    bool any_above = false;
+    for (const auto& p : decode_pairs(text_of(row, "pairs"))) {
+      if (p.seq == 0) continue;  // paired with a copy of the deciding node's own
+      any_receipt = true;
+      if (p.seq > above) {
+        seqs.insert(p.seq);
+        any_above = true;
       }
     }
-    return true;
+    return any_above || !any_receipt;
   });
+  if (!scanned.ok()) {
+    spdlog::error("events: cannot read event_pairs: {}", scanned.error().to_string());
+  }
   return seqs;
 }
 
 Status EventIntake::rebuild() {
   // The pairing of events with receipts, as the store has it: every event in
-  // the window that no receipt of the other node is paired with yet waits
+  // the horizon that no receipt of the other node is paired with yet waits
   // for one. This node's own such events (it resumes acting) wait for its
   // standby's digests; the other node's (its old master's) for this node's
   // copies: first the receipts it held as standby, then later arrivals.
+  // A scan that fails is logged and the rest goes on: better a copy twice
+  // than a held receipt never recorded.
   const std::int64_t now_ms = to_unix_ms(clock_.wall_now());
-  const std::int64_t since = now_ms - config_.events.window_ms - config_.ha.timeout_ms;
+  const std::int64_t since = now_ms - rebuild_horizon_ms(now_ms);
   std::unordered_set<std::uint64_t> paired;
   std::set<std::uint64_t> own_decided;
   pair_rows_.clear();
   next_pairs_id_ = 1;
-  DUET_TRY(store_.scan("event_pairs", [&](const store::Row& row) {
+  auto scanned = store_.scan("event_pairs", [&](const store::Row& row) {
     const auto id = static_cast<std::uint64_t>(int_of(row, "id"));
-    pair_rows_.push_back({id, int_of(row, "at_ms")});
+    const std::int64_t at = int_of(row, "at_ms");
+    pair_rows_.push_back({id, at});
     next_pairs_id_ = std::max(next_pairs_id_, id + 1);
     const bool own = text_of(row, "node") == config_.node.name &&
                      static_cast<std::uint64_t>(int_of(row, "incarnation")) == incarnation_;
+    if (!own && at < since - kListSlackMs) return true;  // pairs come after their events
     for (const auto& p : decode_pairs(text_of(row, "pairs"))) {
       paired.insert(p.event_id);
       if (own && p.seq != 0) own_decided.insert(p.seq);
     }
     return true;
-  }));
+  });
+  if (!scanned.ok()) {
+    spdlog::error("events: taking over: cannot read event_pairs: {}", scanned.error().to_string());
+  }
   std::sort(pair_rows_.begin(), pair_rows_.end(),
             [](const auto& x, const auto& y) { return x.second < y.second; });
   struct Unpaired {
@@ -342,7 +377,7 @@ Status EventIntake::rebuild() {
     intake::DedupKey key;
   };
   std::vector<Unpaired> unpaired;
-  DUET_TRY(store_.scan_newest_first("events", [&](const store::Row& row) {
+  scanned = store_.scan_newest_first("events", [&](const store::Row& row) {
     const std::int64_t at = int_of(row, "received_at_ms");
     const auto id = static_cast<std::uint64_t>(int_of(row, "id"));
     if (at >= since && paired.count(id) == 0) {
@@ -351,9 +386,14 @@ Status EventIntake::rebuild() {
       }
     }
     return at >= since - kListSlackMs;
-  }));
+  });
+  if (!scanned.ok()) {
+    spdlog::error("events: taking over: cannot read the recent events: {}",
+                  scanned.error().to_string());
+  }
   std::sort(unpaired.begin(), unpaired.end(),
             [](const Unpaired& x, const Unpaired& y) { return x.at < y.at; });
+  if (!config_.peer) unpaired.clear();  // nothing to pair with
   for (const auto& u : unpaired) {
     if (u.own) {
       dedup_.seed_unpaired_local(u.key, u.at, u.id);
@@ -442,8 +482,9 @@ void EventIntake::on_items(std::vector<intake::IntakeItem> items) {
       continue;
     }
     const std::uint64_t id = next_id_;
-    if (dedup_.on_local(item.key, item.receipt.received_ms, id) ==
-        intake::PairDedup::Verdict::kDuplicate) {
+    // Without a peer there is no other copy to pair with: nothing to track.
+    if (config_.peer && dedup_.on_local(item.key, item.receipt.received_ms, id) ==
+                            intake::PairDedup::Verdict::kDuplicate) {
       ++c.deduplicated;
       continue;
     }
@@ -523,28 +564,59 @@ void EventIntake::flush(bool force) {
     return;
   }
   // At most batch_max events per transaction (a promotion may record a
-  // backlog); the pairs and the cursor go with the last one, after every
-  // event they refer to.
+  // backlog). Each pair goes in the transaction of the event it names (or
+  // the first, for events committed before); the cursor in the last, after
+  // every event it covers.
   const auto max = static_cast<std::size_t>(std::max<std::int64_t>(config_.events.batch_max, 1));
   std::vector<store::Row> rows = std::move(pending_);
   pending_.clear();
-  std::size_t from = 0;
-  do {
-    const std::size_t n = std::min(max, rows.size() - from);
+  const std::size_t chunks = rows.empty() ? 1 : (rows.size() + max - 1) / max;
+  std::vector<PairsByIncarnation> chunk_pairs(chunks);
+  {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;  // event ids of each chunk
+    for (std::size_t c = 0; c < chunks; ++c) {
+      std::uint64_t lo = UINT64_MAX, hi = 0;
+      for (std::size_t i = c * max; i < std::min(rows.size(), (c + 1) * max); ++i) {
+        const auto id = static_cast<std::uint64_t>(int_of(rows[i], "id"));
+        lo = std::min(lo, id);
+        hi = std::max(hi, id);
+      }
+      ranges.emplace_back(lo, hi);
+    }
+    for (auto& [incarnation, pairs] : pending_pairs_) {
+      for (const auto& p : pairs) {
+        std::size_t c = 0;
+        for (std::size_t k = 0; k < chunks; ++k) {
+          if (p.event_id >= ranges[k].first && p.event_id <= ranges[k].second) c = k;
+        }
+        chunk_pairs[c][incarnation].push_back(p);
+      }
+    }
+    pending_pairs_.clear();
+  }
+  for (std::size_t c = 0; c < chunks; ++c) {
+    const std::size_t from = c * max;
+    const std::size_t to = std::min(rows.size(), from + max);
     std::vector<store::Row> chunk(std::make_move_iterator(rows.begin() + from),
-                                  std::make_move_iterator(rows.begin() + from + n));
-    from += n;
-    const bool last = from == rows.size();
-    if (!commit_batch(std::move(chunk), last, now_ms)) {
-      // Not committed: what is left goes back behind the failed rows (retried).
-      pending_.insert(pending_.end(), std::make_move_iterator(rows.begin() + from),
+                                  std::make_move_iterator(rows.begin() + to));
+    if (!commit_batch(std::move(chunk), std::move(chunk_pairs[c]), c + 1 == chunks, now_ms)) {
+      // Not committed (its rows and pairs are back in pending_): what is left
+      // goes back behind them, retried together.
+      pending_.insert(pending_.end(), std::make_move_iterator(rows.begin() + to),
                       std::make_move_iterator(rows.end()));
+      for (std::size_t k = c + 1; k < chunks; ++k) {
+        for (auto& [incarnation, pairs] : chunk_pairs[k]) {
+          auto& into = pending_pairs_[incarnation];
+          into.insert(into.end(), pairs.begin(), pairs.end());
+        }
+      }
       return;
     }
-  } while (from < rows.size());
+  }
 }
 
-bool EventIntake::commit_batch(std::vector<store::Row> events, bool last, std::int64_t now_ms) {
+bool EventIntake::commit_batch(std::vector<store::Row> events, PairsByIncarnation pairs, bool last,
+                               std::int64_t now_ms) {
   auto rows = std::make_shared<std::vector<store::Row>>(std::move(events));
   store::WriteBatch batch;
   std::map<std::string, std::int64_t> added;
@@ -552,6 +624,7 @@ bool EventIntake::commit_batch(std::vector<store::Row> events, bool last, std::i
     batch.put("events", r);
     count_event(r, 1, added);
   }
+  const std::set<std::string> dirty_before = counts_dirty_;
   for (const auto& [k, n] : added) {
     counts_[k] += n;
     counts_dirty_.insert(k);
@@ -563,61 +636,69 @@ bool EventIntake::commit_batch(std::vector<store::Row> events, bool last, std::i
   counts_dirty_.clear();
   batch.put("intake_state", store::Row{{"key", std::string(kNextIdKey)},
                                        {"value", static_cast<std::int64_t>(next_id_)}});
-  auto pair_rows = std::make_shared<std::vector<store::Row>>();
-  if (last) {
-    // The pairs decided, with the events they name (same transaction).
-    for (auto& [incarnation, pairs] : pending_pairs_) {
-      const std::uint64_t id = next_pairs_id_++;
-      pair_rows_.push_back({id, now_ms});
-      pair_rows->push_back(store::Row{{"id", static_cast<std::int64_t>(id)},
-                                      {"at_ms", now_ms},
-                                      {"node", config_.peer ? config_.peer->name : std::string()},
-                                      {"incarnation", static_cast<std::int64_t>(incarnation)},
-                                      {"pairs", store::Blob{encode_pairs(pairs)}}});
-    }
-    pending_pairs_.clear();
-    for (const auto& r : *pair_rows) batch.put("event_pairs", r);
-    const std::int64_t keep_from =
-        now_ms - config_.events.window_ms - config_.ha.timeout_ms - kListSlackMs - kPairsKeepMs;
-    while (!pair_rows_.empty() && pair_rows_.front().second < keep_from) {
-      batch.erase("event_pairs", static_cast<std::int64_t>(pair_rows_.front().first));
-      pair_rows_.pop_front();
-    }
-    if (config_.peer && peer_incarnation_ != 0) {
-      persisted_cursor_ = dedup_.peer_cursor();
-      batch.put("intake_state",
-                store::Row{{"key", incarnation_key(config_.peer->name)},
-                           {"value", static_cast<std::int64_t>(peer_incarnation_)}});
-      batch.put("intake_state",
-                store::Row{{"key", cursor_key(config_.peer->name)},
-                           {"value", static_cast<std::int64_t>(persisted_cursor_)}});
-    }
+  // The pairs decided, with the events they name (same transaction).
+  std::vector<std::uint64_t> new_rows;
+  for (const auto& [incarnation, list] : pairs) {
+    const std::uint64_t id = next_pairs_id_++;
+    new_rows.push_back(id);
+    pair_rows_.push_back({id, now_ms});
+    batch.put("event_pairs", store::Row{{"id", static_cast<std::int64_t>(id)},
+                                        {"at_ms", now_ms},
+                                        {"node", config_.peer ? config_.peer->name : std::string()},
+                                        {"incarnation", static_cast<std::int64_t>(incarnation)},
+                                        {"pairs", store::Blob{encode_pairs(list)}}});
+  }
+  // Rows older than anything a rebuild looks at go.
+  std::vector<std::pair<std::uint64_t, std::int64_t>> erased;
+  const std::int64_t keep_from = now_ms - pairs_keep_ms();
+  while (!pair_rows_.empty() && pair_rows_.front().second < keep_from) {
+    batch.erase("event_pairs", static_cast<std::int64_t>(pair_rows_.front().first));
+    erased.push_back(pair_rows_.front());
+    pair_rows_.pop_front();
+  }
+  const std::uint64_t cursor_before = persisted_cursor_;
+  if (last && config_.peer && peer_incarnation_ != 0) {
+    persisted_cursor_ = dedup_.peer_cursor();
+    batch.put("intake_state", store::Row{{"key", incarnation_key(config_.peer->name)},
+                                         {"value", static_cast<std::int64_t>(peer_incarnation_)}});
+    batch.put("intake_state", store::Row{{"key", cursor_key(config_.peer->name)},
+                                         {"value", static_cast<std::int64_t>(persisted_cursor_)}});
   }
   ++in_flight_;
   auto failed = std::make_shared<bool>(false);
-  commit_(batch, [this, rows, pair_rows, added, failed](Result<ha::Runner::Committed> r) {
+  // A store failure answers at once (on this strand); success after replication.
+  commit_(batch, [this, rows, failed](Result<ha::Runner::Committed> r) {
     --in_flight_;
     if (r.ok()) return;
     *failed = true;
-    for (const auto& [k, n] : added) {  // counted again when retried
-      counts_[k] -= n;
-      counts_dirty_.insert(k);
-    }
     ++store_failures_;
     spdlog::error("events: a batch of {} events was not committed: {}", rows->size(),
                   r.error().to_string());
-    if (acting_ && !stopped_ && may_act_()) {
-      // Retried with the next batch; the ids stay as they were.
-      pending_.insert(pending_.begin(), rows->begin(), rows->end());
-      for (const auto& pr : *pair_rows) {
-        auto& into = pending_pairs_[static_cast<std::uint64_t>(int_of(pr, "incarnation"))];
-        auto pairs = decode_pairs(text_of(pr, "pairs"));
-        into.insert(into.begin(), pairs.begin(), pairs.end());
-      }
-      schedule_flush();
-    }
   });
-  return !*failed;
+  if (!*failed) return true;
+  // Undo what this batch changed in memory; the caller retries.
+  for (const auto& [k, n] : added) counts_[k] -= n;
+  counts_dirty_ = dirty_before;
+  for (const auto& [k, n] : added) counts_dirty_.insert(k);
+  std::erase_if(pair_rows_, [&](const auto& r) {
+    return std::find(new_rows.begin(), new_rows.end(), r.first) != new_rows.end();
+  });
+  pair_rows_.insert(pair_rows_.begin(), erased.begin(), erased.end());
+  persisted_cursor_ = cursor_before;
+  if (acting_ && !stopped_ && may_act_()) {
+    pending_.insert(pending_.begin(), rows->begin(), rows->end());
+    for (auto& [incarnation, list] : pairs) {
+      auto& into = pending_pairs_[incarnation];
+      into.insert(into.begin(), list.begin(), list.end());
+    }
+    schedule_flush();
+  }
+  return false;
+}
+
+std::int64_t EventIntake::pairs_keep_ms() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(dedup_options().max_hold).count() +
+         config_.events.window_ms + config_.ha.timeout_ms + kListSlackMs;
 }
 
 void EventIntake::expire_held() {

@@ -89,6 +89,17 @@ class EventIntake {
   // IntakePeer.Forward on the master (on the strand).
   Result<duet::v1::ForwardResponse> on_forward(const duet::v1::ForwardRequest& req);
 
+  // The pieces the receivers and the forwarding timer drive (on the strand);
+  // public so tests can drive them without sockets.
+  // Parsed receipts: master records, standby holds.
+  void on_items(std::vector<intake::IntakeItem> items);
+  // Standby: the next IntakePeer.Forward request, and the master's answer.
+  duet::v1::ForwardRequest build_forward_request();
+  void on_forwarded(const grpc::Status& status, const duet::v1::ForwardResponse& resp);
+  // Commits what is pending now (the batch timer does it otherwise).
+  void flush_now() { flush(); }
+  std::uint64_t incarnation() const { return incarnation_; }
+
  private:
   struct Counters {
     std::uint64_t parsed = 0, malformed = 0, deduplicated = 0, emitted = 0, discarded = 0;
@@ -98,28 +109,33 @@ class EventIntake {
               store::Store& store, MayAct may_act, Commit commit, intake::RuleSet rules);
 
   void hand_over(std::vector<intake::IntakeItem> items);  // intake thread: to the strand
-  void on_items(std::vector<intake::IntakeItem> items);   // strand
   void forget_decisions();                                // strand
   intake::PairDedup::Options dedup_options() const;
   void load_counts();  // strand, on taking over: the event counts from intake_state
   // strand, master: an event `id`, received by `node`, unless the rules discard it
   void emit(intake::IntakeItem item, std::uint64_t id, const std::string& node);
   void flush(bool force = false);  // strand; force: also while handing over
-  // One transaction of events; `last` adds the pairs and the cursor. False
-  // when the store refused it (its rows are back in pending_).
-  bool commit_batch(std::vector<store::Row> events, bool last, std::int64_t now_ms);
+  using PairsByIncarnation = std::map<std::uint64_t, std::vector<intake::ReceiptPair>>;
+  // One transaction: events, the pairs naming them, and with `last` the
+  // standby's cursor. False when the store refused it (its rows and pairs
+  // are back in pending_ / pending_pairs_, retried).
+  bool commit_batch(std::vector<store::Row> events, PairsByIncarnation pairs, bool last,
+                    std::int64_t now_ms);
+  // How long event_pairs rows are kept: as far back as a rebuild looks.
+  std::int64_t pairs_keep_ms() const;
   void schedule_flush();
   void take_pairs();  // from the dedup core into pending_pairs_
   void expire_held();
   // strand: the pairing from the store; on promotion, records the held
   // receipts the old master did not.
   Status rebuild();
-  // The receipt numbers of `node`'s `incarnation` paired in the store.
-  std::set<std::uint64_t> decided_receipts(const std::string& node,
-                                           std::uint64_t incarnation) const;
+  // How far back rebuild() looks for events that may still pair.
+  std::int64_t rebuild_horizon_ms(std::int64_t now_ms) const;
+  // The receipt numbers above `above` of `node`'s `incarnation` paired in the store.
+  std::set<std::uint64_t> decided_receipts(const std::string& node, std::uint64_t incarnation,
+                                           std::uint64_t above) const;
   // Standby: forwards digests and wanted contents to the master.
   void forward_tick();
-  void on_forwarded(const grpc::Status& status, const duet::v1::ForwardResponse& resp);
   std::uint64_t durable_cursor() const;  // of this node's receipts, from the store
 
   boost::asio::any_io_executor strand_;

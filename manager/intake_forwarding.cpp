@@ -50,19 +50,7 @@ void fill_content(std::uint64_t seq, const intake::IntakeItem& item, duet::v1::R
 
 }  // namespace
 
-void EventIntake::forward_tick() {
-  if (stopped_) return;
-  auto again = [this](Duration after) {
-    if (stopped_ || forward_timer_) return;
-    forward_timer_ = clock_.call_after(after, [this] {
-      forward_timer_.reset();
-      forward_tick();
-    });
-  };
-  if (acting_ || forward_in_flight_ || !peer_stub_) {
-    again(kForwardIdle);
-    return;
-  }
+duet::v1::ForwardRequest EventIntake::build_forward_request() {
   durable_cursor_ = durable_cursor();
   expire_held();
   duet::v1::ForwardRequest req;
@@ -92,6 +80,23 @@ void EventIntake::forward_tick() {
     content_bytes +=
         it->item.receipt.raw.size() + it->item.message.size() + it->item.fields_json.size() + 64;
   }
+  return req;
+}
+
+void EventIntake::forward_tick() {
+  if (stopped_) return;
+  auto again = [this](Duration after) {
+    if (stopped_ || forward_timer_) return;
+    forward_timer_ = clock_.call_after(after, [this] {
+      forward_timer_.reset();
+      forward_tick();
+    });
+  };
+  if (acting_ || forward_in_flight_ || !peer_stub_) {
+    again(kForwardIdle);
+    return;
+  }
+  duet::v1::ForwardRequest req = build_forward_request();
   auto ctx = std::make_shared<grpc::ClientContext>();
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
   auto request = std::make_shared<duet::v1::ForwardRequest>(std::move(req));
@@ -144,7 +149,8 @@ Result<duet::v1::ForwardResponse> EventIntake::on_forward(const duet::v1::Forwar
                       "receipts from '" + req.node() + "', which is not this node's peer");
   }
   const TimePoint now = clock_.now();
-  dedup_.expire(to_unix_ms(clock_.wall_now()));
+  const std::int64_t now_ms = to_unix_ms(clock_.wall_now());
+  dedup_.expire(now_ms);
   if (req.incarnation() != peer_incarnation_) {
     // A standby (re)started, or this node just became master: resume from
     // what the store says was decided for that incarnation.
@@ -156,7 +162,7 @@ Result<duet::v1::ForwardResponse> EventIntake::on_forward(const duet::v1::Forwar
       from = static_cast<std::uint64_t>(int_of(**cur, "value"));
     }
     take_pairs();  // those name the previous incarnation
-    dedup_.reset_peer(from, decided_receipts(req.node(), req.incarnation()));
+    dedup_.reset_peer(from, decided_receipts(req.node(), req.incarnation(), from));
     peer_incarnation_ = req.incarnation();
     peer_acked_ = from;
     persisted_cursor_ = from;
@@ -167,15 +173,15 @@ Result<duet::v1::ForwardResponse> EventIntake::on_forward(const duet::v1::Forwar
   for (const auto& c : req.contents()) {
     if (awaiting_.erase(c.seq()) == 0) continue;  // not asked for, or already had
     intake::IntakeItem item = item_from(c);
+    const std::uint64_t id = next_id_;
+    if (!dedup_.on_peer_content(c.seq(), id)) continue;  // an own copy was emitted for both
+    ++next_id_;
     ++counters_[item.protocol].emitted;
     ++peer_emitted_;
-    const std::uint64_t id = next_id_++;
-    dedup_.on_peer_content(c.seq(), id);
     emit(std::move(item), id, req.node());  // received by the standby
   }
   for (std::uint64_t seq : req.gone()) {
-    if (awaiting_.erase(seq) == 0) continue;
-    dedup_.on_peer_gone(seq);
+    if (awaiting_.erase(seq) == 0 || !dedup_.on_peer_gone(seq)) continue;
     ++peer_lost_;
     spdlog::warn("events: {} no longer holds receipt {} (dropped by its limits); not recorded",
                  req.node(), seq);
@@ -189,11 +195,13 @@ Result<duet::v1::ForwardResponse> EventIntake::on_forward(const duet::v1::Forwar
       intake::DedupKey key{};
       if (d.key().size() != key.size()) continue;
       std::memcpy(key.data(), d.key().data(), key.size());
-      dedup_.on_peer_digest(key, d.seq(), d.received_ms(), now);
+      dedup_.on_peer_digest(key, d.seq(), d.received_ms(), now, now_ms);
       peer_acked_ = d.seq();
     }
   }
   for (std::uint64_t seq : dedup_.take_due(now)) awaiting_.insert(seq);
+  // Ones an own copy was emitted for meanwhile are no longer wanted.
+  std::erase_if(awaiting_, [this](std::uint64_t seq) { return !dedup_.awaiting(seq); });
   duet::v1::ForwardResponse resp;
   resp.set_acked_seq(peer_acked_);
   for (std::uint64_t seq : awaiting_) resp.add_wanted(seq);

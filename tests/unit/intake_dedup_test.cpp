@@ -39,7 +39,7 @@ struct Harness {
   }
   std::uint64_t peer(const DedupKey& k) { return peer_at(k, ms); }
   std::uint64_t peer_at(const DedupKey& k, std::int64_t at) {
-    dedup.on_peer_digest(k, ++next_seq, at, clock.now());
+    dedup.on_peer_digest(k, ++next_seq, at, clock.now(), ms);
     return next_seq;
   }
   void advance(duet::Duration d) {
@@ -49,8 +49,9 @@ struct Harness {
   // Emits what fell due (content arrives at once).
   void take_due() {
     for (auto seq : dedup.take_due(clock.now())) {
-      const std::uint64_t id = ++next_event;
-      dedup.on_peer_content(seq, id);
+      const std::uint64_t id = next_event + 1;
+      if (!dedup.on_peer_content(seq, id)) continue;
+      ++next_event;
       ++emitted;
       emitted_events.push_back(id);
     }
@@ -148,7 +149,7 @@ TEST_CASE("A datagram lost towards the master still yields one event", "[intake]
   auto due = h.dedup.take_due(h.clock.now());
   REQUIRE(due == std::vector<std::uint64_t>{1});
   CHECK(h.dedup.peer_cursor() == 0);  // until its content is in a batch
-  h.dedup.on_peer_content(1, 500);
+  CHECK(h.dedup.on_peer_content(1, 500));
   CHECK(h.dedup.peer_cursor() == 2);
   // The master's own copy arriving late (within the window) is a duplicate.
   CHECK(h.local(kA) == PairDedup::Verdict::kDuplicate);
@@ -168,6 +169,44 @@ TEST_CASE("A due receipt the standby no longer holds is decided, and counts for 
   CHECK(g.dedup.peer_cursor() == 1);
   CHECK(g.dedup.stats().peer_gone == 1);
   CHECK(g.local(kA) == PairDedup::Verdict::kEmit);  // nothing was recorded for it
+}
+
+TEST_CASE("An own copy arriving while a due receipt's content is awaited is emitted for both",
+          "[intake]") {
+  for (const char* then : {"content arrives", "the standby dropped it", "the standby restarted"}) {
+    INFO(then);
+    Harness h;
+    h.peer(kA);
+    h.advance(2s);
+    REQUIRE(h.dedup.take_due(h.clock.now()) == std::vector<std::uint64_t>{1});
+    CHECK(h.local(kA) == PairDedup::Verdict::kEmit);  // not a duplicate of an unrecorded copy
+    CHECK(h.dedup.peer_cursor() == 1);
+    const std::string what = then;
+    if (what == "content arrives") {
+      CHECK_FALSE(h.dedup.on_peer_content(1, 900));  // already recorded: not again
+    } else if (what == "the standby dropped it") {
+      h.dedup.on_peer_gone(1);
+      CHECK(h.dedup.stats().peer_gone == 0);  // nothing was lost
+    } else {
+      h.dedup.reset_peer(0);
+    }
+    h.settle();
+    CHECK(h.emitted == 1);
+    CHECK(h.dedup.take_pairs() == std::vector<ReceiptPair>{{h.emitted_events[0], 1}});
+  }
+}
+
+TEST_CASE("A standby clock far ahead does not make unpaired copies expire early", "[intake]") {
+  Harness h;
+  h.local(kA);
+  h.peer_at(kB, h.ms + 60'000);  // one digest from a clock stepped a minute ahead
+  h.dedup.expire(h.ms);
+  CHECK(h.dedup.unpaired_local() == 1);
+  h.advance(20ms);
+  h.peer(kA);  // the real copy still pairs
+  h.settle();
+  CHECK(h.dedup.stats().peer_due == 1);  // only kB, which the master never got
+  CHECK(h.emitted == 2);
 }
 
 TEST_CASE("Distinct messages are all kept", "[intake]") {
