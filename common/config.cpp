@@ -236,6 +236,12 @@ ManagerConfig parse_manager_config(const std::string& yaml_text, const std::stri
   if (c.peer && !root.has("ha")) root.fail_here("a pair (peer is set) needs an 'ha' section");
   c.ha = read_ha(root.optional_map("ha"), c.peer.has_value());
   c.receivers = read_receivers(root.optional_map("receivers"));
+  if (c.store.backend == StoreConfig::Backend::kPostgres && !c.receivers.snmp.users.empty() &&
+      c.receivers.snmp.boots_file.empty()) {
+    root.fail_here(
+        "receivers.snmp.boots_file: needed with the PostgreSQL store and v3 users (a local file "
+        "that counts this manager's SNMP engine starts, RFC 3414)");
+  }
   c.events = read_events(root.optional_map("events"), c.ha.timeout_ms);
   c.shutdown_grace_ms = root.int_or("shutdown_grace_ms", c.shutdown_grace_ms, 0, 600000);
   root.finish();

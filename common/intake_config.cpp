@@ -126,6 +126,7 @@ SnmpReceiverConfig read_snmp(YamlReader& s) {
   c.max_message_bytes = s.int_or("max_message_bytes", c.max_message_bytes, 484, 65507);
   c.udp_receive_buffer_bytes =
       s.int_or("udp_receive_buffer_bytes", c.udp_receive_buffer_bytes, 65536, 1 << 30);
+  c.boots_file = s.string_or("boots_file", "");
   if (c.udp && c.communities.empty() && c.users.empty()) {
     s.fail("udp",
            "give communities (v1/v2c) or users (v3): with neither, every message "

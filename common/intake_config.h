@@ -49,6 +49,9 @@ struct SnmpReceiverConfig {
   std::vector<std::uint8_t> engine_id;
   std::int64_t max_message_bytes = 8192;
   std::int64_t udp_receive_buffer_bytes = 8 << 20;
+  // Local file counting this engine's starts (snmpEngineBoots); empty: next
+  // to the SQLite database (required with PostgreSQL when v3 users are set).
+  std::string boots_file;
 };
 
 struct ReceiversConfig {

@@ -75,7 +75,7 @@ struct SnmpReceiver::Impl {
   snmp::LocalEngine engine() const {
     snmp::LocalEngine e;
     e.engine_id = credentials.users.local_engine_id();
-    e.boots = 1;
+    e.boots = options.engine_boots;
     e.time = static_cast<std::uint32_t>(
         std::chrono::duration_cast<std::chrono::seconds>(clock.now() - started).count());
     return e;
@@ -111,9 +111,9 @@ struct SnmpReceiver::Impl {
     msgs.resize(kBatch);
     control.resize(kBatch);
     const auto bound = socket->local_endpoint(ec);
-    spdlog::info("snmp: listening on udp {} (engine id {})",
+    spdlog::info("snmp: listening on udp {} (engine id {}, boots {})",
                  HostPort{hp.host, ec ? hp.port : bound.port()}.to_string(),
-                 snmp::to_hex(credentials.users.local_engine_id()));
+                 snmp::to_hex(credentials.users.local_engine_id()), options.engine_boots);
     arm();
     return ok_status();
   }

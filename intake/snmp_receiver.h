@@ -53,6 +53,7 @@ struct SnmpReceiverOptions {
   // Retransmitted informs are recognized for this long after the first copy.
   std::chrono::seconds inform_window{60};
   std::size_t max_informs_remembered = 10000;
+  std::uint32_t engine_boots = 1;  // snmpEngineBoots (next_engine_boots, intake/snmp_setup.h)
 };
 
 // Read with relaxed atomics from any thread (status). Every received

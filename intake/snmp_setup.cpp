@@ -1,5 +1,15 @@
 #include "intake/snmp_setup.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 #include "common/errors.h"
 #include "snmp/usm.h"
 
@@ -60,6 +70,50 @@ Result<SnmpReceiverSetup> snmp_receiver_setup(const SnmpReceiverConfig& config,
   setup.credentials.communities = config.communities;
   setup.credentials.users = std::move(table).value();
   return setup;
+}
+
+Result<std::uint32_t> next_engine_boots(const std::string& path) {
+  constexpr std::uint64_t kMax = 2147483647;  // RFC 3414: stays there
+  std::uint64_t boots = 0;
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string v = text.str();
+    while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.pop_back();
+    auto [ptr, perr] = std::from_chars(v.data(), v.data() + v.size(), boots);
+    if (!in || v.empty() || perr != std::errc() || ptr != v.data() + v.size() || boots > kMax) {
+      return make_error(CommonErrc::kInvalidConfig,
+                        "SNMP engine boots file " + path + ": not a number of boots ('" +
+                            v.substr(0, 32) +
+                            "'); fix or remove it (removing it restarts the "
+                            "count, which lets senders' cached times lapse)");
+    }
+  }
+  boots = std::min(boots + 1, kMax);
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    return make_error(CommonErrc::kInvalidConfig,
+                      "SNMP engine boots file " + tmp + ": " + std::strerror(errno));
+  }
+  const std::string line = std::to_string(boots) + "\n";
+  const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+                       ::fsync(fd) == 0;
+  const int saved = errno;
+  ::close(fd);
+  if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    return make_error(CommonErrc::kInvalidConfig, "SNMP engine boots file " + path + ": " +
+                                                      std::strerror(written ? errno : saved));
+  }
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)::fsync(dfd);
+    ::close(dfd);
+  }
+  return static_cast<std::uint32_t>(boots);
 }
 
 }  // namespace duet::intake

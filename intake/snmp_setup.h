@@ -25,4 +25,13 @@ struct SnmpReceiverSetup {
 Result<SnmpReceiverSetup> snmp_receiver_setup(const SnmpReceiverConfig& config,
                                               const std::string& node_name);
 
+// snmpEngineBoots (RFC 3414, 2.2.2): how many times this manager's SNMP
+// engine started, kept in the local file `path` (one per manager: the engine
+// id is the manager's own). Reads it, adds one (it stays at 2147483647 once
+// there), writes it back durably (temporary file, fsync, rename) and returns
+// the new value; a missing file counts as 0. An unreadable or malformed file
+// is an error naming it: the manager refuses to start rather than reuse a
+// value, which would let an old v3 message be replayed.
+Result<std::uint32_t> next_engine_boots(const std::string& path);
+
 }  // namespace duet::intake

@@ -5,6 +5,7 @@
 
 #include <boost/asio/post.hpp>
 #include <cstring>
+#include <filesystem>
 #include <random>
 #include <unordered_set>
 
@@ -183,6 +184,15 @@ Status EventIntake::start() {
   if (config_.receivers.snmp.udp) {
     DUET_ASSIGN_OR_RETURN(auto setup,
                           intake::snmp_receiver_setup(config_.receivers.snmp, config_.node.name));
+    std::string boots_file = config_.receivers.snmp.boots_file;
+    if (boots_file.empty() && config_.store.backend == StoreConfig::Backend::kSqlite) {
+      boots_file =
+          (std::filesystem::path(config_.store.sqlite_path).parent_path() / "snmp-engine-boots")
+              .string();
+    }
+    if (!boots_file.empty()) {
+      DUET_ASSIGN_OR_RETURN(setup.options.engine_boots, intake::next_engine_boots(boots_file));
+    }
     snmp_ = std::make_unique<intake::SnmpReceiver>(
         intake_io_.get_executor(), clock_, std::move(setup.options), std::move(setup.credentials),
         [this](std::vector<intake::IntakeItem>&& items) { hand_over(std::move(items)); });

@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <functional>
 
 #include "common/clock.h"
@@ -13,6 +14,7 @@
 #include "snmp/notification.h"
 #include "tests/support/snmp_fixtures.h"
 #include "tests/support/snmp_udp.h"
+#include "tests/support/temp_dir.h"
 
 namespace {
 
@@ -250,4 +252,27 @@ TEST_CASE("snmp receiver setup: from the config to options and localized users",
   setup = duet::intake::snmp_receiver_setup(c, "mgr-a");
   REQUIRE(setup.ok());
   CHECK(setup->credentials.users.local_engine_id() == kManagerEngine);
+}
+
+TEST_CASE("snmpEngineBoots grows by one at every start and survives in its file",
+          "[intake][snmp]") {
+  duet::testing::TempDir dir;
+  const std::string path = dir.file("snmp-engine-boots");
+  for (std::uint32_t expected = 1; expected <= 3; ++expected) {
+    auto boots = duet::intake::next_engine_boots(path);
+    REQUIRE(boots.ok());
+    CHECK(*boots == expected);
+  }
+  {
+    std::ofstream out(path);
+    out << "2147483647\n";  // the RFC 3414 ceiling: it stays there
+  }
+  CHECK(*duet::intake::next_engine_boots(path) == 2147483647u);
+  {
+    std::ofstream out(path);
+    out << "twelve\n";
+  }
+  auto bad = duet::intake::next_engine_boots(path);
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.error().message, Catch::Contains(path) && Catch::Contains("twelve"));
 }
