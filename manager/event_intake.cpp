@@ -627,12 +627,12 @@ void EventIntake::flush(bool force) {
 
 bool EventIntake::commit_batch(std::vector<store::Row> events, PairsByIncarnation pairs, bool last,
                                std::int64_t now_ms) {
-  auto rows = std::make_shared<std::vector<store::Row>>(std::move(events));
+  const std::size_t n_events = events.size();
   store::WriteBatch batch;
   std::map<std::string, std::int64_t> added;
-  for (const auto& r : *rows) {
-    batch.put("events", r);
+  for (auto& r : events) {
     count_event(r, 1, added);
+    batch.put("events", std::move(r));  // no copy: on failure they come back from the batch
   }
   const std::set<std::string> dirty_before = counts_dirty_;
   for (const auto& [k, n] : added) {
@@ -677,12 +677,12 @@ bool EventIntake::commit_batch(std::vector<store::Row> events, PairsByIncarnatio
   ++in_flight_;
   auto failed = std::make_shared<bool>(false);
   // A store failure answers at once (on this strand); success after replication.
-  commit_(batch, [this, rows, failed](Result<ha::Runner::Committed> r) {
+  commit_(batch, [this, n_events, failed](Result<ha::Runner::Committed> r) {
     --in_flight_;
     if (r.ok()) return;
     *failed = true;
     ++store_failures_;
-    spdlog::error("events: a batch of {} events was not committed: {}", rows->size(),
+    spdlog::error("events: a batch of {} events was not committed: {}", n_events,
                   r.error().to_string());
   });
   if (!*failed) return true;
@@ -696,7 +696,12 @@ bool EventIntake::commit_batch(std::vector<store::Row> events, PairsByIncarnatio
   pair_rows_.insert(pair_rows_.begin(), erased.begin(), erased.end());
   persisted_cursor_ = cursor_before;
   if (acting_ && !stopped_ && may_act_()) {
-    pending_.insert(pending_.begin(), rows->begin(), rows->end());
+    std::vector<store::Row> back;
+    for (const auto& op : batch.ops()) {
+      if (op.table == "events") back.push_back(op.row);
+    }
+    pending_.insert(pending_.begin(), std::make_move_iterator(back.begin()),
+                    std::make_move_iterator(back.end()));
     for (auto& [incarnation, list] : pairs) {
       auto& into = pending_pairs_[incarnation];
       into.insert(into.begin(), list.begin(), list.end());
