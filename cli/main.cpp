@@ -7,6 +7,7 @@
 #include "cli/connection.h"
 #include "cli/events_commands.h"
 #include "cli/ha_commands.h"
+#include "cli/repository_commands.h"
 #include "cli/settings_commands.h"
 #include "cli/status_command.h"
 #include "cli/timing_command.h"
@@ -111,6 +112,8 @@ int main(int argc, char** argv) {
   auto* events_counters =
       events->add_subcommand("counters", "each manager's receivers: received, parsed, ...");
 
+  duet::cli::RepositoryCommands repository(app);
+
   CLI11_PARSE(app, argc, argv);
 
   options.managers = split_list(managers);
@@ -153,6 +156,7 @@ int main(int argc, char** argv) {
   if (events_counters->parsed()) {
     return duet::cli::run_events_counters(options, json, std::cout, std::cerr);
   }
+  if (auto rc = repository.run(options, json, std::cout, std::cerr)) return *rc;
   if (settings_set->parsed()) {
     return duet::cli::run_settings_set(options, setting_key, setting_value, json, std::cout,
                                        std::cerr);

@@ -13,7 +13,9 @@ namespace {
   throw ConfigError(out.str());
 }
 
-const char* type_name(const YAML::Node& n) {
+}  // namespace
+
+const char* yaml_type_name(const YAML::Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Map:
       return "a mapping";
@@ -29,13 +31,11 @@ const char* type_name(const YAML::Node& n) {
   return "undefined";
 }
 
-}  // namespace
-
 YamlReader::YamlReader(YAML::Node node, std::string file, std::string path)
     : node_(std::move(node)), file_(std::move(file)), path_(std::move(path)) {
   if (!node_.IsMap()) {
     throw_at(file_, node_.Mark().line + 1, path_,
-             std::string("expected a mapping, found ") + type_name(node_));
+             std::string("expected a mapping, found ") + yaml_type_name(node_));
   }
 }
 
@@ -68,7 +68,7 @@ bool YamlReader::has(const std::string& key) const {
 YAML::Node YamlReader::scalar(const std::string& key) {
   read_.insert(key);
   YAML::Node n = node_[key];
-  if (!n.IsScalar()) fail(key, std::string("expected a scalar value, found ") + type_name(n));
+  if (!n.IsScalar()) fail(key, std::string("expected a scalar value, found ") + yaml_type_name(n));
   return n;
 }
 
@@ -134,7 +134,7 @@ std::vector<std::string> YamlReader::string_list(const std::string& key, bool re
   }
   read_.insert(key);
   YAML::Node n = node_[key];
-  if (!n.IsSequence()) fail(key, std::string("expected a list, found ") + type_name(n));
+  if (!n.IsSequence()) fail(key, std::string("expected a list, found ") + yaml_type_name(n));
   std::vector<std::string> out;
   for (std::size_t i = 0; i < n.size(); ++i) {
     const YAML::Node item = n[i];
@@ -153,13 +153,13 @@ std::vector<YamlReader> YamlReader::map_list(const std::string& key) {
   if (!has(key)) return out;
   read_.insert(key);
   YAML::Node n = node_[key];
-  if (!n.IsSequence()) fail(key, std::string("expected a list, found ") + type_name(n));
+  if (!n.IsSequence()) fail(key, std::string("expected a list, found ") + yaml_type_name(n));
   for (std::size_t i = 0; i < n.size(); ++i) {
     const YAML::Node item = n[i];
     const std::string path = key_path(key) + "[" + std::to_string(i) + "]";
     if (!item.IsMap()) {
       throw_at(file_, item.Mark().line + 1, path,
-               std::string("expected a mapping, found ") + type_name(item));
+               std::string("expected a mapping, found ") + yaml_type_name(item));
     }
     out.emplace_back(item, file_, path);
   }
@@ -187,7 +187,7 @@ YamlReader YamlReader::required_map(const std::string& key) {
   if (!has(key)) fail_here("missing required key '" + key + "'");
   read_.insert(key);
   YAML::Node n = node_[key];
-  if (!n.IsMap()) fail(key, std::string("expected a mapping, found ") + type_name(n));
+  if (!n.IsMap()) fail(key, std::string("expected a mapping, found ") + yaml_type_name(n));
   return YamlReader(n, file_, key_path(key));
 }
 

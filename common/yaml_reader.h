@@ -75,6 +75,9 @@ class YamlReader {
 };
 
 // Parses YAML text; syntax errors become ConfigError with the line.
+// "a mapping", "a list", "a scalar", "empty": for messages that say what was found.
+const char* yaml_type_name(const YAML::Node& n);
+
 YAML::Node parse_yaml(const std::string& text, const std::string& file);
 // Reads and parses a file; an unreadable file is a ConfigError.
 YAML::Node load_yaml_file(const std::string& file);

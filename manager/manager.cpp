@@ -189,9 +189,23 @@ bool Manager::start_server() {
         if (!runner_) return "starting";
         return runner_->may_act() ? "master" : ha::role_name(runner_->machine().role());
       });
-  server_ = start_grpc_server(
-      config_.node.address, config_.tls,
-      {admin_.get(), peer_service_.get(), events_service_.get(), intake_peer_service_.get()});
+  RepositoryService::Hooks repository_hooks;
+  repository_hooks.store = [this]() -> store::Store* {
+    return store_ && store_state_ == StoreState::kOk ? store_.get() : nullptr;
+  };
+  repository_hooks.may_act = [this] { return runner_ && !stopping_ && runner_->may_act(); };
+  repository_hooks.not_master = [this] {
+    return runner_ ? not_master_message() : std::string("store not open yet");
+  };
+  repository_hooks.commit = [this](const store::WriteBatch& batch,
+                                   std::function<void(Result<ha::Runner::Committed>)> done) {
+    runner_->commit(batch, std::move(done));
+  };
+  repository_service_ = std::make_unique<RepositoryService>(io_.get_executor(), config_.node.name,
+                                                            clock_, std::move(repository_hooks));
+  server_ = start_grpc_server(config_.node.address, config_.tls,
+                              {admin_.get(), peer_service_.get(), events_service_.get(),
+                               intake_peer_service_.get(), repository_service_.get()});
   return server_ != nullptr;
 }
 

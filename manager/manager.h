@@ -30,6 +30,7 @@
 #include "manager/event_intake.h"
 #include "manager/events_service.h"
 #include "manager/peer_service.h"
+#include "manager/repository_service.h"
 #include "store/store.h"
 
 namespace duet::manager {
@@ -69,6 +70,7 @@ class Manager {
   std::unique_ptr<PeerService> peer_service_;
   std::unique_ptr<EventsService> events_service_;
   std::unique_ptr<IntakePeerService> intake_peer_service_;
+  std::unique_ptr<RepositoryService> repository_service_;
   std::unique_ptr<EventIntake> intake_;  // once the store is open
   std::unique_ptr<ha::Runner> runner_;
   std::unique_ptr<grpc::Server> server_;

@@ -145,6 +145,35 @@ const Schema& manager_schema() {
                                      .key = "id"}},
           .create_indexes = {},
       },
+      Migration{
+          .version = 4,
+          .description = "the repository: nodes, scopes and memberships (repository/store_rows.h)",
+          .create_tables = {TableDef{
+                                .name = "repo_nodes",
+                                .columns = {{"name", ColumnType::kText, true},
+                                            {"addresses", ColumnType::kText, true},  // JSON list
+                                            {"os", ColumnType::kText, true},
+                                            {"attributes", ColumnType::kText, true},  // JSON
+                                            {"updated_at_ms", ColumnType::kInt, true},
+                                            {"updated_by", ColumnType::kText, false}},
+                                .key = "name"},
+                            TableDef{.name = "repo_scopes",
+                                     .columns = {{"name", ColumnType::kText, true},
+                                                 {"parent", ColumnType::kText, true},  // '' = top
+                                                 {"description", ColumnType::kText, true},
+                                                 {"updated_at_ms", ColumnType::kInt, true},
+                                                 {"updated_by", ColumnType::kText, false}},
+                                     .key = "name"},
+                            // One row per (scope, node), keyed "scope/node".
+                            TableDef{.name = "repo_members",
+                                     .columns = {{"key", ColumnType::kText, true},
+                                                 {"scope", ColumnType::kText, true},
+                                                 {"node", ColumnType::kText, true},
+                                                 {"updated_at_ms", ColumnType::kInt, true},
+                                                 {"updated_by", ColumnType::kText, false}},
+                                     .key = "key"}},
+          .create_indexes = {},
+      },
   });
   return schema;
 }
