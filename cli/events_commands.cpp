@@ -36,6 +36,7 @@ nlohmann::ordered_json event_json(const duet::v1::Event& e, bool raw) {
                            {"source", e.source()},
                            {"source_port", e.source_port()},
                            {"protocol", e.protocol()},
+                           {"host", e.host()},
                            {"scope", e.scope()},
                            {"priority", e.priority()},
                            {"rule", e.rule()},

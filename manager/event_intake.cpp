@@ -13,6 +13,7 @@
 #include "common/tls.h"
 #include "intake/snmp_setup.h"
 #include "manager/event_intake_internal.h"
+#include "repository/store_rows.h"
 
 namespace duet::manager {
 
@@ -243,9 +244,20 @@ void EventIntake::stop() {
   flush();  // what is pending still goes to the store (its commit may fail: counted)
 }
 
+void EventIntake::reload_repository() {
+  auto state = repository::load_state(store_);
+  if (!state.ok()) {
+    // The last good view stays (or none: every sender unregistered).
+    spdlog::error("events: cannot read the repository: {}", state.error().to_string());
+    return;
+  }
+  resolver_ = std::make_unique<repository::Resolver>(*state);
+}
+
 void EventIntake::start_acting(std::uint64_t epoch) {
   epoch_ = epoch;
   acting_ = true;
+  reload_repository();
   forget_decisions();
   auto row = store_.get("intake_state", std::string(kNextIdKey));
   if (row.ok() && *row) next_id_ = std::max<std::uint64_t>(next_id_, int_of(**row, "value"));
@@ -514,13 +526,28 @@ void EventIntake::on_items(std::vector<intake::IntakeItem> items) {
 }
 
 void EventIntake::emit(intake::IntakeItem item, std::uint64_t id, const std::string& node) {
-  std::vector<std::string_view> scopes = {"unregistered"};
+  // The repository node(s) with the sender's address and their scopes; an
+  // unknown sender is "unregistered" (and kept). Rules on a scope match its
+  // sub-scopes' nodes too.
+  repository::Resolution where;
+  if (resolver_) {
+    where = resolver_->resolve(item.receipt.source);
+  } else {
+    where.scopes = where.enclosing = {"unregistered"};
+  }
+  std::vector<std::string_view> scopes(where.enclosing.begin(), where.enclosing.end());
+  for (const auto& n : where.nodes) scopes.emplace_back(n);
   const intake::RuleDecision d =
       rules_.evaluate(intake::EventView{item.receipt.source, scopes, &item.fields, item.message});
   if (!d.keep) {
     ++counters_[item.protocol].discarded;
     return;
   }
+  auto join = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& x : v) out += (out.empty() ? "" : ",") + x;
+    return out;
+  };
   pending_.push_back(
       store::Row{{"id", static_cast<std::int64_t>(id)},
                  {"received_at_ms", item.receipt.received_ms},
@@ -528,7 +555,8 @@ void EventIntake::emit(intake::IntakeItem item, std::uint64_t id, const std::str
                  {"source", item.receipt.source},
                  {"source_port", static_cast<std::int64_t>(item.receipt.source_port)},
                  {"protocol", item.protocol},
-                 {"scope", std::string("unregistered")},
+                 {"scope", join(where.scopes)},
+                 {"host", join(where.nodes)},
                  {"priority", std::string(intake::priority_name(d.priority))},
                  {"rule", d.rule},
                  {"message", std::move(item.message)},

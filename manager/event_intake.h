@@ -53,6 +53,7 @@
 #include "intake/rules.h"
 #include "intake/snmp_receiver.h"
 #include "intake/syslog_receivers.h"
+#include "repository/resolver.h"
 #include "store/store.h"
 
 namespace duet::manager {
@@ -75,6 +76,9 @@ class EventIntake {
   // Binds the receivers (an error names the address) and starts the intake thread.
   Status start();
   void stop();
+
+  // The repository changed (on the master, after a commit): senders map anew.
+  void reload_repository();
 
   // The runner's hooks (on the strand).
   void start_acting(std::uint64_t epoch);
@@ -145,6 +149,7 @@ class EventIntake {
   MayAct may_act_;
   Commit commit_;
   intake::RuleSet rules_;
+  std::unique_ptr<repository::Resolver> resolver_;  // null: every sender unregistered
 
   boost::asio::io_context intake_io_;
   std::unique_ptr<intake::SyslogReceivers> syslog_;

@@ -21,6 +21,7 @@ void fill_event(const store::Row& row, bool with_raw, duet::v1::Event* e) {
   e->set_source_port(static_cast<std::uint32_t>(int_of(row, "source_port")));
   e->set_protocol(text_of(row, "protocol"));
   e->set_scope(text_of(row, "scope"));
+  e->set_host(text_of(row, "host"));
   e->set_priority(text_of(row, "priority"));
   e->set_rule(text_of(row, "rule"));
   e->set_message(text_of(row, "message"));

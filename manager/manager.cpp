@@ -199,7 +199,10 @@ bool Manager::start_server() {
   };
   repository_hooks.commit = [this](const store::WriteBatch& batch,
                                    std::function<void(Result<ha::Runner::Committed>)> done) {
-    runner_->commit(batch, std::move(done));
+    runner_->commit(batch, [this, done = std::move(done)](Result<ha::Runner::Committed> r) {
+      if (r.ok() && intake_) intake_->reload_repository();  // senders map anew
+      done(std::move(r));
+    });
   };
   repository_service_ = std::make_unique<RepositoryService>(io_.get_executor(), config_.node.name,
                                                             clock_, std::move(repository_hooks));

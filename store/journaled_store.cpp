@@ -182,6 +182,7 @@ Status JournaledStore::migrate(std::uint32_t from_version) {
     TxGuard tx(*db_);
     for (const auto& t : m.create_tables) DUET_TRY(db_->create_table(t));
     for (const auto& ix : m.create_indexes) DUET_TRY(db_->create_index(ix));
+    for (const auto& a : m.add_columns) DUET_TRY(db_->add_column(a.table, a.column));
     DUET_TRY(db_->set_meta(kMetaSchemaVersion, std::to_string(m.version)));
     DUET_TRY(tx.commit());
   }

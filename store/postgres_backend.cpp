@@ -127,6 +127,10 @@ class PostgresBackend final : public SqlBackend {
   Status create_index(const IndexDef& index) override {
     return command(create_index_sql(index), {}, "creating index " + index.name, Cache::kNo);
   }
+  Status add_column(const std::string& table, const ColumnDef& column) override {
+    return command(add_column_sql(table, column, dialect()), {},
+                   "adding column " + column.name + " to " + table, Cache::kNo);
+  }
 
   Status begin_write() override {
     DUET_TRY(check_can_begin());

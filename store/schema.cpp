@@ -1,5 +1,6 @@
 #include "store/schema.h"
 
+#include <algorithm>
 #include <regex>
 #include <set>
 
@@ -28,6 +29,11 @@ const ColumnDef& TableDef::key_column() const { return *column(key); }
 Schema::Schema(std::vector<Migration> migrations) : migrations_(std::move(migrations)) {
   for (const auto& m : migrations_) {
     for (const auto& t : m.create_tables) tables_.push_back(t);
+    for (const auto& a : m.add_columns) {
+      for (auto& t : tables_) {
+        if (t.name == a.table) t.columns.push_back(a.column);
+      }
+    }
   }
 }
 
@@ -67,6 +73,19 @@ Status Schema::validate() const {
           return make_error(StoreErrc::kInternal,
                             "index " + ix.name + " names unknown column " + c);
         }
+      }
+    }
+    for (const auto& a : m.add_columns) {
+      if (!names.count(a.table)) {
+        return make_error(StoreErrc::kInternal, "migration " + std::to_string(m.version) +
+                                                    " adds a column to unknown table " + a.table);
+      }
+      const TableDef* t = table(a.table);
+      const auto same = std::count_if(t->columns.begin(), t->columns.end(),
+                                      [&](const ColumnDef& c) { return c.name == a.column.name; });
+      if (!valid_identifier(a.column.name) || a.column.not_null || same != 1) {
+        return make_error(StoreErrc::kInternal, "added column '" + a.column.name + "' of " +
+                                                    a.table + " must be a valid, nullable column");
       }
     }
   }
@@ -173,6 +192,14 @@ const Schema& manager_schema() {
                                                  {"updated_by", ColumnType::kText, false}},
                                      .key = "key"}},
           .create_indexes = {},
+      },
+      Migration{
+          .version = 5,
+          .description = "events: the repository node the sender maps to",
+          .create_tables = {},
+          .create_indexes = {},
+          // The repository node whose address sent it; empty: unregistered.
+          .add_columns = {AddColumn{"events", ColumnDef{"host", ColumnType::kText, false}}},
       },
   });
   return schema;

@@ -41,11 +41,20 @@ struct IndexDef {
   std::vector<std::string> columns;
 };
 
+// A column added to a table an earlier migration created. It must be
+// nullable: rows written before it (and journal records from an older
+// binary) have no value for it.
+struct AddColumn {
+  std::string table;
+  ColumnDef column;
+};
+
 struct Migration {
   std::uint32_t version = 0;
   std::string description;
   std::vector<TableDef> create_tables;
   std::vector<IndexDef> create_indexes;
+  std::vector<AddColumn> add_columns;
 };
 
 class Schema {

@@ -41,6 +41,7 @@ class SqlBackend {
   virtual Status bootstrap() = 0;
   virtual Status create_table(const TableDef& table) = 0;
   virtual Status create_index(const IndexDef& index) = 0;
+  virtual Status add_column(const std::string& table, const ColumnDef& column) = 0;
 
   virtual Status begin_write() = 0;
   // A read-only transaction whose reads all see one consistent state.

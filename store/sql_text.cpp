@@ -18,6 +18,10 @@ std::string create_index_sql(const IndexDef& index) {
   return "CREATE INDEX IF NOT EXISTS " + index.name + " ON " + index.table + " (" + cols + ")";
 }
 
+std::string add_column_sql(const std::string& table, const ColumnDef& column, const SqlDialect& d) {
+  return "ALTER TABLE " + table + " ADD COLUMN " + column.name + " " + d.type_name(column.type);
+}
+
 std::string column_list(const TableDef& table) {
   std::string cols;
   for (const auto& c : table.columns) cols += (cols.empty() ? "" : ", ") + c.name;

@@ -18,6 +18,7 @@ struct SqlDialect {
 
 std::string create_table_sql(const TableDef& table, const SqlDialect& d);
 std::string create_index_sql(const IndexDef& index);
+std::string add_column_sql(const std::string& table, const ColumnDef& column, const SqlDialect& d);
 std::string column_list(const TableDef& table);
 // INSERT ... ON CONFLICT (key) DO UPDATE: parameters are the columns in order.
 std::string upsert_sql(const TableDef& table, const SqlDialect& d);

@@ -71,6 +71,9 @@ class SqliteBackend final : public SqlBackend {
     return exec(create_table_sql(table, dialect()));
   }
   Status create_index(const IndexDef& index) override { return exec(create_index_sql(index)); }
+  Status add_column(const std::string& table, const ColumnDef& column) override {
+    return exec(add_column_sql(table, column, dialect()));
+  }
 
   Status begin_write() override { return exec("BEGIN IMMEDIATE"); }
   // In WAL mode a deferred transaction reads one snapshot from its first read on.

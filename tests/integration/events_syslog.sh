@@ -24,6 +24,7 @@ events:
   window_ms: 5000
   rules:
     - { name: noise, message: \"^debug:\", keep: false }
+    - { name: lab, scope: lab, priority: critical }
     - { name: auth, fields: { app_name: \"^sshd\$\" }, priority: warning }"
 }
 config a "$A" b "$B" "$SA"
@@ -77,6 +78,23 @@ echo "$c" | jq -e '.nodes[] | select(.node == "a") | .protocols[] | select(.prot
 echo "$c" | jq -e '.nodes[] | select(.node == "b") | .role == "standby" and .held > 0' >/dev/null || fail "standby counters: $c"
 ctl_insecure --manager "$PAIR" events count --json | jq -e '.total > 80' >/dev/null || fail "events count"
 pass "a message sent N times (1, 2, 5, 50) to both managers is N events; distinct ones all kept"
+
+# ---- The repository: the sender's node and scopes, and a rule on a scope ----
+ctl_insecure --manager "$PAIR" scopes add lab >/dev/null || fail "scopes add"
+ctl_insecure --manager "$PAIR" scopes add lab-rack1 --parent lab >/dev/null || fail "scopes add (child)"
+ctl_insecure --manager "$PAIR" nodes add sender01 --address 127.0.0.1 --scope lab-rack1 >/dev/null ||
+  fail "nodes add"
+send_both "<13>Oct 11 22:14:15 host app: from-sender01"
+wait_until 10 count_is "$A" '^from-sender01$' 1 || fail "message from a registered sender"
+ev=$(events_json "$A" | jq -c '[.events[] | select(.message == "from-sender01")][0] | {host, scope, priority, rule}')
+[ "$ev" = '{"host":"sender01","scope":"lab-rack1","priority":"critical","rule":"lab"}' ] ||
+  fail "repository mapping: $ev"
+ctl_insecure --manager "$PAIR" nodes remove sender01 >/dev/null || fail "nodes remove"
+send_both "<13>Oct 11 22:14:15 host app: from-nobody"
+wait_until 10 count_is "$A" '^from-nobody$' 1 || fail "message from an unregistered sender"
+ev=$(events_json "$A" | jq -c '[.events[] | select(.message == "from-nobody")][0] | {host, scope}')
+[ "$ev" = '{"host":"","scope":"unregistered"}' ] || fail "unregistered: $ev"
+pass "events carry the sender's repository node and scopes; a rule on a parent scope matches; unknown senders are unregistered"
 
 # ---- Lost towards one node: a datagram that reached only the standby ----
 for i in 1 2 3; do printf '%s' "<13>Oct 11 22:14:15 host app: only-b-$i" >/dev/udp/$SB/$PORT; done

@@ -154,6 +154,70 @@ TEMPLATE_TEST_CASE("migrations run in order on an older database", "[store]", Sq
   REQUIRE(n->commit(WriteBatch().put("items", item("x"))).ok());
 }
 
+TEMPLATE_TEST_CASE("a migration adds a nullable column; older rows read it as null", "[store]",
+                   SqliteLocation, PostgresLocation) {
+  // The manager schema up to version 4 (events without `host`), then all of it.
+  auto migrations = duet::store::manager_schema().migrations();
+  std::vector<duet::store::Migration> before;
+  for (const auto& m : migrations) {
+    if (m.add_columns.empty()) before.push_back(m);
+    if (!m.add_columns.empty()) break;
+  }
+  REQUIRE(before.size() < migrations.size());
+  const duet::store::Schema old_schema(before);
+  REQUIRE(old_schema.validate().ok());
+  Node<TestType> n(old_schema);
+  REQUIRE(n->advance_epoch(1).ok());
+  auto event = [](std::int64_t id) {
+    return Row{{"id", id},
+               {"received_at_ms", std::int64_t{1}},
+               {"node", "a"},
+               {"source", "10.0.0.1"},
+               {"source_port", std::int64_t{514}},
+               {"protocol", "syslog/udp"},
+               {"scope", "unregistered"},
+               {"priority", "info"},
+               {"message", "m"},
+               {"fields", "{}"},
+               {"raw", duet::store::Blob{"x"}},
+               {"truncated", std::int64_t{0}},
+               {"dedup_key", "00"},
+               {"epoch", std::int64_t{1}}};
+  };
+  REQUIRE(n->commit(WriteBatch().put("events", event(1))).ok());
+
+  n.open(duet::store::manager_schema());
+  CHECK(n->info().schema_version == duet::store::manager_schema().latest_version());
+  auto old_row = n->get("events", std::int64_t{1});
+  REQUIRE(old_row.ok());
+  REQUIRE(old_row->has_value());
+  const Value* host = duet::store::find_field(**old_row, "host");
+  CHECK((host == nullptr || std::holds_alternative<duet::store::Null>(*host)));
+  Row with_host = event(2);
+  with_host.push_back({"host", "web01"});
+  REQUIRE(n->commit(WriteBatch().put("events", with_host)).ok());
+  auto new_row = n->get("events", std::int64_t{2});
+  REQUIRE(new_row.ok());
+  CHECK(*duet::store::find_field(**new_row, "host") == Value{std::string("web01")});
+}
+
+TEST_CASE("an added column must name an existing table and be nullable", "[store]") {
+  using duet::store::AddColumn;
+  using duet::store::ColumnDef;
+  using duet::store::ColumnType;
+  using duet::store::Migration;
+  auto base = duet::store::manager_schema().migrations();
+  auto with = [&](AddColumn a) {
+    auto m = base;
+    m.push_back(Migration{static_cast<std::uint32_t>(m.size() + 1), "test", {}, {}, {a}});
+    return duet::store::Schema(m).validate();
+  };
+  CHECK(with(AddColumn{"events", ColumnDef{"extra", ColumnType::kInt, false}}).ok());
+  CHECK_FALSE(with(AddColumn{"nope", ColumnDef{"extra", ColumnType::kInt, false}}).ok());
+  CHECK_FALSE(with(AddColumn{"events", ColumnDef{"extra", ColumnType::kInt, true}}).ok());
+  CHECK_FALSE(with(AddColumn{"events", ColumnDef{"message", ColumnType::kText, false}}).ok());
+}
+
 TEMPLATE_TEST_CASE("a database migrated by a newer binary is refused", "[store]", SqliteLocation,
                    PostgresLocation) {
   Node<TestType> n;  // the test schema: one migration past the manager's
