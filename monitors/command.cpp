@@ -117,8 +117,8 @@ Result<CommandResult> run_command(const CommandSpec& spec) {
   bool reaped = false;
   std::optional<Clock::time_point> drain_until;  // after the child exited
   char buf[8192];
-  while (out.r >= 0 || err.r >= 0) {
-    const auto now = Clock::now();
+  // Past the limit: SIGTERM to the group, SIGKILL after the grace.
+  auto escalate = [&](Clock::time_point now) {
     if (!r.timed_out && now >= deadline) {
       r.timed_out = true;
       ::killpg(pid, SIGTERM);
@@ -128,6 +128,10 @@ Result<CommandResult> run_command(const CommandSpec& spec) {
       ::killpg(pid, SIGKILL);
       kill_at.reset();
     }
+  };
+  while (out.r >= 0 || err.r >= 0) {
+    const auto now = Clock::now();
+    escalate(now);
     if (!reaped && ::waitpid(pid, &status, WNOHANG) == pid) {
       reaped = true;
       // What a background child of the command keeps open is not waited for long.
@@ -165,16 +169,7 @@ Result<CommandResult> run_command(const CommandSpec& spec) {
   if (!reaped) {
     // Output closed; the child is exiting, or still running past its limit.
     while (::waitpid(pid, &status, WNOHANG) == 0) {
-      const auto now = Clock::now();
-      if (!r.timed_out && now >= deadline) {
-        r.timed_out = true;
-        ::killpg(pid, SIGTERM);
-        kill_at = now + spec.kill_grace;
-      }
-      if (kill_at && now >= *kill_at) {
-        ::killpg(pid, SIGKILL);
-        kill_at.reset();
-      }
+      escalate(Clock::now());
       ::usleep(5000);
     }
   }
