@@ -1,7 +1,9 @@
 #pragma once
 
-// What the EventIntake's source files (event_intake.cpp, intake_forwarding.cpp,
-// event_queries.cpp) share. Not for use elsewhere.
+// What the EventIntake's source files share: event_intake.cpp (receipts,
+// roles), intake_store.cpp (batches, counts, the rebuild), intake_forwarding.cpp
+// (IntakePeer.Forward) and event_queries.cpp (list, count, counters). Not for
+// use elsewhere.
 
 #include <chrono>
 #include <cstdint>
