@@ -62,6 +62,8 @@ Result<std::unique_ptr<Outbox>> Outbox::open(const std::string& path, Limits lim
                 "payload BLOB NOT NULL, produced_at_ms INTEGER NOT NULL)"));
   DUET_TRY(box->exec(
       "CREATE TABLE IF NOT EXISTS outbox_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)"));
+  DUET_TRY(box->exec(
+      "CREATE TABLE IF NOT EXISTS positions (key TEXT PRIMARY KEY, value TEXT NOT NULL)"));
   // Reading it once proves the file is an outbox, not some other database.
   DUET_TRY(box->stats());
   return box;
@@ -118,8 +120,39 @@ Result<OutboxStats> Outbox::stats() const {
   return st;
 }
 
+Status Outbox::put_position(const Position& position) {
+  Stmt s(db_,
+         "INSERT INTO positions (key, value) VALUES (?1, ?2) "
+         "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+  if (!s.ok()) return fail("writing a position");
+  s.bind(1, position.key);
+  s.bind(2, position.value);
+  if (s.step() != SQLITE_DONE) return fail("writing a position");
+  return ok_status();
+}
+
+Status Outbox::set_position(const Position& position) {
+  DUET_TRY(exec("BEGIN IMMEDIATE"));
+  if (auto s = put_position(position); !s.ok()) {
+    (void)exec("ROLLBACK");
+    return s;
+  }
+  return exec("COMMIT");
+}
+
+Result<std::optional<std::string>> Outbox::position(const std::string& key) const {
+  Stmt s(db_, "SELECT value FROM positions WHERE key = ?1");
+  if (!s.ok()) return fail("reading a position");
+  s.bind(1, key);
+  const int rc = s.step();
+  if (rc == SQLITE_ROW) return std::optional<std::string>(s.text_at(0));
+  if (rc == SQLITE_DONE) return std::optional<std::string>();
+  return fail("reading a position");
+}
+
 Result<Outbox::Appended> Outbox::append(const std::string& kind, const std::string& payload,
-                                        std::int64_t produced_at_ms) {
+                                        std::int64_t produced_at_ms,
+                                        const std::optional<Position>& position) {
   if (payload.size() > limits_.max_bytes) {
     return make_error(CommonErrc::kInvalidArgument,
                       "outbox " + path_ + ": a result of " + std::to_string(payload.size()) +
@@ -163,6 +196,9 @@ Result<Outbox::Appended> Outbox::append(const std::string& kind, const std::stri
   ins.bind(4, produced_at_ms);
   if (ins.step() != SQLITE_DONE) return rollback(fail("writing a result"));
   if (auto s = set_meta(kNextSeq, out.seq + 1); !s.ok()) return rollback(s.error());
+  if (position) {
+    if (auto s = put_position(*position); !s.ok()) return rollback(s.error());
+  }
   DUET_TRY(exec("COMMIT"));
   return out;
 }

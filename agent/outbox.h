@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,9 +63,20 @@ class Outbox {
     std::uint64_t seq = 0;
     std::uint64_t dropped = 0;  // oldest results dropped to make room (also in stats)
   };
+  // Where a source of results stands (a log file's position): stored in the
+  // same transaction as the result made from it, so a restart from it
+  // neither skips nor repeats.
+  struct Position {
+    std::string key;
+    std::string value;
+  };
   // Durable when it returns. A payload larger than max_bytes is refused.
   Result<Appended> append(const std::string& kind, const std::string& payload,
-                          std::int64_t produced_at_ms);
+                          std::int64_t produced_at_ms,
+                          const std::optional<Position>& position = std::nullopt);
+  // Only the position (a line that made no result still moves it).
+  Status set_position(const Position& position);
+  Result<std::optional<std::string>> position(const std::string& key) const;
   // Pending results with seq > after, oldest first, at most `limit`.
   Result<std::vector<OutboxEntry>> pending(std::uint64_t after, std::size_t limit) const;
   // The master has every result up to `seq`: they go. Acks never go back.
@@ -78,6 +90,7 @@ class Outbox {
   Status exec(const char* sql) const;
   Result<std::uint64_t> meta(const char* key) const;
   Status set_meta(const char* key, std::uint64_t value);
+  Status put_position(const Position& position);
   Error fail(const std::string& what) const;
 
   sqlite3* db_;
