@@ -44,6 +44,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "bench/bench_pair.h"
 #include "bench/bench_util.h"
 #include "common/clock.h"
 #include "duet/v1/peer.grpc.pb.h"
@@ -59,113 +60,19 @@ using duet::bench::cpu_model;
 using duet::bench::percentile;
 
 using namespace std::chrono_literals;
+using duet::bench::BenchDir;
+using duet::bench::fail;
+using duet::bench::open_store;
+using duet::bench::ReplicationService;
+using duet::bench::Strand;
 using duet::store::Row;
 using duet::store::WriteBatch;
-
-[[noreturn]] void fail(const std::string& why) {
-  std::cerr << "replication_bench: " << why << "\n";
-  std::_Exit(1);  // bounded: never wait for threads that may be stuck
-}
 
 double ms_between(duet::TimePoint a, duet::TimePoint b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
 // One io_context thread: the strand of one manager.
-class Strand {
- public:
-  Strand()
-      : work_(io_.get_executor()), clock_(io_.get_executor()), thread_([this] { io_.run(); }) {}
-  ~Strand() {
-    work_.reset();
-    io_.stop();
-    thread_.join();
-  }
-  Strand(const Strand&) = delete;
-  Strand& operator=(const Strand&) = delete;
-
-  // Runs `fn` on the strand and returns its result; gives up after 10 s.
-  template <typename Fn>
-  auto run(Fn fn) -> decltype(fn()) {
-    auto task = std::make_shared<std::packaged_task<decltype(fn())()>>(std::move(fn));
-    auto f = task->get_future();
-    boost::asio::post(io_, [task] { (*task)(); });
-    if (f.wait_for(10s) != std::future_status::ready) fail("a strand task took over 10 s");
-    return f.get();
-  }
-  // Polls `pred` on the strand until true, for at most `limit`.
-  template <typename Pred>
-  bool eventually(Pred pred, std::chrono::milliseconds limit) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-      if (run(pred)) return true;
-      std::this_thread::sleep_for(5ms);
-    }
-    return false;
-  }
-  boost::asio::any_io_executor executor() { return io_.get_executor(); }
-  duet::SystemClock& clock() { return clock_; }
-
- private:
-  boost::asio::io_context io_;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
-  duet::SystemClock clock_;
-  std::thread thread_;
-};
-
-// Only the replication half of the Peer service (no heartbeats here).
-class ReplicationService final : public duet::v1::Peer::CallbackService {
- public:
-  ReplicationService(boost::asio::any_io_executor strand, duet::ha::FindShipper find)
-      : strand_(std::move(strand)), find_(std::move(find)) {}
-  grpc::ServerBidiReactor<duet::v1::ReplicateRequest, duet::v1::JournalBatch>* Replicate(
-      grpc::CallbackServerContext* /*context*/) override {
-    return duet::ha::make_replicate_reactor(strand_, find_);
-  }
-  grpc::ServerWriteReactor<duet::v1::SnapshotChunk>* FetchSnapshot(
-      grpc::CallbackServerContext* /*context*/,
-      const duet::v1::SnapshotRequest* /*request*/) override {
-    return duet::ha::make_snapshot_reactor(strand_, find_);
-  }
-
- private:
-  boost::asio::any_io_executor strand_;
-  duet::ha::FindShipper find_;
-};
-
-// A fresh directory under `parent`, removed with its contents on destruction.
-class BenchDir {
- public:
-  explicit BenchDir(const std::string& parent) {
-    std::string tmpl = parent + "/duet-replbench-XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) fail("cannot create a directory under " + parent);
-    path_ = tmpl;
-  }
-  ~BenchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  BenchDir(const BenchDir&) = delete;
-  BenchDir& operator=(const BenchDir&) = delete;
-  // `<dir>/<sub>/<sub>.db`, each store in a directory of its own.
-  std::string db(const std::string& sub) const {
-    std::filesystem::create_directories(path_ / sub);
-    return (path_ / sub / (sub + ".db")).string();
-  }
-
- private:
-  std::filesystem::path path_;
-};
-
-std::unique_ptr<duet::store::JournaledStore> open_store(const std::string& path,
-                                                        const duet::Clock& clock) {
-  auto backend = duet::store::open_sqlite_backend(path);
-  if (!backend.ok()) fail(path + ": " + backend.error().to_string());
-  auto s = duet::store::JournaledStore::open(std::move(backend).value(),
-                                             duet::store::manager_schema(), clock);
-  if (!s.ok()) fail(path + ": " + s.error().to_string());
-  return std::move(s).value();
-}
 
 void fill(WriteBatch& b, int batch, std::uint64_t& key) {
   static const std::string value(64, 'v');  // a realistic small row
@@ -304,7 +211,7 @@ class Writer {
 
 // The master-only rate: the same writer loop, no replication, a fresh store.
 double master_only_rate(const Settings& s) {
-  BenchDir dir(s.dir);
+  BenchDir dir(s.dir, "duet-replbench");
   duet::SystemClock clock;
   auto store = open_store(dir.db("alone"), clock);
   if (!store->advance_epoch(1).ok()) fail("cannot set the epoch");
@@ -324,7 +231,7 @@ double master_only_rate(const Settings& s) {
 }
 
 RunResult run_once(const Settings& s) {
-  BenchDir dir(s.dir);
+  BenchDir dir(s.dir, "duet-replbench");
   // Declared first: destroyed last, after everything that posts to them.
   Strand master_strand;
   Strand standby_strand;

@@ -49,6 +49,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "bench/bench_pair.h"
 #include "bench/bench_util.h"
 #include "common/clock.h"
 #include "duet/v1/peer.grpc.pb.h"
@@ -61,92 +62,21 @@
 namespace {
 
 using namespace std::chrono_literals;
+using duet::bench::BenchDir;
+using duet::bench::fail;
+using duet::bench::open_store;
 using duet::bench::percentile;
+using duet::bench::ReplicationService;
+using duet::bench::Strand;
 using duet::store::Row;
 using duet::store::WriteBatch;
 using SteadyClock = std::chrono::steady_clock;
-
-[[noreturn]] void fail(const std::string& why) {
-  std::cerr << "reseed_bench: " << why << "\n";
-  std::_Exit(1);  // bounded: never wait for threads that may be stuck
-}
 
 double seconds_since(SteadyClock::time_point t) {
   return std::chrono::duration<double>(SteadyClock::now() - t).count();
 }
 
 // One io_context thread: the strand of one manager.
-class Strand {
- public:
-  Strand()
-      : work_(io_.get_executor()), clock_(io_.get_executor()), thread_([this] { io_.run(); }) {}
-  ~Strand() {
-    work_.reset();
-    io_.stop();
-    thread_.join();
-  }
-  template <typename Fn>
-  auto run(Fn fn, std::chrono::seconds limit = 600s) -> decltype(fn()) {
-    auto task = std::make_shared<std::packaged_task<decltype(fn())()>>(std::move(fn));
-    auto f = task->get_future();
-    boost::asio::post(io_, [task] { (*task)(); });
-    if (f.wait_for(limit) != std::future_status::ready) fail("a strand task took too long");
-    return f.get();
-  }
-  boost::asio::any_io_executor executor() { return io_.get_executor(); }
-  duet::SystemClock& clock() { return clock_; }
-
- private:
-  boost::asio::io_context io_;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
-  duet::SystemClock clock_;
-  std::thread thread_;
-};
-
-class ReplicationService final : public duet::v1::Peer::CallbackService {
- public:
-  ReplicationService(boost::asio::any_io_executor strand, duet::ha::FindShipper find)
-      : strand_(std::move(strand)), find_(std::move(find)) {}
-  grpc::ServerBidiReactor<duet::v1::ReplicateRequest, duet::v1::JournalBatch>* Replicate(
-      grpc::CallbackServerContext* /*context*/) override {
-    return duet::ha::make_replicate_reactor(strand_, find_);
-  }
-  grpc::ServerWriteReactor<duet::v1::SnapshotChunk>* FetchSnapshot(
-      grpc::CallbackServerContext* /*context*/, const duet::v1::SnapshotRequest* request) override {
-    return duet::ha::make_snapshot_reactor(strand_, find_, request->from());
-  }
-
- private:
-  boost::asio::any_io_executor strand_;
-  duet::ha::FindShipper find_;
-};
-
-class BenchDir {
- public:
-  explicit BenchDir(const std::string& parent) {
-    std::string tmpl = parent + "/duet-reseedbench-XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) fail("cannot create a directory under " + parent);
-    path_ = tmpl;
-  }
-  ~BenchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string db(const std::string& name) const { return (path_ / (name + ".db")).string(); }
-
- private:
-  std::filesystem::path path_;
-};
-
-std::unique_ptr<duet::store::JournaledStore> open_store(const std::string& path,
-                                                        const duet::Clock& clock) {
-  auto backend = duet::store::open_sqlite_backend(path);
-  if (!backend.ok()) fail(path + ": " + backend.error().to_string());
-  auto s = duet::store::JournaledStore::open(std::move(backend).value(),
-                                             duet::store::manager_schema(), clock);
-  if (!s.ok()) fail(path + ": " + s.error().to_string());
-  return std::move(s).value();
-}
 
 Row setting(const std::string& key, const std::string& value, std::int64_t at) {
   return Row{{"key", key}, {"value", value}, {"updated_by", "reseed_bench"}, {"updated_at_ms", at}};
@@ -259,10 +189,10 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("reseed_bench"));
   spdlog::set_level(spdlog::level::warn);
 
-  BenchDir master_dir(dir);
-  BenchDir standby_parent(standby_dir.empty() ? dir : standby_dir);
-  Strand master_strand;
-  Strand standby_strand;
+  BenchDir master_dir(dir, "duet-reseedbench");
+  BenchDir standby_parent(standby_dir.empty() ? dir : standby_dir, "duet-reseedbench");
+  Strand master_strand(600s);  // filling 1 GB is one long task
+  Strand standby_strand(600s);
   std::unique_ptr<duet::store::JournaledStore> master;
   std::unique_ptr<duet::store::JournaledStore> standby;
   std::unique_ptr<duet::ha::JournalShipper> shipper;
