@@ -9,8 +9,9 @@ duet::v1::JournalRecord record_to_proto(const store::JournalRecord& r) {
   pb.set_lsn(r.lsn);
   pb.set_epoch(r.epoch);
   pb.set_table(r.table);
-  pb.set_op(r.op == store::JournalOp::kDelete ? duet::v1::JOURNAL_OP_DELETE
-                                              : duet::v1::JOURNAL_OP_UPSERT);
+  pb.set_op(r.op == store::JournalOp::kDelete       ? duet::v1::JOURNAL_OP_DELETE
+            : r.op == store::JournalOp::kUpsertRows ? duet::v1::JOURNAL_OP_UPSERT_ROWS
+                                                    : duet::v1::JOURNAL_OP_UPSERT);
   pb.set_key(r.key);
   pb.set_payload(r.payload);
   pb.set_committed_at_ms(r.committed_at_ms);
@@ -28,6 +29,9 @@ Result<store::JournalRecord> record_from_proto(const duet::v1::JournalRecord& pb
       break;
     case duet::v1::JOURNAL_OP_DELETE:
       r.op = store::JournalOp::kDelete;
+      break;
+    case duet::v1::JOURNAL_OP_UPSERT_ROWS:
+      r.op = store::JournalOp::kUpsertRows;
       break;
     default:
       return make_error(CommonErrc::kInvalidArgument,

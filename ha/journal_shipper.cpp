@@ -224,7 +224,8 @@ void JournalShipper::pump() {
   if (!standby_ || standby_->write_in_flight || stopped_) return;
   const store::Lsn last = store_.last_lsn();
   if (standby_->sent_first && standby_->next_lsn > last) return;
-  auto records = store_.read_journal(standby_->next_lsn, options_.batch_records);
+  auto records =
+      store_.read_journal(standby_->next_lsn, options_.batch_records, options_.batch_bytes);
   if (!records.ok()) {
     drop_streams("cannot read the journal: " + records.error().to_string());
     return;

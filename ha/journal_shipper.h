@@ -66,6 +66,9 @@ class JournalShipper {
     bool sync = true;
     Duration lag_bound{std::chrono::milliseconds(2000)};
     std::size_t batch_records = 256;
+    // Payload bytes per message (at least one record); a kUpsertRows record
+    // holds up to about 1 MiB, well below the 64 MiB gRPC message limit.
+    std::size_t batch_bytes = 8 << 20;
     std::size_t snapshot_chunk_rows = 512;
     std::size_t snapshot_chunk_bytes = 1 << 20;  // well below gRPC's 4 MiB message limit
   };

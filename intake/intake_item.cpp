@@ -1,53 +1,74 @@
 #include "intake/intake_item.h"
 
-#include <nlohmann/json.hpp>
+#include <algorithm>
 
+#include "common/json_writer.h"
 #include "intake/syslog_parser.h"
 
 namespace duet::intake {
 
 IntakeItem syslog_item(Receipt receipt) {
   IntakeItem item;
-  const SyslogMessage m = parse_syslog(receipt.raw, receipt.received_ms);
+  SyslogMessage m = parse_syslog(receipt.raw, receipt.received_ms);
   item.key = dedup_key(receipt.source, receipt.raw);
   item.protocol = transport_name(receipt.transport);
   item.parsed = m.format != SyslogFormat::kRaw;
-  item.message = m.message;
 
-  nlohmann::ordered_json f = nlohmann::ordered_json::object();
-  auto put = [&](const char* k, const std::string& v) {
+  // Written straight to JSON (this runs for every message on both nodes).
+  JsonWriter f;
+  auto put = [&](const char* k, std::string_view v) {
     if (v.empty()) return;
-    f[k] = v;
-    item.fields[k] = v;
+    f.field(k, v);
+    item.fields.emplace(k, v);
   };
   put("format", syslog_format_name(m.format));
   if (m.facility) put("facility", facility_name(*m.facility));
   if (m.severity) put("severity", severity_name(*m.severity));
   put("timestamp", m.timestamp_text);
-  if (m.timestamp_ms) f["timestamp_ms"] = *m.timestamp_ms;
+  if (m.timestamp_ms) f.field("timestamp_ms", *m.timestamp_ms);
   put("hostname", m.hostname);
   put("app_name", m.app_name);
   put("procid", m.procid);
   put("msgid", m.msgid);
   if (m.sequence_id) {
-    f["sequence_id"] = *m.sequence_id;
+    f.field("sequence_id", static_cast<std::int64_t>(*m.sequence_id));
     item.fields["sequence_id"] = std::to_string(*m.sequence_id);
   }
   if (!m.structured_data.empty()) {
-    nlohmann::ordered_json sd = nlohmann::ordered_json::object();
+    // An SD-ID or a parameter name given twice keeps its first place and its
+    // last value (a device may repeat a parameter; RFC 5424 allows it).
+    using Params = std::vector<std::pair<std::string_view, std::string_view>>;
+    std::vector<std::pair<std::string_view, Params>> sd;
     for (const auto& e : m.structured_data) {
-      nlohmann::ordered_json params = nlohmann::ordered_json::object();
+      Params params;
       for (const auto& [k, v] : e.params) {
-        params[k] = v;
+        auto at =
+            std::find_if(params.begin(), params.end(), [&](const auto& p) { return p.first == k; });
+        if (at != params.end()) {
+          at->second = v;
+        } else {
+          params.emplace_back(k, v);
+        }
         item.fields[e.id + "." + k] = v;
       }
-      sd[e.id] = std::move(params);
+      auto at = std::find_if(sd.begin(), sd.end(), [&](const auto& x) { return x.first == e.id; });
+      if (at != sd.end()) {
+        at->second = std::move(params);
+      } else {
+        sd.emplace_back(e.id, std::move(params));
+      }
     }
-    f["structured_data"] = std::move(sd);
+    f.begin_object("structured_data");
+    for (const auto& [id, params] : sd) {
+      f.begin_object(id);
+      for (const auto& [k, v] : params) f.field(k, v);
+      f.end_object();
+    }
+    f.end_object();
   }
-  if (receipt.truncated) f["truncated"] = true;
-  // Invalid UTF-8 from a device must not make the event unstorable.
-  item.fields_json = f.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (receipt.truncated) f.field("truncated", true);
+  item.fields_json = std::move(f).finish();
+  item.message = std::move(m.message);
   item.receipt = std::move(receipt);
   return item;
 }

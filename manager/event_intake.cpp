@@ -300,6 +300,7 @@ void EventIntake::emit(intake::IntakeItem item, std::uint64_t id, const std::str
     for (const auto& x : v) out += (out.empty() ? "" : ",") + x;
     return out;
   };
+  // In the table's column order: the store writes such a row without a copy.
   pending_.push_back(
       store::Row{{"id", static_cast<std::int64_t>(id)},
                  {"received_at_ms", item.receipt.received_ms},
@@ -308,7 +309,6 @@ void EventIntake::emit(intake::IntakeItem item, std::uint64_t id, const std::str
                  {"source_port", static_cast<std::int64_t>(item.receipt.source_port)},
                  {"protocol", item.protocol},
                  {"scope", join(where.scopes)},
-                 {"host", join(where.nodes)},
                  {"priority", std::string(intake::priority_name(d.priority))},
                  {"rule", d.rule},
                  {"message", std::move(item.message)},
@@ -316,7 +316,8 @@ void EventIntake::emit(intake::IntakeItem item, std::uint64_t id, const std::str
                  {"raw", store::Blob{std::move(item.receipt.raw)}},
                  {"truncated", static_cast<std::int64_t>(item.receipt.truncated ? 1 : 0)},
                  {"dedup_key", intake::key_hex(item.key)},
-                 {"epoch", static_cast<std::int64_t>(epoch_)}});
+                 {"epoch", static_cast<std::int64_t>(epoch_)},
+                 {"host", join(where.nodes)}});
 }
 
 void EventIntake::schedule_flush() {

@@ -345,10 +345,9 @@ bool EventIntake::commit_batch(std::vector<store::Row> events, PairsByIncarnatio
   const std::size_t n_events = events.size();
   store::WriteBatch batch;
   std::map<std::string, std::int64_t> added;
-  for (auto& r : events) {
-    count_event(r, 1, added);
-    batch.put("events", std::move(r));  // no copy: on failure they come back from the batch
-  }
+  for (const auto& r : events) count_event(r, 1, added);
+  // One journal record for many events; no copy: on failure they come back from the batch.
+  batch.put_rows("events", std::move(events));
   const std::set<std::string> dirty_before = counts_dirty_;
   for (const auto& [k, n] : added) {
     counts_[k] += n;
@@ -413,7 +412,7 @@ bool EventIntake::commit_batch(std::vector<store::Row> events, PairsByIncarnatio
   if (acting_ && !stopped_ && may_act_()) {
     std::vector<store::Row> back;
     for (const auto& op : batch.ops()) {
-      if (op.table == "events") back.push_back(op.row);
+      if (op.table == "events") back.insert(back.end(), op.rows.begin(), op.rows.end());
     }
     pending_.insert(pending_.begin(), std::make_move_iterator(back.begin()),
                     std::make_move_iterator(back.end()));

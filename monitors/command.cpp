@@ -112,7 +112,9 @@ Result<CommandResult> run_command(const CommandSpec& spec) {
 
   CommandResult r;
   const auto deadline = started + spec.timeout;
-  std::optional<Clock::time_point> kill_at;
+  // When SIGKILL follows, once SIGTERM went (max(): not pending). A plain
+  // time point: GCC's -O2 flow analysis misreads an optional here.
+  auto kill_at = Clock::time_point::max();
   int status = 0;
   bool reaped = false;
   std::optional<Clock::time_point> drain_until;  // after the child exited
@@ -124,9 +126,9 @@ Result<CommandResult> run_command(const CommandSpec& spec) {
       ::killpg(pid, SIGTERM);
       kill_at = now + spec.kill_grace;
     }
-    if (kill_at && now >= *kill_at) {
+    if (kill_at != Clock::time_point::max() && now >= kill_at) {
       ::killpg(pid, SIGKILL);
-      kill_at.reset();
+      kill_at = Clock::time_point::max();
     }
   };
   while (out.r >= 0 || err.r >= 0) {
@@ -138,7 +140,10 @@ Result<CommandResult> run_command(const CommandSpec& spec) {
       drain_until = now + std::chrono::milliseconds(200);
     }
     if (drain_until && now >= *drain_until) break;
-    auto next = r.timed_out ? (kill_at ? *kill_at : now + std::chrono::milliseconds(50)) : deadline;
+    auto next =
+        r.timed_out
+            ? (kill_at != Clock::time_point::max() ? kill_at : now + std::chrono::milliseconds(50))
+            : deadline;
     if (drain_until) next = std::min(next, *drain_until);
     const auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count();
     pollfd fds[2] = {{out.r, POLLIN, 0}, {err.r, POLLIN, 0}};

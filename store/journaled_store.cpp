@@ -183,6 +183,7 @@ Status JournaledStore::migrate(std::uint32_t from_version) {
     for (const auto& t : m.create_tables) DUET_TRY(db_->create_table(t));
     for (const auto& ix : m.create_indexes) DUET_TRY(db_->create_index(ix));
     for (const auto& a : m.add_columns) DUET_TRY(db_->add_column(a.table, a.column));
+    for (const auto& name : m.drop_indexes) DUET_TRY(db_->drop_index(name));
     DUET_TRY(db_->set_meta(kMetaSchemaVersion, std::to_string(m.version)));
     DUET_TRY(tx.commit());
   }
@@ -244,6 +245,20 @@ Result<Row> JournaledStore::normalize(const TableDef& table, const Row& row) con
   return out;
 }
 
+bool JournaledStore::is_normal(const TableDef& table, const Row& row) const {
+  if (row.size() != table.columns.size()) return false;
+  for (std::size_t i = 0; i < row.size(); ++i) {
+    const ColumnDef& col = table.columns[i];
+    if (row[i].name != col.name) return false;
+    if (std::holds_alternative<Null>(row[i].value)) {
+      if (col.not_null || col.name == table.key) return false;
+    } else if (!type_matches(col.type, row[i].value)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 Result<Value> JournaledStore::key_from_text(const TableDef& table, const std::string& text) const {
   if (table.key_column().type == ColumnType::kText) return Value{text};
   std::int64_t v = 0;
@@ -279,26 +294,53 @@ Result<Lsn> JournaledStore::commit(const WriteBatch& batch) {
   if (batch.empty()) return last_lsn_;
 
   // Check every change before touching the database.
+  // A row already in normal form is written from the batch; others from a
+  // normalized copy.
   struct Prepared {
     const TableDef* table;
     JournalOp op;
-    Row row;
-    Value key;
+    const Row* row;  // kUpsert: the batch's row or `normalized`
+    Row normalized;
+    const Value* key;                  // into *row, or the batch's key
+    std::vector<const Row*> rows;      // kUpsertRows: the batch's or into `normalized_rows`
+    std::vector<Row> normalized_rows;  // reserved up front: never reallocates
   };
   std::vector<Prepared> prepared;
-  prepared.reserve(batch.size());
+  prepared.reserve(batch.size());  // never reallocates: rows point into their element
+  const TableDef* last_table = nullptr;
   for (const auto& op : batch.ops()) {
-    DUET_ASSIGN_OR_RETURN(const TableDef* t, table(op.table));
+    if (last_table == nullptr || last_table->name != op.table) {
+      DUET_ASSIGN_OR_RETURN(last_table, table(op.table));
+    }
+    const TableDef* t = last_table;
     if (op.op == JournalOp::kUpsert) {
-      DUET_ASSIGN_OR_RETURN(Row row, normalize(*t, op.row));
-      Value key = *find_field(row, t->key);
-      prepared.push_back(Prepared{t, op.op, std::move(row), std::move(key)});
+      prepared.push_back(Prepared{t, op.op, &op.row, {}, nullptr, {}, {}});
+      Prepared& p = prepared.back();
+      if (!is_normal(*t, op.row)) {
+        DUET_ASSIGN_OR_RETURN(p.normalized, normalize(*t, op.row));
+        p.row = &p.normalized;
+      }
+      p.key = &(*p.row)[t->key_index()].value;
+    } else if (op.op == JournalOp::kUpsertRows) {
+      prepared.push_back(Prepared{t, op.op, nullptr, {}, nullptr, {}, {}});
+      Prepared& p = prepared.back();
+      p.rows.reserve(op.rows.size());
+      for (const auto& row : op.rows) {
+        if (is_normal(*t, row)) {
+          p.rows.push_back(&row);
+          continue;
+        }
+        if (p.normalized_rows.empty()) p.normalized_rows.reserve(op.rows.size());
+        DUET_ASSIGN_OR_RETURN(Row normal, normalize(*t, row));
+        p.normalized_rows.push_back(std::move(normal));
+        p.rows.push_back(&p.normalized_rows.back());
+      }
     } else {
       if (!type_matches(t->key_column().type, op.key)) {
         return make_error(StoreErrc::kInvalidRow,
                           "key " + to_string(op.key) + " does not fit " + t->name + "." + t->key);
       }
-      prepared.push_back(Prepared{t, op.op, {}, op.key});
+      prepared.push_back(Prepared{t, op.op, nullptr, {}, &op.key, {}, {}});
     }
   }
 
@@ -310,15 +352,30 @@ Result<Lsn> JournaledStore::commit(const WriteBatch& batch) {
   rec.epoch = epoch_;
   rec.committed_at_ms = now_ms;
   for (auto& p : prepared) {
-    rec.lsn = ++lsn;
     rec.table = p.table->name;
     rec.op = p.op;
-    rec.key = key_text(p.key);
+    if (p.op == JournalOp::kUpsertRows) {
+      // Rows under records of about kMaxRowsRecordBytes each.
+      rec.key.clear();
+      rec.payload.clear();
+      for (std::size_t i = 0; i < p.rows.size(); ++i) {
+        DUET_TRY(db_->upsert(*p.table, *p.rows[i]));
+        append_framed_row(rec.payload, *p.rows[i]);
+        if (rec.payload.size() >= kMaxRowsRecordBytes || i + 1 == p.rows.size()) {
+          rec.lsn = ++lsn;
+          DUET_TRY(db_->insert_journal(rec));
+          rec.payload.clear();
+        }
+      }
+      continue;
+    }
+    rec.lsn = ++lsn;
+    rec.key = key_text(*p.key);
     if (p.op == JournalOp::kUpsert) {
-      DUET_TRY(db_->upsert(*p.table, p.row));
-      rec.payload = encode_row(p.row);
+      DUET_TRY(db_->upsert(*p.table, *p.row));
+      rec.payload = encode_row(*p.row);
     } else {
-      DUET_TRY(db_->erase(*p.table, p.key));
+      DUET_TRY(db_->erase(*p.table, *p.key));
       rec.payload.clear();
     }
     DUET_TRY(db_->insert_journal(rec));
@@ -343,14 +400,26 @@ Status JournaledStore::apply_one(const JournalRecord& record) {
   DUET_ASSIGN_OR_RETURN(const TableDef* t, table(record.table));
   switch (record.op) {
     case JournalOp::kUpsert: {
-      DUET_ASSIGN_OR_RETURN(Row decoded, decode_row(record.payload));
-      DUET_ASSIGN_OR_RETURN(Row row, normalize(*t, decoded));
-      if (key_text(*find_field(row, t->key)) != record.key) {
+      DUET_ASSIGN_OR_RETURN(Row row, decode_row(record.payload));
+      if (!is_normal(*t, row)) {
+        DUET_ASSIGN_OR_RETURN(row, normalize(*t, row));
+      }
+      if (key_text(row[t->key_index()].value) != record.key) {
         return make_error(StoreErrc::kInvalidRow, "record at LSN " + std::to_string(record.lsn) +
                                                       " names key '" + record.key +
                                                       "' but its row holds another");
       }
       DUET_TRY(db_->upsert(*t, row));
+      break;
+    }
+    case JournalOp::kUpsertRows: {
+      DUET_ASSIGN_OR_RETURN(std::vector<Row> rows, decode_framed_rows(record.payload));
+      for (auto& row : rows) {
+        if (!is_normal(*t, row)) {
+          DUET_ASSIGN_OR_RETURN(row, normalize(*t, row));
+        }
+        DUET_TRY(db_->upsert(*t, row));
+      }
       break;
     }
     case JournalOp::kDelete: {
@@ -414,9 +483,10 @@ Result<Lsn> JournaledStore::apply(std::span<const JournalRecord> records) {
   return last_lsn_;
 }
 
-Result<std::vector<JournalRecord>> JournaledStore::read_journal(Lsn from, std::size_t max) {
+Result<std::vector<JournalRecord>> JournaledStore::read_journal(Lsn from, std::size_t max,
+                                                                std::size_t max_bytes) {
   DUET_TRY(check_open());
-  return db_->select_journal(from, max);
+  return db_->select_journal(from, max, max_bytes);
 }
 
 Status JournaledStore::prune_journal(Lsn keep_from) {

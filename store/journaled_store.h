@@ -30,7 +30,8 @@ class JournaledStore final : public Store {
   Status advance_epoch(Epoch epoch) override;
   Result<Lsn> commit(const WriteBatch& batch) override;
   Result<Lsn> apply(std::span<const JournalRecord> records) override;
-  Result<std::vector<JournalRecord>> read_journal(Lsn from, std::size_t max) override;
+  Result<std::vector<JournalRecord>> read_journal(Lsn from, std::size_t max,
+                                                  std::size_t max_bytes = SIZE_MAX) override;
   Status prune_journal(Lsn keep_from) override;
   Result<std::optional<Row>> get(const std::string& table, const Value& key) override;
   Status scan(const std::string& table, const std::function<bool(const Row&)>& fn) override;
@@ -53,6 +54,10 @@ class JournaledStore final : public Store {
   Result<const TableDef*> table(const std::string& name) const;
   // The row with every column, in column order, checked against the table.
   Result<Row> normalize(const TableDef& table, const Row& row) const;
+  // True when `row` is already what normalize() would make of it (every
+  // column, in order, of its exact type, NULL only where allowed): it can be
+  // written as it is, without a copy.
+  bool is_normal(const TableDef& table, const Row& row) const;
   Result<Value> key_from_text(const TableDef& table, const std::string& text) const;
   Status apply_one(const JournalRecord& record);
   Result<Epoch> epoch_at(Lsn lsn);

@@ -127,6 +127,9 @@ class PostgresBackend final : public SqlBackend {
   Status create_index(const IndexDef& index) override {
     return command(create_index_sql(index), {}, "creating index " + index.name, Cache::kNo);
   }
+  Status drop_index(const std::string& name) override {
+    return command("DROP INDEX IF EXISTS " + name, {}, "dropping index " + name, Cache::kNo);
+  }
   Status add_column(const std::string& table, const ColumnDef& column) override {
     return command(add_column_sql(table, column, dialect()), {},
                    "adding column " + column.name + " to " + table, Cache::kNo);
@@ -297,7 +300,8 @@ class PostgresBackend final : public SqlBackend {
     return command(kInsertJournal, p, "writing the journal");
   }
 
-  Result<std::vector<JournalRecord>> select_journal(Lsn from, std::size_t max) override {
+  Result<std::vector<JournalRecord>> select_journal(Lsn from, std::size_t max,
+                                                    std::size_t max_bytes) override {
     Params p;
     p.add_int8(static_cast<std::int64_t>(from));
     p.add_int8(static_cast<std::int64_t>(
@@ -306,7 +310,8 @@ class PostgresBackend final : public SqlBackend {
     const PGresult* res = r.get();
     std::vector<JournalRecord> out;
     out.reserve(static_cast<std::size_t>(PQntuples(res)));
-    for (int i = 0; i < PQntuples(res); ++i) {
+    std::size_t bytes = 0;
+    for (int i = 0; i < PQntuples(res) && (out.empty() || bytes < max_bytes); ++i) {
       JournalRecord rec;
       DUET_ASSIGN_OR_RETURN(std::int64_t lsn, pg_int_at(location_, res, i, 0));
       DUET_ASSIGN_OR_RETURN(std::int64_t epoch, pg_int_at(location_, res, i, 1));
@@ -318,6 +323,7 @@ class PostgresBackend final : public SqlBackend {
       rec.lsn = static_cast<Lsn>(lsn);
       rec.epoch = static_cast<Epoch>(epoch);
       rec.op = static_cast<JournalOp>(op);
+      bytes += rec.payload.size();
       out.push_back(std::move(rec));
     }
     return out;

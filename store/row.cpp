@@ -1,8 +1,9 @@
 #include "store/row.h"
 
+#include <cstring>
 #include <sstream>
+#include <string_view>
 
-#include "duet/v1/journal.pb.h"
 #include "store/store_error.h"
 
 namespace duet::store {
@@ -41,55 +42,258 @@ std::string to_string(const Row& row) {
   return out + "}";
 }
 
-std::string encode_row(const Row& row) {
-  duet::v1::Row pb;
-  for (const auto& f : row) {
-    auto* field = pb.add_fields();
-    field->set_name(f.name);
-    auto* value = field->mutable_value();
-    if (const auto* i = std::get_if<std::int64_t>(&f.value)) {
-      value->set_int_value(*i);
-    } else if (const auto* d = std::get_if<double>(&f.value)) {
-      value->set_real_value(*d);
-    } else if (const auto* s = std::get_if<std::string>(&f.value)) {
-      value->set_text_value(*s);
-    } else if (const auto* b = std::get_if<Blob>(&f.value)) {
-      value->set_blob_value(b->bytes);
+// The payload is the protobuf wire form of duet.v1.Row (journal.proto),
+// written and read here directly: through generated messages it cost two
+// allocations per field and dominated the journal's CPU. The bytes are the
+// ones SerializeToString writes (fields in number order, a oneof member
+// written even when zero, a NULL as an empty Value), and the reader takes
+// anything a protobuf writer may produce (any order, repeats, unknown fields).
+namespace {
+
+constexpr std::uint8_t kLen = 2, kVarint = 0, kFixed64 = 1, kFixed32 = 5;
+
+void put_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+std::size_t varint_size(std::uint64_t v) {
+  std::size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+void put_tag(std::string& out, unsigned field, std::uint8_t wire) {
+  out.push_back(static_cast<char>((field << 3) | wire));
+}
+
+// The encoded size of a Value message's body.
+std::size_t value_size(const Value& v) {
+  if (const auto* i = std::get_if<std::int64_t>(&v)) {
+    const auto z = (static_cast<std::uint64_t>(*i) << 1) ^ static_cast<std::uint64_t>(*i >> 63);
+    return 1 + varint_size(z);
+  }
+  if (std::holds_alternative<double>(v)) return 9;
+  if (const auto* s = std::get_if<std::string>(&v)) return 1 + varint_size(s->size()) + s->size();
+  if (const auto* b = std::get_if<Blob>(&v)) {
+    return 1 + varint_size(b->bytes.size()) + b->bytes.size();
+  }
+  return 0;
+}
+
+void put_value(std::string& out, const Value& v) {
+  if (const auto* i = std::get_if<std::int64_t>(&v)) {
+    put_tag(out, 1, kVarint);
+    put_varint(out, (static_cast<std::uint64_t>(*i) << 1) ^ static_cast<std::uint64_t>(*i >> 63));
+  } else if (const auto* d = std::get_if<double>(&v)) {
+    put_tag(out, 2, kFixed64);
+    std::uint64_t bits = 0;
+    std::memcpy(&bits, d, sizeof bits);
+    for (int k = 0; k < 8; ++k) out.push_back(static_cast<char>((bits >> (8 * k)) & 0xff));
+  } else if (const auto* s = std::get_if<std::string>(&v)) {
+    put_tag(out, 3, kLen);
+    put_varint(out, s->size());
+    out += *s;
+  } else if (const auto* b = std::get_if<Blob>(&v)) {
+    put_tag(out, 4, kLen);
+    put_varint(out, b->bytes.size());
+    out += b->bytes;
+  }
+}
+
+class Reader {
+ public:
+  Reader(const char* p, const char* end) : p_(p), end_(end) {}
+  bool done() const { return p_ == end_; }
+  std::string_view rest() const { return {p_, static_cast<std::size_t>(end_ - p_)}; }
+  bool varint(std::uint64_t& v) {
+    v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p_ == end_) return false;
+      const auto byte = static_cast<std::uint8_t>(*p_++);
+      v |= std::uint64_t{byte & 0x7fu} << shift;
+      if ((byte & 0x80) == 0) return true;
+    }
+    return false;
+  }
+  bool bytes(std::size_t n, const char*& at) {
+    if (static_cast<std::size_t>(end_ - p_) < n) return false;
+    at = p_;
+    p_ += n;
+    return true;
+  }
+  bool length_delimited(Reader& inner) {
+    std::uint64_t n = 0;
+    const char* at = nullptr;
+    if (!varint(n) || n > static_cast<std::uint64_t>(end_ - p_) || !bytes(n, at)) return false;
+    inner = Reader(at, at + n);
+    return true;
+  }
+  bool skip(std::uint8_t wire) {
+    std::uint64_t v = 0;
+    const char* at = nullptr;
+    Reader inner(nullptr, nullptr);
+    switch (wire) {
+      case kVarint:
+        return varint(v);
+      case kFixed64:
+        return bytes(8, at);
+      case kLen:
+        return length_delimited(inner);
+      case kFixed32:
+        return bytes(4, at);
+      default:
+        return false;  // groups are not used by these messages
     }
   }
+
+ private:
+  const char* p_;
+  const char* end_;
+};
+
+bool read_value(Reader in, Value& out) {
+  while (!in.done()) {
+    std::uint64_t tag = 0;
+    if (!in.varint(tag)) return false;
+    const auto wire = static_cast<std::uint8_t>(tag & 7);
+    const std::uint64_t field = tag >> 3;
+    if (field == 1 && wire == kVarint) {
+      std::uint64_t z = 0;
+      if (!in.varint(z)) return false;
+      out = static_cast<std::int64_t>((z >> 1) ^ (~(z & 1) + 1));
+    } else if (field == 2 && wire == kFixed64) {
+      const char* at = nullptr;
+      if (!in.bytes(8, at)) return false;
+      std::uint64_t bits = 0;
+      for (int k = 0; k < 8; ++k)
+        bits |= std::uint64_t{static_cast<std::uint8_t>(at[k])} << (8 * k);
+      double d = 0;
+      std::memcpy(&d, &bits, sizeof d);
+      out = d;
+    } else if ((field == 3 || field == 4) && wire == kLen) {
+      Reader s(nullptr, nullptr);
+      if (!in.length_delimited(s)) return false;
+      std::string text(s.rest());
+      if (field == 3) {
+        out = std::move(text);
+      } else {
+        out = Blob{std::move(text)};
+      }
+    } else if (!in.skip(wire)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool read_field(Reader in, Field& out) {
+  while (!in.done()) {
+    std::uint64_t tag = 0;
+    if (!in.varint(tag)) return false;
+    const auto wire = static_cast<std::uint8_t>(tag & 7);
+    const std::uint64_t field = tag >> 3;
+    Reader inner(nullptr, nullptr);
+    if (field == 1 && wire == kLen) {
+      if (!in.length_delimited(inner)) return false;
+      out.name.assign(inner.rest());
+    } else if (field == 2 && wire == kLen) {
+      // A repeated message field merges: a later oneof member replaces.
+      if (!in.length_delimited(inner) || !read_value(inner, out.value)) return false;
+    } else if (!in.skip(wire)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::size_t encoded_size(const Row& row) {
+  std::size_t total = 0;
+  for (const auto& f : row) {
+    const std::size_t vs = value_size(f.value);
+    const std::size_t name_part =
+        f.name.empty() ? 0 : 1 + varint_size(f.name.size()) + f.name.size();
+    const std::size_t body = name_part + 1 + varint_size(vs) + vs;
+    total += 1 + varint_size(body) + body;
+  }
+  return total;
+}
+
+void append_row(std::string& out, const Row& row) {
+  for (const auto& f : row) {
+    const std::size_t vs = value_size(f.value);
+    const std::size_t name_part =
+        f.name.empty() ? 0 : 1 + varint_size(f.name.size()) + f.name.size();
+    const std::size_t body = name_part + 1 + varint_size(vs) + vs;
+    put_tag(out, 1, kLen);
+    put_varint(out, body);
+    if (!f.name.empty()) {
+      put_tag(out, 1, kLen);
+      put_varint(out, f.name.size());
+      out += f.name;
+    }
+    put_tag(out, 2, kLen);
+    put_varint(out, vs);
+    put_value(out, f.value);
+  }
+}
+
+Result<Row> decode_row_from(Reader in) {
+  Row row;
+  while (!in.done()) {
+    std::uint64_t tag = 0;
+    bool good = in.varint(tag);
+    const auto wire = static_cast<std::uint8_t>(tag & 7);
+    if (good && (tag >> 3) == 1 && wire == kLen) {
+      Reader inner(nullptr, nullptr);
+      Field f;
+      good = in.length_delimited(inner) && read_field(inner, f);
+      if (good) row.push_back(std::move(f));
+    } else if (good) {
+      good = in.skip(wire);
+    }
+    if (!good) {
+      return make_error(StoreErrc::kInvalidRow, "journal payload is not a valid encoded row");
+    }
+  }
+  return row;
+}
+}  // namespace
+
+std::string encode_row(const Row& row) {
   std::string out;
-  pb.SerializeToString(&out);
+  out.reserve(encoded_size(row));
+  append_row(out, row);
   return out;
 }
 
-Result<Row> decode_row(const std::string& bytes) {
-  duet::v1::Row pb;
-  if (!pb.ParseFromString(bytes)) {
-    return make_error(StoreErrc::kInvalidRow, "journal payload is not a valid encoded row");
-  }
-  Row row;
-  row.reserve(static_cast<std::size_t>(pb.fields_size()));
-  for (const auto& field : pb.fields()) {
-    Value v;
-    switch (field.value().kind_case()) {
-      case duet::v1::Value::kIntValue:
-        v = field.value().int_value();
-        break;
-      case duet::v1::Value::kRealValue:
-        v = field.value().real_value();
-        break;
-      case duet::v1::Value::kTextValue:
-        v = field.value().text_value();
-        break;
-      case duet::v1::Value::kBlobValue:
-        v = Blob{field.value().blob_value()};
-        break;
-      case duet::v1::Value::KIND_NOT_SET:
-        break;
+void append_framed_row(std::string& out, const Row& row) {
+  put_varint(out, encoded_size(row));
+  append_row(out, row);
+}
+
+Result<std::vector<Row>> decode_framed_rows(const std::string& bytes) {
+  std::vector<Row> rows;
+  Reader in(bytes.data(), bytes.data() + bytes.size());
+  while (!in.done()) {
+    Reader one(nullptr, nullptr);
+    if (!in.length_delimited(one)) {
+      return make_error(StoreErrc::kInvalidRow, "journal payload is not a valid list of rows");
     }
-    row.push_back(Field{field.name(), std::move(v)});
+    DUET_ASSIGN_OR_RETURN(Row row, decode_row_from(one));
+    rows.push_back(std::move(row));
   }
-  return row;
+  return rows;
+}
+
+Result<Row> decode_row(const std::string& bytes) {
+  return decode_row_from(Reader(bytes.data(), bytes.data() + bytes.size()));
 }
 
 std::size_t approx_bytes(const Row& row) {

@@ -44,5 +44,9 @@ std::string to_string(const Row& row);
 // Journal payload codec (a serialized duet.v1.Row).
 std::string encode_row(const Row& row);
 Result<Row> decode_row(const std::string& bytes);
+// Several rows in one payload (JournalOp::kUpsertRows): each a varint
+// length and the row's encoding.
+void append_framed_row(std::string& out, const Row& row);
+Result<std::vector<Row>> decode_framed_rows(const std::string& bytes);
 
 }  // namespace duet::store

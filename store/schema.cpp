@@ -26,6 +26,10 @@ const ColumnDef* TableDef::column(const std::string& column_name) const {
 
 const ColumnDef& TableDef::key_column() const { return *column(key); }
 
+std::size_t TableDef::key_index() const {
+  return static_cast<std::size_t>(&key_column() - columns.data());
+}
+
 Schema::Schema(std::vector<Migration> migrations) : migrations_(std::move(migrations)) {
   for (const auto& m : migrations_) {
     for (const auto& t : m.create_tables) tables_.push_back(t);
@@ -73,6 +77,18 @@ Status Schema::validate() const {
           return make_error(StoreErrc::kInternal,
                             "index " + ix.name + " names unknown column " + c);
         }
+      }
+    }
+    for (const auto& name : m.drop_indexes) {
+      bool created_before = false;
+      for (const auto& earlier : migrations_) {
+        if (earlier.version >= m.version) break;
+        for (const auto& ix : earlier.create_indexes) created_before |= ix.name == name;
+      }
+      if (!created_before) {
+        return make_error(StoreErrc::kInternal, "migration " + std::to_string(m.version) +
+                                                    " drops index " + name +
+                                                    " that no earlier migration created");
       }
     }
     for (const auto& a : m.add_columns) {
@@ -200,6 +216,14 @@ const Schema& manager_schema() {
           .create_indexes = {},
           // The repository node whose address sent it; empty: unregistered.
           .add_columns = {AddColumn{"events", ColumnDef{"host", ColumnType::kText, false}}},
+      },
+      Migration{
+          .version = 6,
+          .description = "events: no index on the dedup key",
+          // Pairing is in memory and rebuilt by walking recent events; no
+          // query reads this index, and its random inserts were the dearest
+          // part of storing an event.
+          .drop_indexes = {"events_dedup_key"},
       },
   });
   return schema;

@@ -33,6 +33,7 @@ struct TableDef {
 
   const ColumnDef* column(const std::string& column_name) const;
   const ColumnDef& key_column() const;
+  std::size_t key_index() const;  // of the key in `columns`
 };
 
 struct IndexDef {
@@ -55,6 +56,7 @@ struct Migration {
   std::vector<TableDef> create_tables;
   std::vector<IndexDef> create_indexes;
   std::vector<AddColumn> add_columns;
+  std::vector<std::string> drop_indexes;  // names of indexes an earlier migration created
 };
 
 class Schema {

@@ -42,6 +42,7 @@ class SqlBackend {
   virtual Status create_table(const TableDef& table) = 0;
   virtual Status create_index(const IndexDef& index) = 0;
   virtual Status add_column(const std::string& table, const ColumnDef& column) = 0;
+  virtual Status drop_index(const std::string& name) = 0;
 
   virtual Status begin_write() = 0;
   // A read-only transaction whose reads all see one consistent state.
@@ -66,7 +67,9 @@ class SqlBackend {
                                                     std::size_t limit) = 0;
 
   virtual Status insert_journal(const JournalRecord& record) = 0;
-  virtual Result<std::vector<JournalRecord>> select_journal(Lsn from, std::size_t max) = 0;
+  // Stops once the payloads read reach max_bytes (at least one record).
+  virtual Result<std::vector<JournalRecord>> select_journal(Lsn from, std::size_t max,
+                                                            std::size_t max_bytes) = 0;
   virtual Result<std::optional<Epoch>> journal_epoch_at(Lsn lsn) = 0;
   virtual Result<Lsn> min_journal_lsn() = 0;  // 0 when empty
   virtual Result<Lsn> max_journal_lsn() = 0;  // 0 when empty

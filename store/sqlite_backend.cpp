@@ -74,6 +74,12 @@ class SqliteBackend final : public SqlBackend {
   Status add_column(const std::string& table, const ColumnDef& column) override {
     return exec(add_column_sql(table, column, dialect()));
   }
+  Status drop_index(const std::string& name) override {
+    // SQLite refuses a DROP while any statement is mid-step (a cached one
+    // that returned a row is left so until its next use).
+    for (auto& [sql, st] : cache_) sqlite3_reset(st);
+    return exec("DROP INDEX IF EXISTS " + name);
+  }
 
   Status begin_write() override { return exec("BEGIN IMMEDIATE"); }
   // In WAL mode a deferred transaction reads one snapshot from its first read on.
@@ -105,21 +111,21 @@ class SqliteBackend final : public SqlBackend {
   }
 
   Status upsert(const TableDef& table, const Row& row) override {
-    DUET_ASSIGN_OR_RETURN(sqlite3_stmt * st, prepare(upsert_sql(table, dialect())));
+    DUET_ASSIGN_OR_RETURN(sqlite3_stmt * st, table_stmt(table, kUpsertStmt));
     for (std::size_t i = 0; i < row.size(); ++i) bind(st, static_cast<int>(i + 1), row[i].value);
-    return step_done(st, "writing " + table.name);
+    return step_done(st, "writing ", table.name);
   }
 
   Status erase(const TableDef& table, const Value& key) override {
-    DUET_ASSIGN_OR_RETURN(sqlite3_stmt * st, prepare(delete_by_key_sql(table, dialect())));
+    DUET_ASSIGN_OR_RETURN(sqlite3_stmt * st, table_stmt(table, kEraseStmt));
     bind(st, 1, key);
-    return step_done(st, "deleting from " + table.name);
+    return step_done(st, "deleting from ", table.name);
   }
 
   Status erase_all(const TableDef& table) override { return exec("DELETE FROM " + table.name); }
 
   Result<std::optional<Row>> select(const TableDef& table, const Value& key) override {
-    DUET_ASSIGN_OR_RETURN(sqlite3_stmt * st, prepare(select_by_key_sql(table, dialect())));
+    DUET_ASSIGN_OR_RETURN(sqlite3_stmt * st, table_stmt(table, kSelectStmt));
     bind(st, 1, key);
     const int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) return std::optional<Row>(read_row(table, st));
@@ -181,8 +187,9 @@ class SqliteBackend final : public SqlBackend {
   Status insert_journal(const JournalRecord& r) override {
     DUET_ASSIGN_OR_RETURN(
         sqlite3_stmt * st,
-        prepare("INSERT INTO duet_journal (lsn, epoch, tbl, op, key, payload, committed_at_ms) "
-                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+        cached(journal_insert_,
+               "INSERT INTO duet_journal (lsn, epoch, tbl, op, key, payload, committed_at_ms) "
+               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
     sqlite3_bind_int64(st, 1, static_cast<sqlite3_int64>(r.lsn));
     sqlite3_bind_int64(st, 2, static_cast<sqlite3_int64>(r.epoch));
     sqlite3_bind_text(st, 3, r.table.data(), static_cast<int>(r.table.size()), SQLITE_STATIC);
@@ -193,7 +200,8 @@ class SqliteBackend final : public SqlBackend {
     return step_done(st, "writing the journal");
   }
 
-  Result<std::vector<JournalRecord>> select_journal(Lsn from, std::size_t max) override {
+  Result<std::vector<JournalRecord>> select_journal(Lsn from, std::size_t max,
+                                                    std::size_t max_bytes) override {
     DUET_ASSIGN_OR_RETURN(
         sqlite3_stmt * st,
         prepare("SELECT lsn, epoch, tbl, op, key, payload, committed_at_ms FROM duet_journal "
@@ -201,8 +209,9 @@ class SqliteBackend final : public SqlBackend {
     sqlite3_bind_int64(st, 1, static_cast<sqlite3_int64>(from));
     sqlite3_bind_int64(st, 2, static_cast<sqlite3_int64>(max));
     std::vector<JournalRecord> out;
+    std::size_t bytes = 0;
     int rc = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((out.empty() || bytes < max_bytes) && (rc = sqlite3_step(st)) == SQLITE_ROW) {
       JournalRecord r;
       r.lsn = static_cast<Lsn>(sqlite3_column_int64(st, 0));
       r.epoch = static_cast<Epoch>(sqlite3_column_int64(st, 1));
@@ -211,8 +220,11 @@ class SqliteBackend final : public SqlBackend {
       r.key = column_text(st, 4);
       r.payload = column_blob(st, 5);
       r.committed_at_ms = sqlite3_column_int64(st, 6);
+      bytes += r.payload.size();
       out.push_back(std::move(r));
     }
+    if (rc == SQLITE_ROW) rc = SQLITE_DONE;  // stopped at max_bytes
+    sqlite3_reset(st);
     if (rc != SQLITE_DONE) return error(rc, "reading the journal");
     return out;
   }
@@ -240,6 +252,8 @@ class SqliteBackend final : public SqlBackend {
   void close() override {
     if (db_ == nullptr) return;
     rollback();
+    by_table_.clear();
+    journal_insert_ = nullptr;
     for (auto& [sql, st] : cache_) sqlite3_finalize(st);
     cache_.clear();
     sqlite3_close_v2(db_);
@@ -310,6 +324,45 @@ class SqliteBackend final : public SqlBackend {
     if (rc != SQLITE_DONE) return error(rc, what);
     return ok_status();
   }
+  // The same, naming what failed only when it did (no string built per row).
+  Status step_done(sqlite3_stmt* st, const char* verb, const std::string& object) {
+    const int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return error(rc, verb + object);
+    return ok_status();
+  }
+
+  // The statements of a table, prepared once per connection (building and
+  // hashing their SQL text per row cost more than the insert itself).
+  enum StmtKind { kUpsertStmt = 0, kEraseStmt = 1, kSelectStmt = 2 };
+  Result<sqlite3_stmt*> table_stmt(const TableDef& table, StmtKind kind) {
+    if (db_ == nullptr) return make_error(StoreErrc::kUnavailable, path_ + ": closed");
+    TableStmts& slot = by_table_[table.name];
+    if (slot.columns != table.columns.size()) slot = TableStmts{table.columns.size(), {}};
+    sqlite3_stmt*& st = slot.st[kind];
+    if (st == nullptr) {
+      const std::string sql = kind == kUpsertStmt  ? upsert_sql(table, dialect())
+                              : kind == kEraseStmt ? delete_by_key_sql(table, dialect())
+                                                   : select_by_key_sql(table, dialect());
+      DUET_ASSIGN_OR_RETURN(st, prepare(sql));
+      return st;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+  }
+
+  // A fixed statement kept in `slot` once prepared.
+  Result<sqlite3_stmt*> cached(sqlite3_stmt*& slot, const char* sql) {
+    if (slot == nullptr) {
+      DUET_ASSIGN_OR_RETURN(slot, prepare(sql));
+      return slot;
+    }
+    if (db_ == nullptr) return make_error(StoreErrc::kUnavailable, path_ + ": closed");
+    sqlite3_reset(slot);
+    sqlite3_clear_bindings(slot);
+    return slot;
+  }
 
   Result<Lsn> scalar_u64(const std::string& sql) {
     DUET_ASSIGN_OR_RETURN(sqlite3_stmt * st, prepare(sql));
@@ -320,16 +373,17 @@ class SqliteBackend final : public SqlBackend {
     return v;
   }
 
+  // SQLITE_STATIC: every caller steps the statement while `v` lives, and
+  // the next use of a statement clears its bindings first.
   static void bind(sqlite3_stmt* st, int idx, const Value& v) {
     if (const auto* i = std::get_if<std::int64_t>(&v)) {
       sqlite3_bind_int64(st, idx, *i);
     } else if (const auto* d = std::get_if<double>(&v)) {
       sqlite3_bind_double(st, idx, *d);
     } else if (const auto* s = std::get_if<std::string>(&v)) {
-      sqlite3_bind_text(st, idx, s->data(), static_cast<int>(s->size()), SQLITE_TRANSIENT);
+      sqlite3_bind_text(st, idx, s->data(), static_cast<int>(s->size()), SQLITE_STATIC);
     } else if (const auto* b = std::get_if<Blob>(&v)) {
-      sqlite3_bind_blob(st, idx, b->bytes.data(), static_cast<int>(b->bytes.size()),
-                        SQLITE_TRANSIENT);
+      sqlite3_bind_blob(st, idx, b->bytes.data(), static_cast<int>(b->bytes.size()), SQLITE_STATIC);
     } else {
       sqlite3_bind_null(st, idx);
     }
@@ -380,7 +434,13 @@ class SqliteBackend final : public SqlBackend {
 
   sqlite3* db_;
   std::string path_;
-  std::unordered_map<std::string, sqlite3_stmt*> cache_;
+  std::unordered_map<std::string, sqlite3_stmt*> cache_;  // owns every statement
+  struct TableStmts {
+    std::size_t columns = 0;  // of the TableDef they were prepared for
+    sqlite3_stmt* st[3] = {};
+  };
+  std::unordered_map<std::string, TableStmts> by_table_;  // into cache_
+  sqlite3_stmt* journal_insert_ = nullptr;                // into cache_
 };
 
 }  // namespace

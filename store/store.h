@@ -34,22 +34,34 @@
 
 namespace duet::store {
 
-// A set of changes committed atomically: one journal record each, in order.
+// A set of changes committed atomically: one journal record each, in order
+// (put_rows: one record per up to kMaxRowsRecordBytes of its rows).
+inline constexpr std::size_t kMaxRowsRecordBytes = 1 << 20;
+
 class WriteBatch {
  public:
   struct Op {
     JournalOp op;
     std::string table;
-    Row row;    // kUpsert
-    Value key;  // kDelete
+    Row row;                // kUpsert
+    Value key;              // kDelete
+    std::vector<Row> rows;  // kUpsertRows
   };
 
   WriteBatch& put(std::string table, Row row) {
-    ops_.push_back(Op{JournalOp::kUpsert, std::move(table), std::move(row), Null{}});
+    ops_.push_back(Op{JournalOp::kUpsert, std::move(table), std::move(row), Null{}, {}});
     return *this;
   }
   WriteBatch& erase(std::string table, Value key) {
-    ops_.push_back(Op{JournalOp::kDelete, std::move(table), {}, std::move(key)});
+    ops_.push_back(Op{JournalOp::kDelete, std::move(table), {}, std::move(key), {}});
+    return *this;
+  }
+  // Many rows of one table under as few journal records as their size allows
+  // (kUpsertRows; a record holds at most kMaxRowsRecordBytes of rows). For a
+  // high-rate append; put() keeps one record per row.
+  WriteBatch& put_rows(std::string table, std::vector<Row> rows) {
+    if (rows.empty()) return *this;
+    ops_.push_back(Op{JournalOp::kUpsertRows, std::move(table), {}, Null{}, std::move(rows)});
     return *this;
   }
   bool empty() const { return ops_.empty(); }
@@ -152,8 +164,10 @@ class Store {
   // Returns last_lsn() afterwards.
   virtual Result<Lsn> apply(std::span<const JournalRecord> records) = 0;
 
-  // Up to `max` records with lsn >= from, in LSN order.
-  virtual Result<std::vector<JournalRecord>> read_journal(Lsn from, std::size_t max) = 0;
+  // Up to `max` records with lsn >= from, in LSN order; no more once their
+  // payloads reach `max_bytes`, but always at least one.
+  virtual Result<std::vector<JournalRecord>> read_journal(Lsn from, std::size_t max,
+                                                          std::size_t max_bytes = SIZE_MAX) = 0;
   // Drops records below `keep_from` (they stay reflected in the rows).
   virtual Status prune_journal(Lsn keep_from) = 0;
 

@@ -377,6 +377,61 @@ TEMPLATE_TEST_CASE("read_journal returns records from an LSN, in order, up to a 
   CHECK(none->empty());
 }
 
+TEMPLATE_TEST_CASE("put_rows journals many rows under few records, and a replica applies them",
+                   "[store]", SqliteLocation, PostgresLocation) {
+  Node<TestType> n;
+  REQUIRE(n->advance_epoch(1).ok());
+  // Out of column order and with an int for a real column: normalized like put().
+  std::vector<Row> small;
+  for (int i = 0; i < 100; ++i) {
+    small.push_back(Row{{"t", "row " + std::to_string(i)},
+                        {"id", "k" + std::to_string(i)},
+                        {"r", std::int64_t{i}}});
+  }
+  WriteBatch batch;
+  batch.put("counters", counter(1, 1)).put_rows("items", small).put("counters", counter(2, 2));
+  auto lsn = n->commit(batch);
+  REQUIRE(lsn.ok());
+  auto journal = whole_journal(*n);
+  REQUIRE(journal.size() == 3);  // one record for the hundred rows
+  CHECK(journal[1].op == JournalOp::kUpsertRows);
+  CHECK(journal[1].table == "items");
+  auto got = n->get("items", std::string("k7"));
+  REQUIRE(got.ok());
+  REQUIRE(got->has_value());
+  CHECK(*duet::store::find_field(**got, "r") == Value{7.0});
+
+  // Rows past about 1 MiB go under further records; read_journal stops at a byte budget.
+  std::vector<Row> big;
+  for (int i = 0; i < 5; ++i) {
+    big.push_back(item("big" + std::to_string(i), Null{}, Null{}, Null{},
+                       Blob{std::string(400 * 1024, static_cast<char>('a' + i))}));
+  }
+  REQUIRE(n->commit(WriteBatch().put_rows("items", big)).ok());
+  journal = whole_journal(*n);
+  REQUIRE(journal.size() == 3 + 2);  // 3 rows reach 1 MiB; 2 more
+  auto page = n->read_journal(4, 100, 1);
+  REQUIRE(page.ok());
+  CHECK(page->size() == 1);  // at least one, however small the budget
+  page = n->read_journal(1, 100, 1024);
+  REQUIRE(page.ok());
+  CHECK(page->size() == 2);  // the hundred rows spend the budget
+
+  Node<TestType> replica;
+  REQUIRE(replica->apply(journal).ok());
+  CHECK(dump(*replica) == dump(*n));
+  CHECK(replica->last_lsn() == n->last_lsn());
+
+  // A row put_rows cannot store refuses the whole batch.
+  std::vector<Row> bad = {item("ok"), Row{{"id", "x"}, {"nope", std::int64_t{1}}}};
+  auto refused = n->commit(WriteBatch().put_rows("items", bad));
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == make_error_code(StoreErrc::kInvalidRow));
+  auto absent = n->get("items", std::string("ok"));
+  REQUIRE(absent.ok());
+  CHECK_FALSE(absent->has_value());
+}
+
 TEMPLATE_TEST_CASE("applying a record twice equals applying it once", "[store]", SqliteLocation,
                    PostgresLocation) {
   Node<TestType> master;
