@@ -398,11 +398,16 @@ class Pair {
     j["role"] = r.role();
     j["held"] = r.held();
     j["store_failures"] = r.store_failures();
+    j["expired"] = r.expired();
+    j["held_bytes"] = r.held_bytes();
+    j["peer_lost"] = r.peer_lost();
+    j["unpaired"] = r.unpaired();
+    j["unpaired_dropped"] = r.unpaired_dropped();
     for (const auto& p : r.protocols()) {
       if (p.received() == 0) continue;
-      json pj = {{"received", p.received()},         {"parsed", p.parsed()},
-                 {"malformed", p.malformed()},       {"deduplicated", p.deduplicated()},
-                 {"emitted", p.emitted()},           {"kernel_drops", p.kernel_drops()}};
+      json pj = {{"received", p.received()},   {"parsed", p.parsed()},
+                 {"malformed", p.malformed()}, {"deduplicated", p.deduplicated()},
+                 {"emitted", p.emitted()},     {"kernel_drops", p.kernel_drops()}};
       j[p.protocol()] = pj;
     }
     return j;
@@ -468,10 +473,10 @@ std::vector<std::string> snmp_payloads(long n, bool v3) {
   }
   const uint64_t salt0 = random_salt();
   for (long i = 0; i < n; ++i) {
-    auto vbs = notification_varbinds(
-        static_cast<uint32_t>(1000 + i), trap_oid,
-        {Varbind{if_index, Integer32{17}},
-         Varbind{seq_oid, OctetString::from(kSeqTag + std::to_string(i))}});
+    auto vbs =
+        notification_varbinds(static_cast<uint32_t>(1000 + i), trap_oid,
+                              {Varbind{if_index, Integer32{17}},
+                               Varbind{seq_oid, OctetString::from(kSeqTag + std::to_string(i))}});
     Bytes b;
     if (!v3) {
       b = must(build_v2c_notification("public", PduType::kTrapV2, static_cast<int32_t>(i + 1),
@@ -602,7 +607,9 @@ SendResult send_tcp(const std::vector<std::string>& payloads, sockaddr_in dest, 
   shutdown(fd, SHUT_WR);
   // Keep the connection until the receiver has read it all (it closes or idles).
   char tmp[256];
-  struct timeval tv{5, 0};
+  struct timeval tv {
+    5, 0
+  };
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   (void)read(fd, tmp, sizeof tmp);
   close(fd);
@@ -640,8 +647,8 @@ json run_trial(const Options& o, double rate, int trial) {
   double load[3] = {0, 0, 0};
   getloadavg(load, 3);
   t["loadavg_1m_at_start"] = load[0];
-  const fs::path dir = fs::temp_directory_path() / ("duet-intake-" + std::to_string(getpid()) +
-                                                    "-" + std::to_string(trial));
+  const fs::path dir = fs::temp_directory_path() /
+                       ("duet-intake-" + std::to_string(getpid()) + "-" + std::to_string(trial));
   std::vector<std::string> payloads;
   const bool snmp = o.mode.rfind("snmp", 0) == 0;
   const auto prep0 = Clock::now();
@@ -691,7 +698,8 @@ json run_trial(const Options& o, double rate, int trial) {
     if (o.mode == "tcp") {
       SendResult a, b;
       std::thread tb;
-      if (!o.master_only) tb = std::thread([&] { b = send_tcp(payloads, dests[1], rate, o.batch, t0); });
+      if (!o.master_only)
+        tb = std::thread([&] { b = send_tcp(payloads, dests[1], rate, o.batch, t0); });
       a = send_tcp(payloads, dests[0], rate, o.batch, t0);
       if (tb.joinable()) tb.join();
       sent.seconds = std::max(a.seconds, b.seconds);
@@ -832,8 +840,8 @@ json run_rsyslog(const Options& o, double rate, int trial) {
     t["error"] = "no /usr/sbin/rsyslogd (apt-get install rsyslog)";
     return t;
   }
-  const fs::path dir = fs::temp_directory_path() / ("duet-rsyslog-" + std::to_string(getpid()) +
-                                                    "-" + std::to_string(trial));
+  const fs::path dir = fs::temp_directory_path() /
+                       ("duet-rsyslog-" + std::to_string(getpid()) + "-" + std::to_string(trial));
   fs::create_directories(dir / "work");
   const int port = o.port + 3;
   const std::string out = (dir / "out.log").string();
@@ -911,7 +919,8 @@ int main(int argc, char** argv) {
   std::string rates = "100000";
   app.add_option("--mode", o.mode)
       ->check(CLI::IsMember({"udp", "tcp", "snmp-v2c", "snmp-v3", "failover"}));
-  app.add_option("--count", o.count, "distinct messages per trial")->check(CLI::Range(1L, 5000000L));
+  app.add_option("--count", o.count, "distinct messages per trial")
+      ->check(CLI::Range(1L, 5000000L));
   app.add_option("--rate", rates, "messages/s to each manager; a comma list sweeps");
   app.add_option("--repeat", o.repeat, "trials per rate")->check(CLI::Range(1, 20));
   app.add_option("--bin", o.bin, "build directory holding manager/duet-manager");
@@ -920,7 +929,8 @@ int main(int argc, char** argv) {
   app.add_flag("--rsyslog", o.rsyslog, "udp: also measure rsyslogd (imudp -> omfile)");
   app.add_flag("--master-only", o.master_only, "send to the master only (diagnosis)");
   app.add_option("--settle-s", o.settle_s, "give up after this long without progress");
-  app.add_option("--batch", o.batch, "messages per sendmmsg / TCP write")->check(CLI::Range(1, 512));
+  app.add_option("--batch", o.batch, "messages per sendmmsg / TCP write")
+      ->check(CLI::Range(1, 512));
   app.add_option("--msg-bytes", o.msg_bytes, "syslog message length (padded)");
   app.add_option("--interval-ms", o.interval_ms);
   app.add_option("--timeout-ms", o.timeout_ms);
@@ -943,16 +953,16 @@ int main(int argc, char** argv) {
   out["machine"] = {{"cpu", duet::bench::cpu_model()},
                     {"nproc", std::thread::hardware_concurrency()},
                     {"loadavg_at_start", {load[0], load[1], load[2]}}};
-  out["settings"] = {{"mode", o.mode},
-                     {"count", o.count},
-                     {"rates", o.rates},
-                     {"repeat", o.repeat},
-                     {"batch", o.batch},
-                     {"msg_bytes", o.mode == "udp" || o.mode == "tcp" || o.mode == "failover"
-                                       ? json(o.msg_bytes)
-                                       : json(nullptr)},
-                     {"destinations", o.master_only ? "master" : "both managers"},
-                     {"ha", {{"interval_ms", o.interval_ms}, {"timeout_ms", o.timeout_ms}}}};
+  out["settings"] = {
+      {"mode", o.mode},
+      {"count", o.count},
+      {"rates", o.rates},
+      {"repeat", o.repeat},
+      {"batch", o.batch},
+      {"msg_bytes", o.mode == "udp" || o.mode == "tcp" || o.mode == "failover" ? json(o.msg_bytes)
+                                                                               : json(nullptr)},
+      {"destinations", o.master_only ? "master" : "both managers"},
+      {"ha", {{"interval_ms", o.interval_ms}, {"timeout_ms", o.timeout_ms}}}};
   json trials = json::array();
   json summary = json::array();
   bool all_ok = true;

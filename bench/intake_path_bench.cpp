@@ -142,7 +142,8 @@ int main(int argc, char** argv) {
           r.source_port = 514;
           r.received_ms = now_ms;
           r.raw = raw;
-          into->push_back(duet::intake::syslog_item(std::move(r)));
+          // As the manager does: the standby holds receipts undetailed.
+          into->push_back(duet::intake::syslog_item(std::move(r), into == &at_a));
         }
       }
       parse.add(s);

@@ -7,12 +7,17 @@
 
 namespace duet::intake {
 
-IntakeItem syslog_item(Receipt receipt) {
+IntakeItem syslog_item(Receipt receipt, bool detailed) {
   IntakeItem item;
   SyslogMessage m = parse_syslog(receipt.raw, receipt.received_ms);
   item.key = dedup_key(receipt.source, receipt.raw);
   item.protocol = transport_name(receipt.transport);
   item.parsed = m.format != SyslogFormat::kRaw;
+  item.detailed = detailed;
+  if (!detailed) {
+    item.receipt = std::move(receipt);
+    return item;
+  }
 
   // Written straight to JSON (this runs for every message on both nodes).
   JsonWriter f;
@@ -71,6 +76,15 @@ IntakeItem syslog_item(Receipt receipt) {
   item.message = std::move(m.message);
   item.receipt = std::move(receipt);
   return item;
+}
+
+void detail(IntakeItem& item) {
+  if (item.detailed) return;
+  // Only syslog items are made undetailed; the transport is in the protocol name.
+  const std::string protocol = item.protocol;
+  IntakeItem full = syslog_item(std::move(item.receipt), true);
+  full.protocol = protocol;
+  item = std::move(full);
 }
 
 std::string key_hex(const DedupKey& key) {

@@ -21,10 +21,17 @@ struct IntakeItem {
   std::string fields_json;                    // parsed fields, a JSON object
   bool parsed = false;                        // understood (not kept raw)
   std::map<std::string, std::string> fields;  // flat view for rules
+  // False: message, fields_json and fields are not filled in yet (a standby
+  // holds receipts it will most likely never record); detail() does it.
+  bool detailed = true;
 };
 
-// A syslog receipt: the identity key is the source address and the raw message.
-IntakeItem syslog_item(Receipt receipt);
+// A syslog receipt: the identity key is the source address and the raw
+// message. Without `detailed`, only the key, protocol and `parsed`.
+IntakeItem syslog_item(Receipt receipt, bool detailed = true);
+
+// Fills in what an undetailed item lacks (from its raw receipt).
+void detail(IntakeItem& item);
 
 std::string key_hex(const DedupKey& key);
 std::optional<DedupKey> key_from_hex(std::string_view hex);

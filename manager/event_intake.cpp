@@ -94,7 +94,9 @@ Status EventIntake::start() {
         intake_io_.get_executor(), clock_, o, [this](std::vector<intake::Receipt>&& batch) {
           std::vector<intake::IntakeItem> items;
           items.reserve(batch.size());
-          for (auto& r : batch) items.push_back(intake::syslog_item(std::move(r)));
+          // A standby only holds its receipts; it details one if it ever records it.
+          const bool detailed = detail_on_intake_.load(std::memory_order_relaxed);
+          for (auto& r : batch) items.push_back(intake::syslog_item(std::move(r), detailed));
           hand_over(std::move(items));
         });
     DUET_TRY(syslog_->start());
@@ -104,9 +106,16 @@ Status EventIntake::start() {
                           intake::snmp_receiver_setup(config_.receivers.snmp, config_.node.name));
     std::string boots_file = config_.receivers.snmp.boots_file;
     if (boots_file.empty() && config_.store.backend == StoreConfig::Backend::kSqlite) {
-      boots_file =
-          (std::filesystem::path(config_.store.sqlite_path).parent_path() / "snmp-engine-boots")
-              .string();
+      // Named after the database, so two managers whose databases share a
+      // directory (a demo, a test) never share a count. A store from before
+      // this name continues from the count kept under the older one.
+      boots_file = config_.store.sqlite_path + ".snmp-engine-boots";
+      const auto legacy =
+          std::filesystem::path(config_.store.sqlite_path).parent_path() / "snmp-engine-boots";
+      std::error_code ec;
+      if (!std::filesystem::exists(boots_file, ec) && std::filesystem::exists(legacy, ec)) {
+        std::filesystem::copy_file(legacy, boots_file, ec);
+      }
     }
     if (!boots_file.empty()) {
       DUET_ASSIGN_OR_RETURN(setup.options.engine_boots, intake::next_engine_boots(boots_file));
@@ -174,6 +183,7 @@ void EventIntake::reload_repository() {
 void EventIntake::start_acting(std::uint64_t epoch) {
   epoch_ = epoch;
   acting_ = true;
+  detail_on_intake_.store(true, std::memory_order_relaxed);
   reload_repository();
   forget_decisions();
   auto row = store_.get("intake_state", std::string(kNextIdKey));
@@ -191,6 +201,7 @@ void EventIntake::stop_acting(bool handing_over) {
   // written; the peer, which received the same messages, records them.
   if (handing_over) flush(/*force=*/true);
   acting_ = false;
+  detail_on_intake_.store(false, std::memory_order_relaxed);
   pending_.clear();
   forget_decisions();
 }
@@ -278,6 +289,7 @@ void EventIntake::on_items(std::vector<intake::IntakeItem> items) {
 }
 
 void EventIntake::emit(intake::IntakeItem item, std::uint64_t id, const std::string& node) {
+  intake::detail(item);  // a receipt held as standby, or parsed before this node acted
   // The repository node(s) with the sender's address and their scopes; an
   // unknown sender is "unregistered" (and kept). Rules on a scope match its
   // sub-scopes' nodes too.
@@ -300,24 +312,29 @@ void EventIntake::emit(intake::IntakeItem item, std::uint64_t id, const std::str
     for (const auto& x : v) out += (out.empty() ? "" : ",") + x;
     return out;
   };
-  // In the table's column order: the store writes such a row without a copy.
-  pending_.push_back(
-      store::Row{{"id", static_cast<std::int64_t>(id)},
-                 {"received_at_ms", item.receipt.received_ms},
-                 {"node", node},
-                 {"source", item.receipt.source},
-                 {"source_port", static_cast<std::int64_t>(item.receipt.source_port)},
-                 {"protocol", item.protocol},
-                 {"scope", join(where.scopes)},
-                 {"priority", std::string(intake::priority_name(d.priority))},
-                 {"rule", d.rule},
-                 {"message", std::move(item.message)},
-                 {"fields", std::move(item.fields_json)},
-                 {"raw", store::Blob{std::move(item.receipt.raw)}},
-                 {"truncated", static_cast<std::int64_t>(item.receipt.truncated ? 1 : 0)},
-                 {"dedup_key", intake::key_hex(item.key)},
-                 {"epoch", static_cast<std::int64_t>(epoch_)},
-                 {"host", join(where.nodes)}});
+  // In the table's column order: the store writes such a row without a
+  // copy. Built field by field: an initializer list would copy every value.
+  store::Row& row = pending_.emplace_back();
+  row.reserve(16);
+  auto put = [&row](const char* name, store::Value v) {
+    row.push_back(store::Field{name, std::move(v)});
+  };
+  put("id", static_cast<std::int64_t>(id));
+  put("received_at_ms", item.receipt.received_ms);
+  put("node", node);
+  put("source", std::move(item.receipt.source));
+  put("source_port", static_cast<std::int64_t>(item.receipt.source_port));
+  put("protocol", std::move(item.protocol));
+  put("scope", join(where.scopes));
+  put("priority", std::string(intake::priority_name(d.priority)));
+  put("rule", d.rule);
+  put("message", std::move(item.message));
+  put("fields", std::move(item.fields_json));
+  put("raw", store::Blob{std::move(item.receipt.raw)});
+  put("truncated", static_cast<std::int64_t>(item.receipt.truncated ? 1 : 0));
+  put("dedup_key", intake::key_hex(item.key));
+  put("epoch", static_cast<std::int64_t>(epoch_));
+  put("host", join(where.nodes));
 }
 
 void EventIntake::schedule_flush() {
@@ -330,17 +347,15 @@ void EventIntake::schedule_flush() {
 }
 
 void EventIntake::expire_held() {
-  // Decided receipts stay for the window (a promotion skips them: the old
-  // master's events account for them); undecided ones until the master
-  // decides them, or the limits drop the oldest (counted).
-  const TimePoint cutoff = clock_.now() - std::chrono::milliseconds(config_.events.window_ms);
+  // Decided receipts go at once: a promotion skips them (the old master's
+  // events and pairs, in this node's store, account for them). Undecided
+  // ones stay until the master decides them, or the limits drop the oldest
+  // (counted).
   auto drop_front = [this] {
     held_bytes_ -= std::min(held_bytes_, held_bytes(held_.front().item));
     held_.pop_front();
   };
-  while (!held_.empty() && held_.front().at < cutoff && held_.front().seq <= durable_cursor_) {
-    drop_front();
-  }
+  while (!held_.empty() && held_.front().seq <= durable_cursor_) drop_front();
   while (!held_.empty() && (held_.size() > kMaxHeld || held_bytes_ > kMaxHeldBytes)) {
     if (held_.front().seq > durable_cursor_) ++expired_;
     drop_front();

@@ -16,7 +16,7 @@
 // content of those it never received. With each batch of events the master
 // persists the pairs it decided (event id, the standby's receipt number; table
 // event_pairs) and the standby's cursor: every receipt up to it is decided.
-// The standby drops decided receipts once they are older than the window.
+// The standby drops decided receipts once its store has the cursor past them.
 //
 // Whoever starts to act rebuilds the pairing from the store (rebuild()):
 // every event in the window that no receipt is paired with yet waits for one;
@@ -29,6 +29,7 @@
 // `strand` (the manager's io_context thread, which owns the store). stop()
 // runs on the strand and joins the intake thread.
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <condition_variable>
@@ -156,6 +157,9 @@ class EventIntake {
   std::unique_ptr<intake::SnmpReceiver> snmp_;
   std::thread intake_thread_;
   bool stopped_ = false;
+  // Whether the intake thread fills in items in full (this node acts) or
+  // only what a held receipt needs (detail() does the rest if it is recorded).
+  std::atomic<bool> detail_on_intake_{false};
   // Flow control between the intake thread and the strand.
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;

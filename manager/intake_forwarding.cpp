@@ -31,6 +31,7 @@ intake::IntakeItem item_from(const duet::v1::ReceiptContent& c) {
   item.receipt.received_ms = c.received_ms();
   item.receipt.raw = c.raw();
   item.receipt.truncated = c.truncated();
+  item.detailed = !c.undetailed();
   return item;
 }
 void fill_content(std::uint64_t seq, const intake::IntakeItem& item, duet::v1::ReceiptContent* c) {
@@ -46,6 +47,7 @@ void fill_content(std::uint64_t seq, const intake::IntakeItem& item, duet::v1::R
   c->set_fields_json(item.fields_json);
   c->mutable_fields()->insert(item.fields.begin(), item.fields.end());
   c->set_parsed(item.parsed);
+  c->set_undetailed(!item.detailed);
 }
 
 }  // namespace
