@@ -241,8 +241,12 @@ class Db {
     std::vector<Ev> out;
     if (db_ == nullptr) return out;
     sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db_, "SELECT message, received_at_ms, node, epoch FROM events", -1, &st,
-                           nullptr) != SQLITE_OK) {
+    // A syslog event keeps its message only in raw (EventIntake::emit).
+    if (sqlite3_prepare_v2(
+            db_,
+            "SELECT CASE WHEN message <> '' THEN message ELSE CAST(raw AS TEXT) END, "
+            "received_at_ms, node, epoch FROM events",
+            -1, &st, nullptr) != SQLITE_OK) {
       return out;
     }
     while (sqlite3_step(st) == SQLITE_ROW) {

@@ -143,7 +143,9 @@ int main(int argc, char** argv) {
           r.received_ms = now_ms;
           r.raw = raw;
           // As the manager does: the standby holds receipts undetailed.
-          into->push_back(duet::intake::syslog_item(std::move(r), into == &at_a));
+          into->push_back(
+              duet::intake::syslog_item(std::move(r), into == &at_a ? duet::intake::Detail::kRules
+                                                                    : duet::intake::Detail::kKey));
         }
       }
       parse.add(s);

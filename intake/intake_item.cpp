@@ -7,7 +7,9 @@
 
 namespace duet::intake {
 
-IntakeItem syslog_item(Receipt receipt, bool detailed) {
+IntakeItem syslog_item(Receipt receipt, Detail detail) {
+  const bool detailed = detail != Detail::kKey;
+  const bool json = detail == Detail::kFull;
   IntakeItem item;
   SyslogMessage m = parse_syslog(receipt.raw, receipt.received_ms);
   item.key = dedup_key(receipt.source, receipt.raw);
@@ -23,23 +25,27 @@ IntakeItem syslog_item(Receipt receipt, bool detailed) {
   JsonWriter f;
   auto put = [&](const char* k, std::string_view v) {
     if (v.empty()) return;
-    f.field(k, v);
+    if (json) f.field(k, v);
     item.fields.emplace(k, v);
   };
   put("format", syslog_format_name(m.format));
   if (m.facility) put("facility", facility_name(*m.facility));
   if (m.severity) put("severity", severity_name(*m.severity));
   put("timestamp", m.timestamp_text);
-  if (m.timestamp_ms) f.field("timestamp_ms", *m.timestamp_ms);
+  if (json && m.timestamp_ms) f.field("timestamp_ms", *m.timestamp_ms);
   put("hostname", m.hostname);
   put("app_name", m.app_name);
   put("procid", m.procid);
   put("msgid", m.msgid);
   if (m.sequence_id) {
-    f.field("sequence_id", static_cast<std::int64_t>(*m.sequence_id));
+    if (json) f.field("sequence_id", static_cast<std::int64_t>(*m.sequence_id));
     item.fields["sequence_id"] = std::to_string(*m.sequence_id);
   }
-  if (!m.structured_data.empty()) {
+  if (!m.structured_data.empty() && !json) {
+    for (const auto& e : m.structured_data) {
+      for (const auto& [k, v] : e.params) item.fields[e.id + "." + k] = v;
+    }
+  } else if (!m.structured_data.empty()) {
     // An SD-ID or a parameter name given twice keeps its first place and its
     // last value (a device may repeat a parameter; RFC 5424 allows it).
     using Params = std::vector<std::pair<std::string_view, std::string_view>>;
@@ -71,8 +77,10 @@ IntakeItem syslog_item(Receipt receipt, bool detailed) {
     }
     f.end_object();
   }
-  if (receipt.truncated) f.field("truncated", true);
-  item.fields_json = std::move(f).finish();
+  if (json) {
+    if (receipt.truncated) f.field("truncated", true);
+    item.fields_json = std::move(f).finish();
+  }
   item.message = std::move(m.message);
   item.receipt = std::move(receipt);
   return item;
@@ -82,7 +90,7 @@ void detail(IntakeItem& item) {
   if (item.detailed) return;
   // Only syslog items are made undetailed; the transport is in the protocol name.
   const std::string protocol = item.protocol;
-  IntakeItem full = syslog_item(std::move(item.receipt), true);
+  IntakeItem full = syslog_item(std::move(item.receipt), Detail::kRules);
   full.protocol = protocol;
   item = std::move(full);
 }

@@ -26,11 +26,16 @@ struct IntakeItem {
   bool detailed = true;
 };
 
-// A syslog receipt: the identity key is the source address and the raw
-// message. Without `detailed`, only the key, protocol and `parsed`.
-IntakeItem syslog_item(Receipt receipt, bool detailed = true);
+// How much of a syslog item to fill in: the key, protocol and `parsed` (a
+// standby's held receipt); also message and fields (what the rules match and
+// an event needs: a syslog event stores neither, its raw bytes give them);
+// also fields_json (a query showing the event).
+enum class Detail { kKey, kRules, kFull };
 
-// Fills in what an undetailed item lacks (from its raw receipt).
+// A syslog receipt: the identity key is the source address and the raw message.
+IntakeItem syslog_item(Receipt receipt, Detail detail = Detail::kFull);
+
+// Fills in message and fields of an item made with Detail::kKey.
 void detail(IntakeItem& item);
 
 std::string key_hex(const DedupKey& key);

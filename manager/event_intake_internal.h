@@ -17,7 +17,7 @@
 
 namespace duet::manager::intake_internal {
 
-inline constexpr std::size_t kMaxHeld = 200'000;  // standby receipts kept at most
+inline constexpr std::size_t kMaxHeld = 1'000'000;  // standby receipts kept at most
 inline constexpr std::size_t kMaxHeldBytes = std::size_t{256} << 20;  // ...and their memory
 inline constexpr std::size_t kMaxDigestsPerCall = 5000;
 inline constexpr std::size_t kMaxContentBytesPerCall = 1 << 20;

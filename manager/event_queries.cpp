@@ -26,6 +26,17 @@ void fill_event(const store::Row& row, bool with_raw, duet::v1::Event* e) {
   e->set_rule(text_of(row, "rule"));
   e->set_message(text_of(row, "message"));
   e->set_fields_json(text_of(row, "fields"));
+  if (e->message().empty() && e->fields_json().empty() && e->protocol().rfind("syslog/", 0) == 0) {
+    // Stored without them (EventIntake::emit): parse the raw message again.
+    intake::Receipt r;
+    r.source = e->source();
+    r.received_ms = e->received_at_ms();
+    r.raw = text_of(row, "raw");
+    r.truncated = int_of(row, "truncated") != 0;
+    intake::IntakeItem item = intake::syslog_item(std::move(r));
+    e->set_message(std::move(item.message));
+    e->set_fields_json(std::move(item.fields_json));
+  }
   if (with_raw) e->set_raw(text_of(row, "raw"));
   e->set_truncated(int_of(row, "truncated") != 0);
   e->set_epoch(static_cast<std::uint64_t>(int_of(row, "epoch")));

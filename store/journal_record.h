@@ -15,9 +15,9 @@ using Epoch = std::uint64_t;
 enum class JournalOp : std::uint8_t {
   kUpsert = 1,  // insert or replace the whole row (payload = encoded Row)
   kDelete = 2,  // delete the row named by key, if present (payload empty)
-  // Insert or replace several whole rows of one table (payload = rows, each
-  // a varint length and an encoded Row; key empty). One record for many rows
-  // is what makes a high-rate append (events) cheap to journal and ship.
+  // Insert or replace several whole rows of one table (payload = a block of
+  // rows, store/row.h; key empty). One record for many rows is what makes a
+  // high-rate append (events) cheap to journal and ship.
   kUpsertRows = 3,
 };
 

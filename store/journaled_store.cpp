@@ -360,7 +360,8 @@ Result<Lsn> JournaledStore::commit(const WriteBatch& batch) {
       rec.payload.clear();
       for (std::size_t i = 0; i < p.rows.size(); ++i) {
         DUET_TRY(db_->upsert(*p.table, *p.rows[i]));
-        append_framed_row(rec.payload, *p.rows[i]);
+        if (rec.payload.empty()) start_row_block(rec.payload, *p.rows[i]);
+        append_block_row(rec.payload, *p.rows[i]);
         if (rec.payload.size() >= kMaxRowsRecordBytes || i + 1 == p.rows.size()) {
           rec.lsn = ++lsn;
           DUET_TRY(db_->insert_journal(rec));
@@ -413,7 +414,7 @@ Status JournaledStore::apply_one(const JournalRecord& record) {
       break;
     }
     case JournalOp::kUpsertRows: {
-      DUET_ASSIGN_OR_RETURN(std::vector<Row> rows, decode_framed_rows(record.payload));
+      DUET_ASSIGN_OR_RETURN(std::vector<Row> rows, decode_row_block(record.payload));
       for (auto& row : rows) {
         if (!is_normal(*t, row)) {
           DUET_ASSIGN_OR_RETURN(row, normalize(*t, row));

@@ -246,6 +246,7 @@ void append_row(std::string& out, const Row& row) {
 
 Result<Row> decode_row_from(Reader in) {
   Row row;
+  row.reserve(8);
   while (!in.done()) {
     std::uint64_t tag = 0;
     bool good = in.varint(tag);
@@ -273,21 +274,108 @@ std::string encode_row(const Row& row) {
   return out;
 }
 
-void append_framed_row(std::string& out, const Row& row) {
-  put_varint(out, encoded_size(row));
-  append_row(out, row);
+namespace {
+enum BlockType : std::uint8_t {
+  kBlockNull = 0,
+  kBlockInt = 1,
+  kBlockReal = 2,
+  kBlockText = 3,
+  kBlockBlob = 4
+};
+}  // namespace
+
+void start_row_block(std::string& out, const Row& first) {
+  put_varint(out, first.size());
+  for (const auto& f : first) {
+    put_varint(out, f.name.size());
+    out += f.name;
+  }
 }
 
-Result<std::vector<Row>> decode_framed_rows(const std::string& bytes) {
-  std::vector<Row> rows;
-  Reader in(bytes.data(), bytes.data() + bytes.size());
-  while (!in.done()) {
-    Reader one(nullptr, nullptr);
-    if (!in.length_delimited(one)) {
-      return make_error(StoreErrc::kInvalidRow, "journal payload is not a valid list of rows");
+void append_block_row(std::string& out, const Row& row) {
+  for (const auto& f : row) {
+    if (const auto* i = std::get_if<std::int64_t>(&f.value)) {
+      out.push_back(static_cast<char>(kBlockInt));
+      put_varint(out, (static_cast<std::uint64_t>(*i) << 1) ^ static_cast<std::uint64_t>(*i >> 63));
+    } else if (const auto* d = std::get_if<double>(&f.value)) {
+      out.push_back(static_cast<char>(kBlockReal));
+      std::uint64_t bits = 0;
+      std::memcpy(&bits, d, sizeof bits);
+      for (int k = 0; k < 8; ++k) out.push_back(static_cast<char>((bits >> (8 * k)) & 0xff));
+    } else if (const auto* s = std::get_if<std::string>(&f.value)) {
+      out.push_back(static_cast<char>(kBlockText));
+      put_varint(out, s->size());
+      out += *s;
+    } else if (const auto* b = std::get_if<Blob>(&f.value)) {
+      out.push_back(static_cast<char>(kBlockBlob));
+      put_varint(out, b->bytes.size());
+      out += b->bytes;
+    } else {
+      out.push_back(static_cast<char>(kBlockNull));
     }
-    DUET_ASSIGN_OR_RETURN(Row row, decode_row_from(one));
-    rows.push_back(std::move(row));
+  }
+}
+
+Result<std::vector<Row>> decode_row_block(const std::string& bytes) {
+  auto bad = [] {
+    return make_error(StoreErrc::kInvalidRow, "journal payload is not a valid block of rows");
+  };
+  Reader in(bytes.data(), bytes.data() + bytes.size());
+  std::uint64_t ncols = 0;
+  if (!in.varint(ncols) || ncols > bytes.size()) return bad();
+  std::vector<std::string> names;
+  names.reserve(ncols);
+  for (std::uint64_t c = 0; c < ncols; ++c) {
+    Reader name(nullptr, nullptr);
+    if (!in.length_delimited(name)) return bad();
+    names.emplace_back(name.rest());
+  }
+  std::vector<Row> rows;
+  while (!in.done()) {
+    if (ncols == 0) return bad();  // rows without columns: nothing could end them
+    Row& row = rows.emplace_back();
+    row.reserve(ncols);
+    for (std::uint64_t c = 0; c < ncols; ++c) {
+      const char* at = nullptr;
+      if (!in.bytes(1, at)) return bad();
+      Value v;
+      switch (static_cast<std::uint8_t>(*at)) {
+        case kBlockNull:
+          break;
+        case kBlockInt: {
+          std::uint64_t z = 0;
+          if (!in.varint(z)) return bad();
+          v = static_cast<std::int64_t>((z >> 1) ^ (~(z & 1) + 1));
+          break;
+        }
+        case kBlockReal: {
+          if (!in.bytes(8, at)) return bad();
+          std::uint64_t bits = 0;
+          for (int k = 0; k < 8; ++k) {
+            bits |= std::uint64_t{static_cast<std::uint8_t>(at[k])} << (8 * k);
+          }
+          double d = 0;
+          std::memcpy(&d, &bits, sizeof d);
+          v = d;
+          break;
+        }
+        case kBlockText:
+        case kBlockBlob: {
+          const bool text = static_cast<std::uint8_t>(*at) == kBlockText;
+          Reader s(nullptr, nullptr);
+          if (!in.length_delimited(s)) return bad();
+          if (text) {
+            v = std::string(s.rest());
+          } else {
+            v = Blob{std::string(s.rest())};
+          }
+          break;
+        }
+        default:
+          return bad();
+      }
+      row.push_back(Field{names[c], std::move(v)});
+    }
   }
   return rows;
 }

@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 #include <map>
+#include <nlohmann/json.hpp>
+#include <set>
 
 #include "common/clock.h"
 #include "common/errors.h"
@@ -93,9 +95,13 @@ struct Pair {
   // Recorded events per message text.
   std::map<std::string, int> recorded() {
     std::map<std::string, int> n;
+    // A syslog event keeps its message in raw only (see item()).
     (void)store->scan("events", [&](const duet::store::Row& row) {
-      const auto* v = duet::store::find_field(row, "message");
-      if (v != nullptr) ++n[std::get<std::string>(*v)];
+      const auto* v = duet::store::find_field(row, "raw");
+      if (v != nullptr) {
+        const std::string& raw = std::get<duet::store::Blob>(*v).bytes;
+        ++n[raw.substr(raw.find("app: ") + 5)];
+      }
       return true;
     });
     return n;
@@ -123,6 +129,36 @@ TEST_CASE("intake pair: the standby's receipts are paired, fetched and recorded 
   CHECK(n["only-b"] == 1);
   CHECK(n["only-a"] == 1);
   CHECK(n["thrice"] == 4);
+}
+
+TEST_CASE("intake pair: a syslog event is stored without message and fields, listed with them",
+          "[intake][pair]") {
+  Pair p;
+  p.a->start_acting(1);
+  p.to_both("listed");
+  p.to_b("only-b listed");
+  p.forward();
+  p.clock.advance(1500ms);
+  p.forward();
+  p.forward();
+  p.a->flush_now();
+  (void)p.store->scan("events", [&](const duet::store::Row& row) {
+    CHECK(std::get<std::string>(*duet::store::find_field(row, "message")).empty());
+    CHECK(std::get<std::string>(*duet::store::find_field(row, "fields")).empty());
+    return true;
+  });
+  auto listed = p.a->list(duet::v1::ListEventsRequest());
+  REQUIRE(listed.ok());
+  REQUIRE(listed->events_size() == 2);
+  std::set<std::string> messages;
+  for (const auto& e : listed->events()) {
+    messages.insert(e.message());
+    const auto fields = nlohmann::json::parse(e.fields_json());
+    CHECK(fields["app_name"] == "app");
+    CHECK(fields["hostname"] == "host");
+    CHECK(fields["format"] == "rfc3164");
+  }
+  CHECK(messages == std::set<std::string>{"listed", "only-b listed"});
 }
 
 TEST_CASE("intake pair: a promotion records what the old master had not, nothing twice",
