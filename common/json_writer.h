@@ -11,6 +11,11 @@
 //   w.begin_object("sd");    //   "sd":{
 //   w.field("n", 5);
 //   w.end_object();          //   }
+//   w.begin_array("list");   //   "list":[
+//   w.element();             //     {
+//   w.field("x", "y");
+//   w.end_object();          //     }
+//   w.end_array();           //   ]
 //   std::string s = std::move(w).finish();   // "}"
 
 #include <cstdint>
@@ -39,6 +44,10 @@ class JsonWriter {
     key_(key);
     out_ += value ? "true" : "false";
   }
+  void field(std::string_view key, std::uint64_t value) {
+    key_(key);
+    out_ += std::to_string(value);
+  }
   void begin_object(std::string_view key) {
     key_(key);
     out_.push_back('{');
@@ -46,6 +55,22 @@ class JsonWriter {
   }
   void end_object() {
     out_.push_back('}');
+    first_ = false;
+  }
+  // An array of objects: begin_array, then element() ... end_object() for
+  // each, then end_array.
+  void begin_array(std::string_view key) {
+    key_(key);
+    out_.push_back('[');
+    first_ = true;
+  }
+  void element() {
+    if (!first_) out_.push_back(',');
+    out_.push_back('{');
+    first_ = true;
+  }
+  void end_array() {
+    out_.push_back(']');
     first_ = false;
   }
   std::string finish() && {

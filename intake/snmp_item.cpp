@@ -1,16 +1,14 @@
 #include "intake/snmp_item.h"
 
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string_view>
 #include <variant>
 
+#include "common/json_writer.h"
 #include "snmp/identity.h"
 
 namespace duet::intake {
 namespace {
-
-using nlohmann::ordered_json;
 
 template <class... Ts>
 struct Overloaded : Ts... {
@@ -66,16 +64,17 @@ std::string ip_text(const std::array<std::uint8_t, 4>& o) {
 }
 
 // The value for fields_json: numbers stay numbers.
-ordered_json json_value(const snmp::Value& value) {
-  return std::visit(Overloaded{
-                        [](const snmp::Integer32& v) -> ordered_json { return v.value; },
-                        [](const snmp::Counter32& v) -> ordered_json { return v.value; },
-                        [](const snmp::Gauge32& v) -> ordered_json { return v.value; },
-                        [](const snmp::TimeTicks& v) -> ordered_json { return v.value; },
-                        [](const snmp::Counter64& v) -> ordered_json { return v.value; },
-                        [&](const auto&) -> ordered_json { return snmp_value_text(value); },
-                    },
-                    value);
+// A varbind's value in JSON: numbers as numbers, everything else as its text.
+void put_json_value(JsonWriter& w, const snmp::Value& value) {
+  std::visit(Overloaded{
+                 [&](const snmp::Integer32& v) { w.field("value", std::int64_t{v.value}); },
+                 [&](const snmp::Counter32& v) { w.field("value", std::uint64_t{v.value}); },
+                 [&](const snmp::Gauge32& v) { w.field("value", std::uint64_t{v.value}); },
+                 [&](const snmp::TimeTicks& v) { w.field("value", std::uint64_t{v.value}); },
+                 [&](const snmp::Counter64& v) { w.field("value", std::uint64_t{v.value}); },
+                 [&](const auto&) { w.field("value", snmp_value_text(value)); },
+             },
+             value);
 }
 
 // One line: control characters become spaces.
@@ -143,9 +142,10 @@ IntakeItem snmp_item(Receipt receipt, const snmp::InboundMessage& message) {
   item.parsed = true;
 
   const snmp::PduType type = snmp::pdu_type(message.pdu);
-  ordered_json f = ordered_json::object();
+  // Written straight to JSON (every trap, on both nodes).
+  JsonWriter f;
   auto put = [&](const char* k, const std::string& v) {
-    f[k] = v;
+    f.field(k, v);
     item.fields[k] = v;
   };
   put("version", version_name(message.version));
@@ -181,14 +181,14 @@ IntakeItem snmp_item(Receipt receipt, const snmp::InboundMessage& message) {
   }
   if (!trap_oid.empty()) put("trap_oid", trap_oid);
   if (uptime) {
-    f["sys_uptime"] = *uptime;
+    f.field("sys_uptime", std::uint64_t{*uptime});
     item.fields["sys_uptime"] = std::to_string(*uptime);
   }
   if (v1 != nullptr) {
     put("enterprise", v1->enterprise.to_string());
-    f["generic_trap"] = v1->generic_trap;
+    f.field("generic_trap", std::int64_t{v1->generic_trap});
     item.fields["generic_trap"] = std::to_string(v1->generic_trap);
-    f["specific_trap"] = v1->specific_trap;
+    f.field("specific_trap", std::int64_t{v1->specific_trap});
     item.fields["specific_trap"] = std::to_string(v1->specific_trap);
     put("agent_addr", ip_text(v1->agent_addr));
   }
@@ -197,33 +197,34 @@ IntakeItem snmp_item(Receipt receipt, const snmp::InboundMessage& message) {
   text += trap_oid.empty() ? "?" : trap_oid;
   text += " from " + receipt.source;
   const char* separator = ": ";
-  ordered_json list = ordered_json::array();
+  f.begin_array("varbinds");
   for (const auto& vb : varbinds) {
     const std::string oid = vb.name.to_string();
-    const std::string value = snmp_value_text(vb.value);
-    ordered_json j = ordered_json::object();
-    j["oid"] = oid;
-    j["type"] = snmp_type_name(vb.value);
-    j["value"] = json_value(vb.value);
+    std::string value = snmp_value_text(vb.value);
+    f.element();
+    f.field("oid", oid);
+    f.field("type", snmp_type_name(vb.value));
+    put_json_value(f, vb.value);
     if (const auto* s = std::get_if<snmp::OctetString>(&vb.value);
         s != nullptr && !printable_utf8(s->bytes)) {
-      j["encoding"] = "hex";
+      f.field("encoding", "hex");
     }
-    list.push_back(std::move(j));
-    item.fields["varbind." + oid] = value;
+    f.end_object();
     if (v1 == nullptr &&
         (vb.name == snmp::oids::kSnmpTrapOid0 || vb.name == snmp::oids::kSysUpTime0)) {
+      item.fields["varbind." + oid] = std::move(value);
       continue;
     }
     text += separator + oid + "=" + value;
     separator = " ";
+    item.fields["varbind." + oid] = std::move(value);
   }
-  f["varbinds"] = std::move(list);
-  if (receipt.truncated) f["truncated"] = true;
+  f.end_array();
+  if (receipt.truncated) f.field("truncated", true);
 
   item.message = one_line(std::move(text));
-  // Invalid UTF-8 (a community, a user name) must not make the event unstorable.
-  item.fields_json = f.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  // JsonWriter turns invalid UTF-8 (a community, a user name) into U+FFFD.
+  item.fields_json = std::move(f).finish();
   item.receipt = std::move(receipt);
   return item;
 }

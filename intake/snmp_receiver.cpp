@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "common/errors.h"
+#include "intake/receive_buffer.h"
 #include "intake/snmp_inform_cache.h"
 #include "intake/snmp_item.h"
 #include "intake/socket_address.h"
@@ -94,8 +95,8 @@ struct SnmpReceiver::Impl {
     const udp::endpoint ep(addr, hp.port);
     socket->open(ep.protocol(), ec);
     if (!ec) {
-      socket->set_option(asio::socket_base::receive_buffer_size(options.udp_receive_buffer_bytes),
-                         ec);
+      set_receive_buffer(socket->native_handle(), options.udp_receive_buffer_bytes,
+                         "snmp udp " + hp.to_string());
     }
     if (!ec) socket->bind(ep, ec);
     if (!ec) socket->non_blocking(true, ec);

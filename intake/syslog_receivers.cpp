@@ -14,6 +14,7 @@
 #include <list>
 
 #include "common/errors.h"
+#include "intake/receive_buffer.h"
 #include "intake/socket_address.h"
 #include "intake/syslog_framer.h"
 
@@ -101,9 +102,10 @@ struct SyslogReceivers::Impl {
     boost::system::error_code ec;
     const udp::endpoint ep(addr, hp.port);
     u.socket->open(ep.protocol(), ec);
-    if (!ec)
-      u.socket->set_option(asio::socket_base::receive_buffer_size(options.udp_receive_buffer_bytes),
-                           ec);
+    if (!ec) {
+      set_receive_buffer(u.socket->native_handle(), options.udp_receive_buffer_bytes,
+                         "syslog udp " + hp.to_string());
+    }
     if (!ec) u.socket->bind(ep, ec);
     if (!ec) u.socket->non_blocking(true, ec);
     if (ec) {

@@ -62,3 +62,24 @@ TEST_CASE("json writer: any bytes give valid JSON", "[json]") {
     REQUIRE(j.size() == 1);
   }
 }
+
+TEST_CASE("json writer: arrays of objects and unsigned numbers", "[json]") {
+  JsonWriter w;
+  w.begin_array("list");
+  for (int i = 0; i < 3; ++i) {
+    w.element();
+    w.field("i", std::int64_t{i});
+    w.field("big", std::uint64_t{18446744073709551615ull});
+    w.end_object();
+  }
+  w.end_array();
+  w.begin_array("empty");
+  w.end_array();
+  w.field("after", true);
+  const auto j = nlohmann::json::parse(std::move(w).finish());
+  REQUIRE(j["list"].size() == 3);
+  CHECK(j["list"][2]["i"] == 2);
+  CHECK(j["list"][0]["big"].get<std::uint64_t>() == 18446744073709551615ull);
+  CHECK(j["empty"].empty());
+  CHECK(j["after"] == true);
+}
