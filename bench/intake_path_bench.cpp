@@ -23,6 +23,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <spdlog/spdlog.h>
 
 #include "common/clock.h"
 #include "manager/event_intake.h"
@@ -87,6 +88,7 @@ int main(int argc, char** argv) {
   app.add_option("--msg-bytes", msg_bytes, "syslog message length (padded)");
   app.add_option("--dir", dir_opt, "where the two stores go (default: a temp dir, removed)");
   CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(spdlog::level::warn);  // stdout is the JSON
 
   std::random_device rd;
   const fs::path dir =
