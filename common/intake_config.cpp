@@ -127,6 +127,14 @@ SnmpReceiverConfig read_snmp(YamlReader& s) {
   c.udp_receive_buffer_bytes =
       s.int_or("udp_receive_buffer_bytes", c.udp_receive_buffer_bytes, 65536, 1 << 30);
   c.boots_file = s.string_or("boots_file", "");
+  if (auto m = s.optional_map("mibs")) {
+    c.mibs_configured = true;
+    c.mibs_enabled = m->bool_or("enabled", true);
+    c.mib_dirs = m->string_or_list("dirs");
+    auto modules = m->string_or_list("modules");
+    if (!modules.empty()) c.mib_modules = std::move(modules);
+    m->finish();
+  }
   if (c.udp && c.communities.empty() && c.users.empty()) {
     s.fail("udp",
            "give communities (v1/v2c) or users (v3): with neither, every message "

@@ -52,6 +52,12 @@ struct SnmpReceiverConfig {
   // Local file counting this engine's starts (snmpEngineBoots); empty: next
   // to the SQLite database (required with PostgreSQL when v3 users are set).
   std::string boots_file;
+  // MIBs for OID names (`mibs: {dirs, modules, enabled}`). Not configured:
+  // net-snmp's default directories when they exist, numeric otherwise.
+  bool mibs_configured = false;
+  bool mibs_enabled = true;  // `enabled: false` turns names off
+  std::vector<std::string> mib_dirs;
+  std::vector<std::string> mib_modules{"ALL"};
 };
 
 struct ReceiversConfig {

@@ -52,7 +52,9 @@ IntakeItem syslog_item(Receipt receipt, Detail detail) {
     std::vector<std::pair<std::string_view, Params>> sd;
     for (const auto& e : m.structured_data) {
       Params params;
-      for (const auto& [k, v] : e.params) {
+      for (const auto& param : e.params) {
+        const std::string& k = param.first;  // named, not bound: lambdas capture it
+        const std::string& v = param.second;
         auto at =
             std::find_if(params.begin(), params.end(), [&](const auto& p) { return p.first == k; });
         if (at != params.end()) {

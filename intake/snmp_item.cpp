@@ -132,7 +132,12 @@ std::string snmp_type_name(const snmp::Value& value) {
   return kNames[value.index()];
 }
 
-IntakeItem snmp_item(Receipt receipt, const snmp::InboundMessage& message) {
+IntakeItem snmp_item(Receipt receipt, const snmp::InboundMessage& message,
+                     const snmp::MibNames* names) {
+  // The MIB name where one is known, else the numbers.
+  auto display = [names](const snmp::Oid& oid, const std::string& numeric) {
+    return names != nullptr ? names->name(oid) : numeric;
+  };
   IntakeItem item;
   const snmp::Bytes identity = snmp::identity_key(message.pdu);
   item.key =
@@ -159,27 +164,34 @@ IntakeItem snmp_item(Receipt receipt, const snmp::InboundMessage& message) {
   }
 
   std::string trap_oid;
+  snmp::Oid trap;
   std::optional<std::uint32_t> uptime;
   const auto* v1 = std::get_if<snmp::TrapV1Pdu>(&message.pdu);
   if (v1 != nullptr) {
-    trap_oid = v1->generic_trap >= 0 && v1->generic_trap < 6
-                   ? snmp::oids::kSnmpTraps.child(static_cast<std::uint32_t>(v1->generic_trap) + 1)
-                         .to_string()
-                   : v1->enterprise.child(0)
-                         .child(static_cast<std::uint32_t>(v1->specific_trap))
-                         .to_string();
+    trap = v1->generic_trap >= 0 && v1->generic_trap < 6
+               ? snmp::oids::kSnmpTraps.child(static_cast<std::uint32_t>(v1->generic_trap) + 1)
+               : v1->enterprise.child(0).child(static_cast<std::uint32_t>(v1->specific_trap));
+    trap_oid = trap.to_string();
     uptime = v1->time_stamp;
   }
   const auto& varbinds = snmp::varbinds_of(message.pdu);
   for (const auto& vb : varbinds) {
     if (v1 != nullptr) break;
     if (vb.name == snmp::oids::kSnmpTrapOid0) {
-      if (const auto* oid = std::get_if<snmp::Oid>(&vb.value)) trap_oid = oid->to_string();
+      if (const auto* oid = std::get_if<snmp::Oid>(&vb.value)) {
+        trap = *oid;
+        trap_oid = oid->to_string();
+      }
     } else if (vb.name == snmp::oids::kSysUpTime0) {
       if (const auto* t = std::get_if<snmp::TimeTicks>(&vb.value)) uptime = t->value;
     }
   }
-  if (!trap_oid.empty()) put("trap_oid", trap_oid);
+  std::string trap_name;
+  if (!trap_oid.empty()) {
+    put("trap_oid", trap_oid);
+    trap_name = display(trap, trap_oid);
+    if (trap_name != trap_oid) put("trap_name", trap_name);
+  }
   if (uptime) {
     f.field("sys_uptime", std::uint64_t{*uptime});
     item.fields["sys_uptime"] = std::to_string(*uptime);
@@ -194,15 +206,17 @@ IntakeItem snmp_item(Receipt receipt, const snmp::InboundMessage& message) {
   }
 
   std::string text = type == snmp::PduType::kInformRequest ? "inform " : "trap ";
-  text += trap_oid.empty() ? "?" : trap_oid;
+  text += trap_oid.empty() ? "?" : trap_name;
   text += " from " + receipt.source;
   const char* separator = ": ";
   f.begin_array("varbinds");
   for (const auto& vb : varbinds) {
     const std::string oid = vb.name.to_string();
     std::string value = snmp_value_text(vb.value);
+    const std::string name = display(vb.name, oid);
     f.element();
     f.field("oid", oid);
+    if (name != oid) f.field("name", name);
     f.field("type", snmp_type_name(vb.value));
     put_json_value(f, vb.value);
     if (const auto* s = std::get_if<snmp::OctetString>(&vb.value);
@@ -215,7 +229,7 @@ IntakeItem snmp_item(Receipt receipt, const snmp::InboundMessage& message) {
       item.fields["varbind." + oid] = std::move(value);
       continue;
     }
-    text += separator + oid + "=" + value;
+    text += separator + name + "=" + value;
     separator = " ";
     item.fields["varbind." + oid] = std::move(value);
   }

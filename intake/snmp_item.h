@@ -24,11 +24,14 @@
 
 #include "intake/intake_item.h"
 #include "snmp/inbound.h"
+#include "snmp/mib_names.h"
 
 namespace duet::intake {
 
 // `receipt.raw` holds the datagram; `message` is what process_inbound made of it.
-IntakeItem snmp_item(Receipt receipt, const snmp::InboundMessage& message);
+// `names` (may be null): OIDs shown by their MIB names where known.
+IntakeItem snmp_item(Receipt receipt, const snmp::InboundMessage& message,
+                     const snmp::MibNames* names = nullptr);
 
 // A value without its type, as rules and the message show it: numbers in
 // decimal, OIDs dotted, IpAddress dotted quad, an OCTET STRING as text when

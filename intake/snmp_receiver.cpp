@@ -212,7 +212,7 @@ struct SnmpReceiver::Impl {
       }
       counters.informs.fetch_add(1, std::memory_order_relaxed);
     }
-    batch.push_back(snmp_item(std::move(r), m));
+    batch.push_back(snmp_item(std::move(r), m, options.mib_names.get()));
   }
 
   bool send(std::size_t slot, const snmp::Bytes& bytes) {

@@ -43,6 +43,7 @@
 #include "common/result.h"
 #include "intake/intake_item.h"
 #include "snmp/inbound.h"
+#include "snmp/mib_names.h"
 
 namespace duet::intake {
 
@@ -54,6 +55,7 @@ struct SnmpReceiverOptions {
   std::chrono::seconds inform_window{60};
   std::size_t max_informs_remembered = 10000;
   std::uint32_t engine_boots = 1;  // snmpEngineBoots (next_engine_boots, intake/snmp_setup.h)
+  std::shared_ptr<const snmp::MibNames> mib_names;  // null: OIDs shown in numbers
 };
 
 // Read with relaxed atomics from any thread (status). Every received

@@ -1,6 +1,7 @@
 #include "intake/snmp_setup.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -69,6 +70,23 @@ Result<SnmpReceiverSetup> snmp_receiver_setup(const SnmpReceiverConfig& config,
   }
   setup.credentials.communities = config.communities;
   setup.credentials.users = std::move(table).value();
+
+  // OID names from the MIBs. Configured directories must exist; the default
+  // ones are used when they do.
+  if (config.mibs_enabled) {
+    snmp::MibOptions mibs;
+    mibs.dirs = config.mib_dirs;
+    mibs.modules = config.mib_modules;
+    auto names = snmp::MibNames::load(mibs);
+    if (names.ok()) {
+      setup.options.mib_names = std::move(names).value();
+      spdlog::info("snmp: {} MIB object names loaded", setup.options.mib_names->size());
+    } else if (config.mibs_configured) {
+      return names.error();
+    } else {
+      spdlog::info("snmp: no MIB directory found; OIDs are shown in numbers");
+    }
+  }
   return setup;
 }
 

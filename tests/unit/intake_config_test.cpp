@@ -159,3 +159,32 @@ TEST_CASE("receivers.snmp: a password is never quoted in an error", "[config]") 
   CHECK(p.find("long-enough") == std::string::npos);
   CHECK(p.find("receivers.snmp.users[0].priv_key") != std::string::npos);
 }
+
+TEST_CASE("receivers.snmp.mibs: directories, modules, off; unknown keys named", "[config][mib]") {
+  auto c = parse(R"(receivers:
+  snmp:
+    udp: "127.0.0.11:10162"
+    communities: [public]
+    mibs: { dirs: [/opt/mibs, /usr/share/snmp/mibs], modules: [IF-MIB, SNMPv2-MIB] }
+)");
+  CHECK(c.receivers.snmp.mibs_configured);
+  CHECK(c.receivers.snmp.mibs_enabled);
+  CHECK(c.receivers.snmp.mib_dirs == std::vector<std::string>{"/opt/mibs", "/usr/share/snmp/mibs"});
+  CHECK(c.receivers.snmp.mib_modules == std::vector<std::string>{"IF-MIB", "SNMPv2-MIB"});
+
+  c = parse(R"(receivers:
+  snmp: { udp: "127.0.0.11:10162", communities: [public] }
+)");
+  CHECK_FALSE(c.receivers.snmp.mibs_configured);
+  CHECK(c.receivers.snmp.mib_modules == std::vector<std::string>{"ALL"});
+
+  c = parse(R"(receivers:
+  snmp: { udp: "127.0.0.11:10162", communities: [public], mibs: { enabled: false } }
+)");
+  CHECK_FALSE(c.receivers.snmp.mibs_enabled);
+
+  CHECK_THAT(error_of(R"(receivers:
+  snmp: { udp: "127.0.0.11:10162", communities: [public], mibs: { dir: /opt/mibs } }
+)"),
+             Catch::Contains("receivers.snmp.mibs.dir") && Catch::Contains("unknown key"));
+}

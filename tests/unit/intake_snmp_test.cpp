@@ -83,6 +83,27 @@ TEST_CASE("snmp_item: a v2c trap's protocol, message, fields and JSON", "[intake
   CHECK(j["varbinds"][3]["value"] == "eth1");
 }
 
+TEST_CASE("snmp_item: OIDs are shown by their MIB names where known", "[intake][mib]") {
+  const auto names =
+      snmp::MibNames::from({{kLinkDown, "IF-MIB::linkDown"},
+                            {snmp::Oid{1, 3, 6, 1, 2, 1, 2, 2, 1, 1}, "IF-MIB::ifIndex"}});
+  const IntakeItem item =
+      snmp_item(receipt_from("10.0.0.1"),
+                v2c("public", snmp::PduType::kTrapV2, 7, link_down_varbinds()), names.get());
+  // ifDescr is not in these MIBs: it stays numeric.
+  CHECK(item.message ==
+        "trap IF-MIB::linkDown from 10.0.0.1: IF-MIB::ifIndex.2=2 1.3.6.1.2.1.2.2.1.2.2=eth1");
+  // Rules keep matching the numeric forms; the name is there besides.
+  CHECK(item.fields.at("trap_oid") == "1.3.6.1.6.3.1.1.5.3");
+  CHECK(item.fields.at("trap_name") == "IF-MIB::linkDown");
+  CHECK(item.fields.at("varbind.1.3.6.1.2.1.2.2.1.1.2") == "2");
+  const auto j = nlohmann::json::parse(item.fields_json);
+  CHECK(j["trap_name"] == "IF-MIB::linkDown");
+  CHECK(j["varbinds"][2]["oid"] == "1.3.6.1.2.1.2.2.1.1.2");
+  CHECK(j["varbinds"][2]["name"] == "IF-MIB::ifIndex.2");
+  CHECK_FALSE(j["varbinds"][3].contains("name"));
+}
+
 TEST_CASE("snmp_item: a v2c inform reads 'inform'", "[intake]") {
   const IntakeItem item =
       snmp_item(receipt_from("10.0.0.1"), v2c("public", snmp::PduType::kInformRequest, 7, {}));
