@@ -300,6 +300,7 @@ struct Options {
   int batch = 32;
   int interval_ms = 500;  // the production defaults: intake load must not fail the pair over
   int timeout_ms = 3000;
+  int batch_delay_ms = 0;  // events.batch_delay_ms of both managers; 0: their default
   int msg_bytes = 120;
   bool keep = false;
 };
@@ -347,6 +348,9 @@ class Pair {
           << "log: { level: warn }\n"
           << "ha: { interval_ms: " << o.interval_ms << ", timeout_ms: " << o.timeout_ms
           << ", guard: reference, reference: [\"icmp:127.0.0.1\"] }\n"
+          << (o.batch_delay_ms > 0
+                  ? "events: { batch_delay_ms: " + std::to_string(o.batch_delay_ms) + " }\n"
+                  : std::string())
           << "receivers:\n"
           << "  syslog: { udp: \"" << n.ip << ":" << o.port + 1 << "\", tcp: \"" << n.ip << ":"
           << o.port + 1 << "\" }\n"
@@ -936,6 +940,8 @@ int main(int argc, char** argv) {
   app.add_option("--batch", o.batch, "messages per sendmmsg / TCP write")
       ->check(CLI::Range(1, 512));
   app.add_option("--msg-bytes", o.msg_bytes, "syslog message length (padded)");
+  app.add_option("--batch-delay-ms", o.batch_delay_ms,
+                 "the managers' events.batch_delay_ms (default: theirs)");
   app.add_option("--interval-ms", o.interval_ms);
   app.add_option("--timeout-ms", o.timeout_ms);
   app.add_flag("--keep", o.keep, "keep the temp dirs (logs, stores)");
