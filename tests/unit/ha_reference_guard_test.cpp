@@ -30,7 +30,7 @@ using duet::ha::GuardVerdict;
 using duet::ha::ReferenceGuard;
 namespace asio = boost::asio;
 using asio::ip::tcp;
-namespace icmp_echo = duet::ha::icmp_echo;
+namespace icmp_echo = duet::icmp_echo;
 
 namespace {
 
