@@ -24,6 +24,19 @@ using duet::monitors::HttpStep;
 
 namespace {
 
+// A TCP socket bound to 127.0.0.1 on a free port, and that port.
+int bound_loopback_socket(std::uint16_t& port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
 // Serves, one connection at a time, until destroyed:
 //   GET /health  -> 200 "all good"
 //   POST /login  -> 200, Set-Cookie: session=s3cret
@@ -32,14 +45,7 @@ namespace {
 class TinyServer {
  public:
   TinyServer() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+    fd_ = bound_loopback_socket(port_);
     REQUIRE(::listen(fd_, 16) == 0);
     thread_ = std::thread([this] { serve(); });
   }
@@ -174,15 +180,8 @@ TEST_CASE("https: the days until the certificate expires", "[monitors][http]") {
       key + " -out " + cert + " >/dev/null 2>&1";
   REQUIRE(std::system(gen.c_str()) == 0);
   // A free port: bind, read it, release it.
-  const int probe = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(probe, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  ::getsockname(probe, reinterpret_cast<sockaddr*>(&a), &len);
-  const int port = ntohs(a.sin_port);
-  ::close(probe);
+  std::uint16_t port = 0;
+  ::close(bound_loopback_socket(port));
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::execlp("openssl", "openssl", "s_server", "-quiet", "-www", "-accept",
