@@ -41,11 +41,10 @@ IntakeItem syslog_item(Receipt receipt, Detail detail) {
     if (json) f.field("sequence_id", static_cast<std::int64_t>(*m.sequence_id));
     item.fields["sequence_id"] = std::to_string(*m.sequence_id);
   }
-  if (!m.structured_data.empty() && !json) {
-    for (const auto& e : m.structured_data) {
-      for (const auto& [k, v] : e.params) item.fields[e.id + "." + k] = v;
-    }
-  } else if (!m.structured_data.empty()) {
+  for (const auto& e : m.structured_data) {
+    for (const auto& [k, v] : e.params) item.fields[e.id + "." + k] = v;
+  }
+  if (json && !m.structured_data.empty()) {
     // An SD-ID or a parameter name given twice keeps its first place and its
     // last value (a device may repeat a parameter; RFC 5424 allows it).
     using Params = std::vector<std::pair<std::string_view, std::string_view>>;
@@ -54,15 +53,13 @@ IntakeItem syslog_item(Receipt receipt, Detail detail) {
       Params params;
       for (const auto& param : e.params) {
         const std::string& k = param.first;  // named, not bound: lambdas capture it
-        const std::string& v = param.second;
         auto at =
             std::find_if(params.begin(), params.end(), [&](const auto& p) { return p.first == k; });
         if (at != params.end()) {
-          at->second = v;
+          at->second = param.second;
         } else {
-          params.emplace_back(k, v);
+          params.emplace_back(k, param.second);
         }
-        item.fields[e.id + "." + k] = v;
       }
       auto at = std::find_if(sd.begin(), sd.end(), [&](const auto& x) { return x.first == e.id; });
       if (at != sd.end()) {

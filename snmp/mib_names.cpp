@@ -5,8 +5,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <string_view>
 
 #include "common/errors.h"
@@ -116,8 +118,16 @@ Result<std::shared_ptr<const MibNames>> MibNames::load(const MibOptions& options
   (void)logging;
   // Only these directories, and no default module list from the environment.
   netsnmp_set_mib_directory(join(readable, ':').c_str());
+  // MIBS is read by netsnmp_init_mib; the process's own value comes back after.
+  const char* had = std::getenv("MIBS");
+  const std::optional<std::string> saved = had ? std::optional<std::string>(had) : std::nullopt;
   setenv("MIBS", "", 1);
   netsnmp_init_mib();
+  if (saved) {
+    setenv("MIBS", saved->c_str(), 1);
+  } else {
+    unsetenv("MIBS");
+  }
   const bool all =
       std::find(options.modules.begin(), options.modules.end(), "ALL") != options.modules.end();
   if (all) {

@@ -69,6 +69,27 @@ std::size_t varint_size(std::uint64_t v) {
   return n;
 }
 
+// Signed integers as zigzag varints; reals as 8 bytes little-endian (both
+// protobuf's forms, and the row block's).
+std::uint64_t zigzag(std::int64_t i) {
+  return (static_cast<std::uint64_t>(i) << 1) ^ static_cast<std::uint64_t>(i >> 63);
+}
+std::int64_t unzigzag(std::uint64_t z) {
+  return static_cast<std::int64_t>((z >> 1) ^ (~(z & 1) + 1));
+}
+void put_double(std::string& out, double d) {
+  std::uint64_t bits = 0;
+  std::memcpy(&bits, &d, sizeof bits);
+  for (int k = 0; k < 8; ++k) out.push_back(static_cast<char>((bits >> (8 * k)) & 0xff));
+}
+double get_double(const char* at) {
+  std::uint64_t bits = 0;
+  for (int k = 0; k < 8; ++k) bits |= std::uint64_t{static_cast<std::uint8_t>(at[k])} << (8 * k);
+  double d = 0;
+  std::memcpy(&d, &bits, sizeof d);
+  return d;
+}
+
 void put_tag(std::string& out, unsigned field, std::uint8_t wire) {
   out.push_back(static_cast<char>((field << 3) | wire));
 }
@@ -76,8 +97,7 @@ void put_tag(std::string& out, unsigned field, std::uint8_t wire) {
 // The encoded size of a Value message's body.
 std::size_t value_size(const Value& v) {
   if (const auto* i = std::get_if<std::int64_t>(&v)) {
-    const auto z = (static_cast<std::uint64_t>(*i) << 1) ^ static_cast<std::uint64_t>(*i >> 63);
-    return 1 + varint_size(z);
+    return 1 + varint_size(zigzag(*i));
   }
   if (std::holds_alternative<double>(v)) return 9;
   if (const auto* s = std::get_if<std::string>(&v)) return 1 + varint_size(s->size()) + s->size();
@@ -90,12 +110,10 @@ std::size_t value_size(const Value& v) {
 void put_value(std::string& out, const Value& v) {
   if (const auto* i = std::get_if<std::int64_t>(&v)) {
     put_tag(out, 1, kVarint);
-    put_varint(out, (static_cast<std::uint64_t>(*i) << 1) ^ static_cast<std::uint64_t>(*i >> 63));
+    put_varint(out, zigzag(*i));
   } else if (const auto* d = std::get_if<double>(&v)) {
     put_tag(out, 2, kFixed64);
-    std::uint64_t bits = 0;
-    std::memcpy(&bits, d, sizeof bits);
-    for (int k = 0; k < 8; ++k) out.push_back(static_cast<char>((bits >> (8 * k)) & 0xff));
+    put_double(out, *d);
   } else if (const auto* s = std::get_if<std::string>(&v)) {
     put_tag(out, 3, kLen);
     put_varint(out, s->size());
@@ -167,16 +185,11 @@ bool read_value(Reader in, Value& out) {
     if (field == 1 && wire == kVarint) {
       std::uint64_t z = 0;
       if (!in.varint(z)) return false;
-      out = static_cast<std::int64_t>((z >> 1) ^ (~(z & 1) + 1));
+      out = unzigzag(z);
     } else if (field == 2 && wire == kFixed64) {
       const char* at = nullptr;
       if (!in.bytes(8, at)) return false;
-      std::uint64_t bits = 0;
-      for (int k = 0; k < 8; ++k)
-        bits |= std::uint64_t{static_cast<std::uint8_t>(at[k])} << (8 * k);
-      double d = 0;
-      std::memcpy(&d, &bits, sizeof d);
-      out = d;
+      out = get_double(at);
     } else if ((field == 3 || field == 4) && wire == kLen) {
       Reader s(nullptr, nullptr);
       if (!in.length_delimited(s)) return false;
@@ -296,12 +309,10 @@ void append_block_row(std::string& out, const Row& row) {
   for (const auto& f : row) {
     if (const auto* i = std::get_if<std::int64_t>(&f.value)) {
       out.push_back(static_cast<char>(kBlockInt));
-      put_varint(out, (static_cast<std::uint64_t>(*i) << 1) ^ static_cast<std::uint64_t>(*i >> 63));
+      put_varint(out, zigzag(*i));
     } else if (const auto* d = std::get_if<double>(&f.value)) {
       out.push_back(static_cast<char>(kBlockReal));
-      std::uint64_t bits = 0;
-      std::memcpy(&bits, d, sizeof bits);
-      for (int k = 0; k < 8; ++k) out.push_back(static_cast<char>((bits >> (8 * k)) & 0xff));
+      put_double(out, *d);
     } else if (const auto* s = std::get_if<std::string>(&f.value)) {
       out.push_back(static_cast<char>(kBlockText));
       put_varint(out, s->size());
@@ -345,18 +356,12 @@ Result<std::vector<Row>> decode_row_block(const std::string& bytes) {
         case kBlockInt: {
           std::uint64_t z = 0;
           if (!in.varint(z)) return bad();
-          v = static_cast<std::int64_t>((z >> 1) ^ (~(z & 1) + 1));
+          v = unzigzag(z);
           break;
         }
         case kBlockReal: {
           if (!in.bytes(8, at)) return bad();
-          std::uint64_t bits = 0;
-          for (int k = 0; k < 8; ++k) {
-            bits |= std::uint64_t{static_cast<std::uint8_t>(at[k])} << (8 * k);
-          }
-          double d = 0;
-          std::memcpy(&d, &bits, sizeof d);
-          v = d;
+          v = get_double(at);
           break;
         }
         case kBlockText:
