@@ -1,8 +1,6 @@
-// duet-agent: runs monitors and jobs on a managed host for a Duet pair.
-//
-// This release validates its configuration and TLS material, then waits for
-// SIGTERM/SIGINT; the manager session, outbox, monitors and jobs arrive with
-// their own issues (see docs/agent.md).
+// duet-agent: runs monitors on a managed host for a Duet pair, keeps their
+// results in a durable outbox and sends them to the master (agent/agent.h,
+// docs/agent.md).
 
 #include <spdlog/spdlog.h>
 
@@ -11,6 +9,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <iostream>
 
+#include "agent/agent.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/tls.h"
@@ -45,6 +44,11 @@ int main(int argc, char** argv) {
   spdlog::info("duet-agent {} started: node {}, managers {}, outbox {}", DUET_VERSION, config.node,
                managers, config.outbox);
 
+  duet::agent::AgentProcess agent(config);
+  if (auto s = agent.start(); !s.ok()) {
+    spdlog::error("{}", s.error().to_string());
+    return 1;
+  }
   boost::asio::io_context io;
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
@@ -52,6 +56,7 @@ int main(int argc, char** argv) {
     io.stop();
   });
   io.run();
+  agent.stop();
   spdlog::info("duet-agent stopped");
   return 0;
 }

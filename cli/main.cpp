@@ -7,6 +7,7 @@
 #include "cli/connection.h"
 #include "cli/events_commands.h"
 #include "cli/ha_commands.h"
+#include "cli/monitoring_commands.h"
 #include "cli/repository_commands.h"
 #include "cli/settings_commands.h"
 #include "cli/status_command.h"
@@ -113,6 +114,7 @@ int main(int argc, char** argv) {
       events->add_subcommand("counters", "each manager's receivers: received, parsed, ...");
 
   duet::cli::RepositoryCommands repository(app);
+  duet::cli::MonitoringCommands monitoring(app);
 
   CLI11_PARSE(app, argc, argv);
 
@@ -157,6 +159,7 @@ int main(int argc, char** argv) {
     return duet::cli::run_events_counters(options, json, std::cout, std::cerr);
   }
   if (auto rc = repository.run(options, json, std::cout, std::cerr)) return *rc;
+  if (auto rc = monitoring.run(options, json, std::cout, std::cerr)) return *rc;
   if (settings_set->parsed()) {
     return duet::cli::run_settings_set(options, setting_key, setting_value, json, std::cout,
                                        std::cerr);

@@ -243,6 +243,11 @@ ManagerConfig parse_manager_config(const std::string& yaml_text, const std::stri
         "that counts this manager's SNMP engine starts, RFC 3414)");
   }
   c.events = read_events(root.optional_map("events"), c.ha.timeout_ms);
+  if (auto a = root.optional_map("agents")) {
+    c.agents.unreachable_after_ms =
+        a->int_or("unreachable_after_ms", c.agents.unreachable_after_ms, 1000, 86400000);
+    a->finish();
+  }
   c.shutdown_grace_ms = root.int_or("shutdown_grace_ms", c.shutdown_grace_ms, 0, 600000);
   root.finish();
   return c;
@@ -286,6 +291,15 @@ AgentConfig parse_agent_config(const std::string& yaml_text, const std::string& 
   c.tls = read_tls(root.required_map("tls"), /*server=*/false);
   c.log = read_log(root.optional_map("log"));
   c.enrol_token = root.string_or("enrol_token", "");
+  c.outbox_max_results = static_cast<std::uint64_t>(root.int_or(
+      "outbox_max_results", static_cast<std::int64_t>(c.outbox_max_results), 100, 100000000));
+  c.outbox_max_bytes = static_cast<std::uint64_t>(root.int_or(
+      "outbox_max_bytes", static_cast<std::int64_t>(c.outbox_max_bytes), 65536,
+      std::int64_t{1} << 40));
+  c.reconnect_min_ms = root.int_or("reconnect_min_ms", c.reconnect_min_ms, 10, 60000);
+  c.reconnect_max_ms = root.int_or("reconnect_max_ms", c.reconnect_max_ms, c.reconnect_min_ms,
+                                   600000);
+  c.workers = static_cast<int>(root.int_or("workers", c.workers, 1, 256));
   root.finish();
   return c;
 }

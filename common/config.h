@@ -100,6 +100,12 @@ struct HaConfig {
   std::int64_t fence_timeout_ms = 10000;
 };
 
+// Agents as the master sees them.
+struct AgentsConfig {
+  // An agent without a session this long raises "agent unreachable".
+  std::int64_t unreachable_after_ms = 60000;
+};
+
 struct ManagerConfig {
   std::string file;
   NodeConfig node;
@@ -110,6 +116,7 @@ struct ManagerConfig {
   HaConfig ha;
   ReceiversConfig receivers;  // syslog (and SNMP) listeners on this node's addresses
   EventsConfig events;        // duplicate window, rules
+  AgentsConfig agents;
   std::int64_t shutdown_grace_ms = 5000;  // in-flight RPCs get this long at SIGTERM
 };
 
@@ -131,6 +138,14 @@ struct AgentConfig {
   TlsConfig tls;
   LogConfig log;
   std::string enrol_token;  // secret: never logged
+  // Outbox bounds: the oldest results go (counted, reported) past either.
+  std::uint64_t outbox_max_results = 100000;
+  std::uint64_t outbox_max_bytes = std::uint64_t{64} << 20;
+  // Reconnection backoff after a failed or lost session (doubling, with jitter).
+  std::int64_t reconnect_min_ms = 500;
+  std::int64_t reconnect_max_ms = 5000;
+  // Monitors run at once at most (each check blocks one worker).
+  int workers = 4;
 };
 
 // Both throw ConfigError("FILE:LINE: KEY: REASON").

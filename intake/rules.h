@@ -22,13 +22,14 @@
 #include <string_view>
 #include <vector>
 
+#include "common/priority.h"
 #include "common/result.h"
 
 namespace duet::intake {
 
-enum class Priority : std::uint8_t { kCritical, kWarning, kInfo, kUnknown };
-const char* priority_name(Priority p);
-std::optional<Priority> parse_priority(std::string_view text);
+using duet::parse_priority;
+using duet::Priority;
+using duet::priority_name;
 
 // A rule as written in configuration.
 struct RuleSpec {

@@ -86,6 +86,26 @@ class EventIntake {
   // `handing_over`: a planned switchover (pending events are committed first).
   void stop_acting(bool handing_over);
 
+  // An event the manager raises itself (a monitor's change of priority, an
+  // agent unreachable), recorded with other changes in one transaction.
+  struct Raised {
+    std::string protocol;  // "monitor", "agent"
+    std::string source;    // the node's address, or its name
+    std::string host;      // the repository node
+    std::vector<std::string> scopes;
+    std::string message;
+    std::map<std::string, std::string> fields;
+    Priority priority = Priority::kUnknown;  // kept unless a rule matches
+    std::int64_t at_ms = 0;
+  };
+  // On the master's strand: passes `ev` through the rules; unless they
+  // discard it, adds its row, the next event id and the counts to `batch`,
+  // and the counts it added to `counted` (give them to uncount() if the
+  // batch is not committed). Returns the event id, or 0 when discarded.
+  std::uint64_t raise_into(const Raised& ev, store::WriteBatch& batch,
+                           std::map<std::string, std::int64_t>& counted);
+  void uncount(const std::map<std::string, std::int64_t>& counted);
+
   // Queries over this node's store (on the strand).
   Result<duet::v1::ListEventsResponse> list(const duet::v1::ListEventsRequest& req) const;
   Result<duet::v1::CountEventsResponse> count() const;

@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "common/errors.h"
+#include "common/json_writer.h"
 #include "manager/event_intake.h"
 #include "manager/event_intake_internal.h"
 
@@ -337,6 +338,65 @@ void EventIntake::flush(bool force) {
       }
       return;
     }
+  }
+}
+
+std::uint64_t EventIntake::raise_into(const Raised& ev, store::WriteBatch& batch,
+                                      std::map<std::string, std::int64_t>& counted) {
+  using namespace intake_internal;
+  std::vector<std::string_view> scopes(ev.scopes.begin(), ev.scopes.end());
+  if (!ev.host.empty()) scopes.emplace_back(ev.host);
+  const intake::RuleDecision d =
+      rules_.evaluate(intake::EventView{ev.source, scopes, &ev.fields, ev.message});
+  if (!d.keep) {
+    ++counters_[ev.protocol].discarded;
+    return 0;
+  }
+  const Priority priority = d.rule.empty() ? ev.priority : d.priority;
+  JsonWriter fields;
+  for (const auto& [k, v] : ev.fields) fields.field(k, v);
+  std::string scope_list;
+  for (const auto& sc : ev.scopes) scope_list += (scope_list.empty() ? "" : ",") + sc;
+  const std::uint64_t id = next_id_++;
+  store::Row row;
+  row.reserve(16);
+  auto put = [&row](const char* name, store::Value v) {
+    row.push_back(store::Field{name, std::move(v)});
+  };
+  put("id", static_cast<std::int64_t>(id));
+  put("received_at_ms", ev.at_ms);
+  put("node", config_.node.name);
+  put("source", ev.source);
+  put("source_port", std::int64_t{0});
+  put("protocol", ev.protocol);
+  put("scope", scope_list);
+  put("priority", std::string(priority_name(priority)));
+  put("rule", d.rule);
+  put("message", ev.message);
+  put("fields", std::move(fields).finish());
+  put("raw", store::Blob{});
+  put("truncated", std::int64_t{0});
+  put("dedup_key", std::string());
+  put("epoch", static_cast<std::int64_t>(epoch_));
+  put("host", ev.host);
+  std::map<std::string, std::int64_t> added;
+  count_event(row, 1, added);
+  batch.put("events", std::move(row));
+  for (const auto& [k, n] : added) {
+    counts_[k] += n;
+    counted[k] += n;
+    batch.put("intake_state", store::Row{{"key", std::string(kCountPrefix) + k}, {"value", counts_[k]}});
+  }
+  batch.put("intake_state", store::Row{{"key", std::string(kNextIdKey)},
+                                       {"value", static_cast<std::int64_t>(next_id_)}});
+  ++counters_[ev.protocol].emitted;
+  return id;
+}
+
+void EventIntake::uncount(const std::map<std::string, std::int64_t>& counted) {
+  for (const auto& [k, n] : counted) {
+    counts_[k] -= n;
+    counts_dirty_.insert(k);
   }
 }
 

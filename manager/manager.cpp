@@ -201,14 +201,21 @@ bool Manager::start_server() {
                                    std::function<void(Result<ha::Runner::Committed>)> done) {
     runner_->commit(batch, [this, done = std::move(done)](Result<ha::Runner::Committed> r) {
       if (r.ok() && intake_) intake_->reload_repository();  // senders map anew
+      if (r.ok() && agents_) agents_->reload();             // scopes assign monitors
       done(std::move(r));
     });
   };
   repository_service_ = std::make_unique<RepositoryService>(io_.get_executor(), config_.node.name,
                                                             clock_, std::move(repository_hooks));
-  server_ = start_grpc_server(config_.node.address, config_.tls,
-                              {admin_.get(), peer_service_.get(), events_service_.get(),
-                               intake_peer_service_.get(), repository_service_.get()});
+  auto hub = [this]() -> AgentHub* {
+    return store_ && store_state_ == StoreState::kOk ? agents_.get() : nullptr;
+  };
+  agent_service_ = std::make_unique<AgentService>(io_.get_executor(), hub);
+  monitoring_service_ = std::make_unique<MonitoringService>(io_.get_executor(), hub);
+  server_ = start_grpc_server(
+      config_.node.address, config_.tls,
+      {admin_.get(), peer_service_.get(), events_service_.get(), intake_peer_service_.get(),
+       repository_service_.get(), agent_service_.get(), monitoring_service_.get()});
   return server_ != nullptr;
 }
 
@@ -266,10 +273,12 @@ void Manager::start_ha() {
   hooks.start_acting = [this](ha::Epoch epoch) {
     acting_master_ = true;
     if (intake_) intake_->start_acting(epoch);
+    if (agents_) agents_->start_acting();
   };
   hooks.stop_acting = [this](const std::string& reason) {
     acting_master_ = false;
     if (intake_) intake_->stop_acting(reason.rfind("switchover", 0) == 0);
+    if (agents_) agents_->stop_acting();
   };
   runner_ = std::make_unique<ha::Runner>(io_.get_executor(), clock_, std::move(options), *store_,
                                          ha::make_guard(io_.get_executor(), clock_, config_),
@@ -287,6 +296,24 @@ void Manager::start_ha() {
     return;
   }
   intake_ = std::move(intake).value();
+  AgentHub::Hooks agent_hooks;
+  agent_hooks.store = [this]() -> store::Store* {
+    return store_ && store_state_ == StoreState::kOk ? store_.get() : nullptr;
+  };
+  agent_hooks.may_act = [this] { return runner_ && !stopping_ && runner_->may_act(); };
+  agent_hooks.epoch = [this]() -> std::uint64_t { return store_ ? store_->current_epoch() : 0; };
+  agent_hooks.not_master = [this] { return not_master_info(); };
+  agent_hooks.not_master_text = [this] { return not_master_message(); };
+  agent_hooks.commit = [this](const store::WriteBatch& batch,
+                              std::function<void(Result<ha::Runner::Committed>)> done) {
+    runner_->commit(batch, std::move(done));
+  };
+  agent_hooks.intake = [this] { return intake_.get(); };
+  AgentHub::Options agent_options;
+  agent_options.node_name = config_.node.name;
+  agent_options.unreachable_after_ms = config_.agents.unreachable_after_ms;
+  agents_ = std::make_unique<AgentHub>(io_.get_executor(), clock_, agent_options,
+                                       std::move(agent_hooks));
   if (auto s = intake_->start(); !s.ok()) {
     spdlog::error("receivers: {}", s.error().to_string());
     stop(1);
@@ -341,6 +368,17 @@ std::string Manager::not_master_message() const {
     master = "the master is " + config_.peer->name + " (" + config_.peer->address.to_string() + ")";
   }
   return "not master; " + master;
+}
+
+duet::v1::NotMaster Manager::not_master_info() const {
+  duet::v1::NotMaster nm;
+  if (!runner_) return nm;
+  const auto& peer = runner_->machine().peer();
+  if (config_.peer && peer && peer->acting && runner_->machine().peer_alive(clock_.now())) {
+    nm.set_master_name(config_.peer->name);
+    nm.set_master_address(config_.peer->address.to_string());
+  }
+  return nm;
 }
 
 void Manager::set_timing(const duet::v1::SetTimingRequest& req, duet::v1::SetTimingResponse* resp,
@@ -428,6 +466,7 @@ void Manager::stop(int exit_code) {
   if (retry_timer_) clock_.cancel(*retry_timer_);
   if (intake_) intake_->stop();
   if (runner_) runner_->stop();
+  if (agents_) agents_->stop_acting();
   // Drain the server on another thread: in-flight Status calls need this
   // strand to finish, so it must keep running while Shutdown waits.
   drain_thread_ = std::thread([this] {

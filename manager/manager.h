@@ -27,6 +27,8 @@
 #include "duet/v1/admin.pb.h"
 #include "ha/runner.h"
 #include "manager/admin_service.h"
+#include "manager/agent_hub.h"
+#include "manager/agent_service.h"
 #include "manager/event_intake.h"
 #include "manager/events_service.h"
 #include "manager/peer_service.h"
@@ -59,6 +61,7 @@ class Manager {
                   std::function<void(grpc::Status)> finish);
   // "not master; the master is b (127.0.0.12:7420)" for FAILED_PRECONDITION.
   std::string not_master_message() const;
+  duet::v1::NotMaster not_master_info() const;
 
   ManagerConfig config_;
   boost::asio::io_context io_;
@@ -71,7 +74,10 @@ class Manager {
   std::unique_ptr<EventsService> events_service_;
   std::unique_ptr<IntakePeerService> intake_peer_service_;
   std::unique_ptr<RepositoryService> repository_service_;
+  std::unique_ptr<AgentService> agent_service_;
+  std::unique_ptr<MonitoringService> monitoring_service_;
   std::unique_ptr<EventIntake> intake_;  // once the store is open
+  std::unique_ptr<AgentHub> agents_;     // once the store is open
   std::unique_ptr<ha::Runner> runner_;
   std::unique_ptr<grpc::Server> server_;
 

@@ -76,6 +76,81 @@ std::string to_string(const Varbind& varbind) {
   return varbind.name.to_string() + " = " + to_string(varbind.value);
 }
 
+bool printable_utf8(std::span<const uint8_t> bytes) {
+  size_t i = 0;
+  while (i < bytes.size()) {
+    const uint8_t b = bytes[i];
+    if (b < 0x80) {
+      if ((b < 0x20 && b != '\t' && b != '\n' && b != '\r') || b == 0x7F) return false;
+      ++i;
+      continue;
+    }
+    size_t n = 0;
+    uint32_t cp = 0;
+    if ((b & 0xE0) == 0xC0) {
+      n = 1;
+      cp = b & 0x1F;
+    } else if ((b & 0xF0) == 0xE0) {
+      n = 2;
+      cp = b & 0x0F;
+    } else if ((b & 0xF8) == 0xF0) {
+      n = 3;
+      cp = b & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= bytes.size()) return false;  // cut short
+    for (size_t k = 1; k <= n; ++k) {
+      if ((bytes[i + k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (bytes[i + k] & 0x3F);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+        (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) {
+      return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+std::string value_text(const Value& value) {
+  return std::visit(Overloaded{
+                        [](const Null&) -> std::string { return "NULL"; },
+                        [](const Integer32& v) { return std::to_string(v.value); },
+                        [](const OctetString& v) {
+                          if (printable_utf8(v.bytes))
+                            return std::string(v.bytes.begin(), v.bytes.end());
+                          return to_hex(v.bytes);
+                        },
+                        [](const Oid& v) { return v.to_string(); },
+                        [](const IpAddress& v) {
+                          return std::to_string(v.octets[0]) + "." + std::to_string(v.octets[1]) +
+                                 "." + std::to_string(v.octets[2]) + "." +
+                                 std::to_string(v.octets[3]);
+                        },
+                        [](const Counter32& v) { return std::to_string(v.value); },
+                        [](const Gauge32& v) { return std::to_string(v.value); },
+                        [](const TimeTicks& v) { return std::to_string(v.value); },
+                        [](const Opaque& v) { return to_hex(v.bytes); },
+                        [](const Counter64& v) { return std::to_string(v.value); },
+                        [](const NoSuchObject&) -> std::string { return "noSuchObject"; },
+                        [](const NoSuchInstance&) -> std::string { return "noSuchInstance"; },
+                        [](const EndOfMibView&) -> std::string { return "endOfMibView"; },
+                    },
+                    value);
+}
+
+std::string type_name(const Value& value) {
+  static const char* const kNames[] = {
+      "NULL",        "INTEGER",   "OCTET STRING", "OBJECT IDENTIFIER",
+      "IpAddress",   "Counter32", "Gauge32",      "TimeTicks",
+      "Opaque",      "Counter64", "noSuchObject", "noSuchInstance",
+      "endOfMibView"};
+  static_assert(std::size(kNames) == std::variant_size_v<Value>);
+  return kNames[value.index()];
+}
+
 void encode_value(BerWriter& w, const Value& value) {
   std::visit(Overloaded{
                  [&](const Null&) { w.null(); },

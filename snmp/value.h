@@ -8,6 +8,7 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
@@ -77,6 +78,18 @@ struct Varbind {
 std::string to_string(const Value& value);
 // "1.3.6.1.2.1.1.3.0 = Timeticks: (1234)"
 std::string to_string(const Varbind& varbind);
+
+// A value without its type, for monitors and rules: numbers in decimal, OIDs
+// dotted, IpAddress as a dotted quad, an OCTET STRING as text when it is
+// printable UTF-8 and "0x..." hex otherwise, Opaque in hex, "NULL",
+// "noSuchObject", "noSuchInstance", "endOfMibView".
+std::string value_text(const Value& value);
+// The SMI type name: "INTEGER", "OCTET STRING", "OBJECT IDENTIFIER", "IpAddress",
+// "Counter32", "Gauge32", "TimeTicks", "Opaque", "Counter64", "NULL",
+// "noSuchObject", "noSuchInstance", "endOfMibView".
+std::string type_name(const Value& value);
+// Valid UTF-8 without control characters other than tab, CR and LF.
+bool printable_utf8(std::span<const uint8_t> bytes);
 
 void encode_value(BerWriter& writer, const Value& value);
 Result<Value> decode_value(BerReader& reader);

@@ -542,6 +542,24 @@ Status JournaledStore::scan_newest_first(const std::string& table_name,
   }
 }
 
+Status JournaledStore::scan_after(const std::string& table_name, const Value& after,
+                                  const std::function<bool(const Row&)>& fn) {
+  DUET_TRY(check_open());
+  DUET_ASSIGN_OR_RETURN(const TableDef* t, table(table_name));
+  constexpr std::size_t kPage = 256;
+  Value from = after;
+  for (;;) {
+    DUET_ASSIGN_OR_RETURN(auto page, db_->select_page(*t, &from, kPage));
+    for (const auto& row : page) {
+      if (!fn(row)) return ok_status();
+    }
+    if (page.size() < kPage) return ok_status();
+    const Value* key = find_field(page.back(), t->key);
+    if (key == nullptr) return make_error(StoreErrc::kInternal, "a row without its key");
+    from = *key;
+  }
+}
+
 Status JournaledStore::take_snapshot(SnapshotSink& sink, std::size_t chunk_rows) {
   DUET_ASSIGN_OR_RETURN(auto reader, open_snapshot_reader());
   DUET_ASSIGN_OR_RETURN(SnapshotHeader header, reader->header());

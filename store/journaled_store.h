@@ -35,6 +35,8 @@ class JournaledStore final : public Store {
   Status prune_journal(Lsn keep_from) override;
   Result<std::optional<Row>> get(const std::string& table, const Value& key) override;
   Status scan(const std::string& table, const std::function<bool(const Row&)>& fn) override;
+  Status scan_after(const std::string& table, const Value& after,
+                    const std::function<bool(const Row&)>& fn) override;
   Status scan_newest_first(const std::string& table,
                            const std::function<bool(const Row&)>& fn) override;
   // Reads through open_snapshot_reader(): a connection of its own.

@@ -227,6 +227,55 @@ const Schema& manager_schema() {
           // event's instructions on both nodes).
           .drop_indexes = {"events_dedup_key", "events_received_at"},
       },
+      Migration{
+          .version = 7,
+          .description = "agents, enrolment tokens, monitors, their status and metrics",
+          .create_tables =
+              {// One row per agent (by its node): the highest result sequence
+               // stored (exactly once, keyed (agent, seq)) and its liveness.
+               TableDef{.name = "agents",
+                        .columns = {{"node", ColumnType::kText, true},
+                                    {"acked_up_to", ColumnType::kInt, true},
+                                    {"last_seen_ms", ColumnType::kInt, true},
+                                    {"reachable", ColumnType::kInt, true},
+                                    {"version", ColumnType::kText, false},
+                                    {"address", ColumnType::kText, false},
+                                    {"outbox_dropped", ColumnType::kInt, false},
+                                    {"enrolled_at_ms", ColumnType::kInt, false},
+                                    {"updated_at_ms", ColumnType::kInt, true}},
+                        .key = "node"},
+               // One-time enrolment tokens, by the SHA-256 of the token (hex).
+               TableDef{.name = "agent_tokens",
+                        .columns = {{"hash", ColumnType::kText, true},
+                                    {"node", ColumnType::kText, true},
+                                    {"expires_at_ms", ColumnType::kInt, true},
+                                    {"issued_at_ms", ColumnType::kInt, true}},
+                        .key = "hash"},
+               // A monitor's definition: a duet.v1.MonitorDef.
+               TableDef{.name = "monitors",
+                        .columns = {{"name", ColumnType::kText, true},
+                                    {"definition", ColumnType::kBlob, true},
+                                    {"updated_at_ms", ColumnType::kInt, true}},
+                        .key = "name"},
+               // The current priority per (monitor, node), keyed "monitor\x1fnode".
+               TableDef{.name = "monitor_status",
+                        .columns = {{"key", ColumnType::kText, true},
+                                    {"monitor", ColumnType::kText, true},
+                                    {"node", ColumnType::kText, true},
+                                    {"priority", ColumnType::kText, true},
+                                    {"since_ms", ColumnType::kInt, true},
+                                    {"last_at_ms", ColumnType::kInt, true},
+                                    {"message", ColumnType::kText, false}},
+                        .key = "key"},
+               // One row per result: "node\x1fmonitor\x1f<at_ms, 15 digits>\x1f<seq>",
+               // so a node's monitor over a time range is one range of keys.
+               // `point` is a duet.v1.MetricPoint.
+               TableDef{.name = "metrics",
+                        .columns = {{"key", ColumnType::kText, true},
+                                    {"at_ms", ColumnType::kInt, true},
+                                    {"point", ColumnType::kBlob, true}},
+                        .key = "key"}},
+      },
   });
   return schema;
 }

@@ -178,6 +178,10 @@ class Store {
   // growing id); read in pages, so stopping early reads little.
   virtual Status scan_newest_first(const std::string& table,
                                    const std::function<bool(const Row&)>& fn) = 0;
+  // Rows whose key is above `after`, in key order, read in pages: a range
+  // scan over a text key with a common prefix stops where `fn` says.
+  virtual Status scan_after(const std::string& table, const Value& after,
+                            const std::function<bool(const Row&)>& fn) = 0;
 
   // A consistent snapshot of every replicated table and the LSN it reflects.
   virtual Status take_snapshot(SnapshotSink& sink, std::size_t chunk_rows) = 0;

@@ -1,0 +1,503 @@
+#include "agent/agent.h"
+
+#include <grpcpp/create_channel.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <random>
+
+#include "common/tls.h"
+#include "duet/version.h"
+
+namespace duet::agent {
+namespace {
+
+constexpr std::size_t kWindow = 2000;    // results sent and not yet acknowledged, at most
+constexpr std::size_t kReadChunk = 500;  // results read from the outbox at once
+constexpr auto kWelcomeTimeout = std::chrono::seconds(10);
+constexpr auto kFirstRunSpread = std::chrono::milliseconds(5000);
+constexpr const char* kAssignmentsKey = "assignments";
+constexpr const char* kEpochKey = "epoch";
+
+std::int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string hostname() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return {};
+  return buf;
+}
+
+std::mt19937_64& rng() {
+  static thread_local std::mt19937_64 r{std::random_device{}()};
+  return r;
+}
+
+}  // namespace
+
+struct AgentProcess::Scheduled {
+  explicit Scheduled(boost::asio::io_context& io) : timer(io) {}
+  duet::v1::MonitorDef def;
+  std::string signature;  // the serialized definition
+  std::unique_ptr<monitors::Check> check;
+  boost::asio::steady_timer timer;
+  std::chrono::steady_clock::time_point slot;  // when the current run was due
+  std::atomic<bool> running{false};
+  std::atomic<bool> cancelled{false};
+  std::mutex check_mu;  // a check runs on one worker at a time
+};
+
+struct AgentProcess::Impl {
+  boost::asio::io_context io;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
+  std::thread thread;
+  std::unique_ptr<boost::asio::thread_pool> pool;
+  std::map<std::string, std::shared_ptr<Scheduled>> monitors;  // on io's thread
+  std::atomic<std::size_t> count{0};
+};
+
+AgentProcess::AgentProcess(AgentConfig config)
+    : config_(std::move(config)), impl_(std::make_unique<Impl>()) {}
+
+AgentProcess::~AgentProcess() { stop(); }
+
+Status AgentProcess::start() {
+  Outbox::Limits limits;
+  limits.max_results = config_.outbox_max_results;
+  limits.max_bytes = config_.outbox_max_bytes;
+  DUET_ASSIGN_OR_RETURN(outbox_, Outbox::open(config_.outbox, limits));
+  if (auto e = outbox_->position(kEpochKey); e.ok() && *e) {
+    max_epoch_ = std::strtoull((*e)->c_str(), nullptr, 10);
+  }
+  auto st = outbox_->stats();
+  if (st.ok()) {
+    spdlog::info("outbox {}: {} results pending, next number {}, {} dropped ever", config_.outbox,
+                 st->pending, st->next_seq, st->dropped);
+  }
+  impl_->pool =
+      std::make_unique<boost::asio::thread_pool>(static_cast<std::size_t>(config_.workers));
+  impl_->thread = std::thread([this] { impl_->io.run(); });
+  // The assignments of the last session: monitoring goes on before any manager answers.
+  if (auto saved = outbox_->position(kAssignmentsKey); saved.ok() && *saved) {
+    duet::v1::Assignments as;
+    if (as.ParseFromString(**saved)) {
+      spdlog::info("running the {} monitors assigned before the restart", as.monitors_size());
+      apply_assignments(as, false);
+    }
+  }
+  session_thread_ = std::thread([this] { session_loop(); });
+  return ok_status();
+}
+
+void AgentProcess::stop() {
+  if (stopping_.exchange(true)) return;
+  {
+    std::lock_guard lock(mu_);
+    if (live_ctx_ != nullptr) live_ctx_->TryCancel();
+  }
+  notify();
+  if (session_thread_.joinable()) session_thread_.join();
+  boost::asio::post(impl_->io, [this] {
+    for (auto& [name, s] : impl_->monitors) {
+      s->cancelled = true;
+      s->timer.cancel();
+    }
+    impl_->monitors.clear();
+  });
+  impl_->work.reset();
+  if (impl_->thread.joinable()) impl_->thread.join();
+  if (impl_->pool) impl_->pool->join();
+}
+
+AgentProcess::Snapshot AgentProcess::snapshot() const {
+  std::lock_guard lock(mu_);
+  return Snapshot{connected_, manager_, max_epoch_, impl_->count.load()};
+}
+
+void AgentProcess::notify() {
+  {
+    std::lock_guard lock(mu_);
+    ++wake_;
+  }
+  cv_.notify_all();
+}
+
+void AgentProcess::apply_assignments(const duet::v1::Assignments& as, bool persist) {
+  if (persist) {
+    std::string blob;
+    as.SerializeToString(&blob);
+    std::lock_guard lock(outbox_mu_);
+    if (auto s = outbox_->set_position({kAssignmentsKey, blob}); !s.ok()) {
+      spdlog::error("outbox: the assignments were not saved: {}", s.error().to_string());
+    }
+  }
+  boost::asio::post(impl_->io, [this, as] {
+    std::map<std::string, std::shared_ptr<Scheduled>> next;
+    for (const auto& def : as.monitors()) {
+      std::string sig;
+      def.SerializeToString(&sig);
+      auto it = impl_->monitors.find(def.name());
+      if (it != impl_->monitors.end() && it->second->signature == sig) {
+        next[def.name()] = it->second;  // unchanged: keeps its schedule and its state
+        impl_->monitors.erase(it);
+        continue;
+      }
+      monitors::CheckContext ctx;
+      ctx.node = config_.node;
+      ctx.node_address = "127.0.0.1";  // an agent's checks look at its own host by default
+      ctx.load_position = [this](const std::string& key) -> std::optional<std::string> {
+        std::lock_guard lock(outbox_mu_);
+        auto p = outbox_->position(key);
+        return p.ok() ? *p : std::nullopt;
+      };
+      auto check = monitors::make_check(def, ctx);
+      if (!check.ok()) {
+        spdlog::error("monitor {}: cannot run it: {}", def.name(), check.error().message);
+        continue;
+      }
+      auto s = std::make_shared<Scheduled>(impl_->io);
+      s->def = def;
+      s->signature = std::move(sig);
+      s->check = std::move(*check);
+      next[def.name()] = s;
+      const auto spread =
+          std::min<std::chrono::milliseconds>(kFirstRunSpread, monitors::run_every(def));
+      schedule(s, std::chrono::milliseconds(
+                      std::uniform_int_distribution<std::int64_t>(0, spread.count())(rng())));
+      spdlog::info("monitor {}: {} every {} s", def.name(), def.kind(), def.interval_s());
+    }
+    for (auto& [name, s] : impl_->monitors) {  // no longer assigned
+      s->cancelled = true;
+      s->timer.cancel();
+      spdlog::info("monitor {}: no longer assigned", name);
+    }
+    impl_->monitors = std::move(next);
+    impl_->count = impl_->monitors.size();
+  });
+}
+
+void AgentProcess::schedule(const std::shared_ptr<Scheduled>& s, std::chrono::milliseconds delay) {
+  s->slot = std::chrono::steady_clock::now() + delay;
+  s->timer.expires_at(s->slot);
+  s->timer.async_wait([this, s](const boost::system::error_code& ec) {
+    if (ec || s->cancelled || stopping_) return;
+    // The next slot on the grid; a run still going makes this one skip.
+    const auto interval = monitors::run_every(s->def);
+    if (!s->running.exchange(true)) {
+      boost::asio::post(*impl_->pool, [this, s] {
+        run_monitor(s);
+        s->running = false;
+      });
+    } else {
+      spdlog::warn("monitor {}: the previous run is still going; this one is skipped",
+                   s->def.name());
+    }
+    auto next = s->slot + interval;
+    const auto now = std::chrono::steady_clock::now();
+    while (next <= now) next += interval;
+    s->slot = next;
+    s->timer.expires_at(next);
+    s->timer.async_wait([this, s](const boost::system::error_code& e2) {
+      if (e2 || s->cancelled || stopping_) return;
+      schedule(s, std::chrono::milliseconds(0));
+    });
+  });
+}
+
+void AgentProcess::run_monitor(const std::shared_ptr<Scheduled>& s) {
+  if (s->cancelled || stopping_) return;
+  std::lock_guard run_lock(s->check_mu);
+  const std::int64_t started = unix_ms_now();
+  const auto t0 = std::chrono::steady_clock::now();
+  auto outputs = s->check->run();
+  const auto took = static_cast<std::uint32_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count());
+  std::lock_guard lock(outbox_mu_);
+  for (const auto& out : outputs) {
+    auto r = monitors::to_result(out.measurement, s->def.name(), config_.node, started, took);
+    std::string payload;
+    r.SerializeToString(&payload);
+    std::optional<Outbox::Position> pos;
+    if (out.position) pos = Outbox::Position{out.position->first, out.position->second};
+    auto appended = outbox_->append("monitor", payload, started, pos);
+    if (!appended.ok()) {
+      spdlog::error("monitor {}: a result could not be kept: {}", s->def.name(),
+                    appended.error().to_string());
+      continue;
+    }
+    if (appended->dropped > 0) {
+      spdlog::warn("outbox full: the {} oldest results were dropped to keep this one",
+                   appended->dropped);
+    }
+  }
+  if (outputs.empty()) {
+    if (auto p = s->check->idle_position()) {
+      (void)outbox_->set_position({p->first, p->second});
+    }
+  }
+  if (!outputs.empty()) notify();
+}
+
+void AgentProcess::session_loop() {
+  std::size_t index = 0;
+  std::int64_t backoff_ms = 0;
+  std::optional<std::string> redirect;
+  while (!stopping_) {
+    std::string address;
+    if (redirect && !redirect->empty()) {
+      address = *redirect;
+    } else {
+      address = config_.managers[index % config_.managers.size()].to_string();
+      ++index;
+    }
+    redirect.reset();
+    const auto t0 = std::chrono::steady_clock::now();
+    bool welcomed = false;
+    redirect = run_session(address);
+    {
+      std::lock_guard lock(mu_);
+      welcomed = !manager_.empty();
+      manager_.clear();
+      connected_ = false;
+    }
+    if (stopping_) break;
+    if (redirect && !redirect->empty()) {
+      // Told where the master is: go there at once (once; then back to the list).
+      backoff_ms = 0;
+      continue;
+    }
+    // A session that lasted resets the backoff; quick failures double it.
+    const bool lasted = std::chrono::steady_clock::now() - t0 > std::chrono::seconds(10);
+    if (welcomed && lasted) backoff_ms = 0;
+    backoff_ms = backoff_ms == 0 ? config_.reconnect_min_ms
+                                 : std::min(backoff_ms * 2, config_.reconnect_max_ms);
+    if (index % config_.managers.size() != 0) {
+      // The other manager next, without waiting the full backoff.
+      backoff_ms = std::min(backoff_ms, config_.reconnect_min_ms);
+    }
+    const std::int64_t jitter =
+        std::uniform_int_distribution<std::int64_t>(0, backoff_ms / 4)(rng());
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::milliseconds(backoff_ms + jitter),
+                 [this] { return stopping_.load(); });
+  }
+}
+
+std::optional<std::string> AgentProcess::run_session(const std::string& address) {
+  auto creds = make_channel_credentials(config_.tls);
+  if (!creds.ok()) {
+    spdlog::error("tls: {}", creds.error().to_string());
+    return std::nullopt;
+  }
+  auto args = make_channel_arguments(config_.tls);
+  // A dead peer is found by TCP keepalive pings, not only by a reset.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 5000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  auto channel = grpc::CreateCustomChannel(address, *creds, args);
+  auto stub = duet::v1::Agent::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_wait_for_ready(false);
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return std::nullopt;
+    live_ctx_ = &ctx;
+  }
+  struct Clear {
+    AgentProcess* self;
+    ~Clear() {
+      std::lock_guard lock(self->mu_);
+      self->live_ctx_ = nullptr;
+    }
+  } clear{this};
+
+  auto stream = stub->Session(&ctx);
+  duet::v1::AgentMessage hello_msg;
+  auto* hello = hello_msg.mutable_hello();
+  hello->set_node(config_.node);
+  hello->set_version(DUET_VERSION);
+  hello->set_hostname(hostname());
+  {
+    std::lock_guard lock(outbox_mu_);
+    if (auto st = outbox_->stats(); st.ok()) {
+      hello->set_last_acked_seq(st->acked_up_to);
+      hello->set_next_seq(st->next_seq);
+      hello->set_outbox_pending(st->pending);
+      hello->set_outbox_dropped(st->dropped);
+    }
+  }
+  // The welcome must come soon; a manager that hangs is left for the other.
+  std::mutex wd_mu;
+  std::condition_variable wd_cv;
+  bool wd_done = false;
+  std::thread watchdog([&] {
+    std::unique_lock lock(wd_mu);
+    if (!wd_cv.wait_for(lock, kWelcomeTimeout, [&] { return wd_done; })) ctx.TryCancel();
+  });
+  auto disarm = [&] {
+    {
+      std::lock_guard lock(wd_mu);
+      wd_done = true;
+    }
+    wd_cv.notify_all();
+    if (watchdog.joinable()) watchdog.join();
+  };
+  duet::v1::ManagerMessage first;
+  const bool got = stream->Write(hello_msg) && stream->Read(&first);
+  disarm();
+  if (!got) {
+    auto status = stream->Finish();
+    spdlog::debug("manager {}: no session: {}", address, status.error_message());
+    return std::nullopt;
+  }
+  if (first.epoch() < max_epoch_) {
+    spdlog::warn("manager {} speaks for epoch {}, below {} seen already: ignored", address,
+                 first.epoch(), max_epoch_);
+    ctx.TryCancel();
+    stream->Finish();
+    return std::nullopt;
+  }
+  if (first.has_not_master()) {
+    ctx.TryCancel();
+    stream->Finish();
+    const auto& nm = first.not_master();
+    spdlog::info("manager {}: not master{}", address,
+                 nm.master_address().empty() ? std::string("; trying the other")
+                                             : "; the master is " + nm.master_address());
+    return nm.master_address() != address ? nm.master_address() : std::string();
+  }
+  if (!first.has_welcome()) {
+    ctx.TryCancel();
+    stream->Finish();
+    return std::nullopt;
+  }
+  const auto& welcome = first.welcome();
+  if (first.epoch() > max_epoch_) {
+    std::lock_guard lock(outbox_mu_);
+    (void)outbox_->set_position({kEpochKey, std::to_string(first.epoch())});
+  }
+  std::atomic<std::uint64_t> acked{welcome.acked_up_to()};
+  std::uint64_t sent = welcome.acked_up_to();
+  {
+    std::lock_guard lock(outbox_mu_);
+    auto st = outbox_->stats();
+    if (st.ok() && st->acked_up_to > welcome.acked_up_to()) {
+      spdlog::warn(
+          "manager {} holds this agent's results only up to {}, but {} were acknowledged; "
+          "results {}..{} are not in the outbox any more",
+          address, welcome.acked_up_to(), st->acked_up_to, welcome.acked_up_to() + 1,
+          st->acked_up_to);
+      sent = st->acked_up_to;
+      acked = sent;
+    } else {
+      (void)outbox_->ack(welcome.acked_up_to());
+    }
+  }
+  apply_assignments(welcome.assignments(), true);
+  {
+    std::lock_guard lock(mu_);
+    max_epoch_ = std::max(max_epoch_, first.epoch());
+    connected_ = true;
+    manager_ = welcome.manager().empty() ? address : welcome.manager();
+  }
+  spdlog::info("connected to master {} ({}), epoch {}; it holds results up to {}", manager_,
+               address, first.epoch(), welcome.acked_up_to());
+  const std::uint32_t keepalive_ms = welcome.keepalive_ms() != 0 ? welcome.keepalive_ms() : 10000;
+
+  std::atomic<bool> broken{false};
+  std::optional<std::string> redirect;
+  std::mutex redirect_mu;
+  std::thread reader([&] {
+    duet::v1::ManagerMessage m;
+    while (stream->Read(&m)) {
+      if (m.epoch() < max_epoch_) {
+        spdlog::warn("manager {}: a message of epoch {} below {}: session ended", address,
+                     m.epoch(), max_epoch_);
+        break;
+      }
+      if (m.has_ack()) {
+        const std::uint64_t up_to = m.ack().up_to_seq();
+        {
+          std::lock_guard lock(outbox_mu_);
+          (void)outbox_->ack(up_to);
+        }
+        if (up_to > acked) acked = up_to;
+        notify();
+      } else if (m.has_assignments()) {
+        apply_assignments(m.assignments(), true);
+      } else if (m.has_not_master()) {
+        std::lock_guard lock(redirect_mu);
+        redirect = m.not_master().master_address();
+        break;
+      }
+    }
+    broken = true;
+    notify();
+  });
+
+  auto last_write = std::chrono::steady_clock::now();
+  std::uint64_t seen_wake = 0;
+  while (!stopping_ && !broken) {
+    // Send what the window allows.
+    std::vector<OutboxEntry> entries;
+    if (sent - acked < kWindow) {
+      std::lock_guard lock(outbox_mu_);
+      auto p = outbox_->pending(sent, std::min(kReadChunk, kWindow - (sent - acked)));
+      if (p.ok()) entries = std::move(*p);
+    }
+    for (const auto& e : entries) {
+      duet::v1::AgentMessage msg;
+      auto* r = msg.mutable_result();
+      r->set_seq(e.seq);
+      r->set_kind(e.kind);
+      r->set_payload(e.payload);
+      r->set_produced_at_ms(e.produced_at_ms);
+      if (!stream->Write(msg)) {
+        broken = true;
+        break;
+      }
+      sent = e.seq;
+      last_write = std::chrono::steady_clock::now();
+    }
+    if (broken) break;
+    if (!entries.empty() && sent - acked < kWindow) continue;  // more may be waiting
+    if (std::chrono::steady_clock::now() - last_write >= std::chrono::milliseconds(keepalive_ms)) {
+      duet::v1::AgentMessage msg;
+      {
+        std::lock_guard lock(outbox_mu_);
+        if (auto st = outbox_->stats(); st.ok()) {
+          msg.mutable_stats()->set_outbox_pending(st->pending);
+          msg.mutable_stats()->set_outbox_dropped(st->dropped);
+        }
+      }
+      if (!msg.has_stats()) msg.mutable_stats();
+      if (!stream->Write(msg)) break;
+      last_write = std::chrono::steady_clock::now();
+    }
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::milliseconds(keepalive_ms / 2 + 1),
+                 [&] { return wake_ != seen_wake || stopping_ || broken; });
+    seen_wake = wake_;
+  }
+  ctx.TryCancel();
+  reader.join();
+  auto status = stream->Finish();
+  if (!stopping_) {
+    spdlog::warn("session with {} ended: {}", address,
+                 status.ok() ? std::string("closed") : status.error_message());
+  }
+  std::lock_guard lock(redirect_mu);
+  return redirect;
+}
+
+}  // namespace duet::agent

@@ -1,0 +1,866 @@
+#include "manager/agent_hub.h"
+
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cinttypes>
+
+#include "common/errors.h"
+#include "monitors/check.h"
+#include "repository/store_rows.h"
+
+namespace duet::manager {
+namespace {
+
+constexpr char kSep = '\x1f';
+constexpr std::int64_t kLivenessTickMs = 1000;
+constexpr std::uint32_t kDefaultTokenValidS = 24 * 3600;
+
+std::string text_of(const store::Row& row, const char* name) {
+  const store::Value* v = store::find_field(row, name);
+  if (v == nullptr) return {};
+  if (const auto* s = std::get_if<std::string>(v)) return *s;
+  if (const auto* b = std::get_if<store::Blob>(v)) return b->bytes;
+  return {};
+}
+
+std::int64_t int_of(const store::Row& row, const char* name) {
+  const store::Value* v = store::find_field(row, name);
+  return v != nullptr && std::holds_alternative<std::int64_t>(*v) ? std::get<std::int64_t>(*v) : 0;
+}
+
+grpc::Status from_error(const Error& e, grpc::StatusCode code) {
+  return grpc::Status(code, e.to_string());
+}
+
+std::string hex(const unsigned char* p, std::size_t n) {
+  static const char* kDigits = "0123456789abcdef";
+  std::string out;
+  out.reserve(n * 2);
+  for (std::size_t i = 0; i < n; ++i) {
+    out.push_back(kDigits[p[i] >> 4]);
+    out.push_back(kDigits[p[i] & 15]);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string AgentHub::status_key(const std::string& monitor, const std::string& node) {
+  return monitor + kSep + node;
+}
+
+std::string AgentHub::metrics_key(const std::string& node, const std::string& monitor,
+                                  std::int64_t at_ms, std::uint64_t seq) {
+  char tail[64];
+  std::snprintf(tail, sizeof tail, "%015" PRId64 "%c%020" PRIu64, std::max<std::int64_t>(at_ms, 0),
+                kSep, seq);
+  return node + kSep + monitor + kSep + tail;
+}
+
+AgentHub::AgentHub(boost::asio::any_io_executor strand, Clock& clock, Options options, Hooks hooks)
+    : strand_(std::move(strand)),
+      clock_(clock),
+      options_(std::move(options)),
+      hooks_(std::move(hooks)) {}
+
+AgentHub::~AgentHub() {
+  if (flush_timer_) clock_.cancel(*flush_timer_);
+  if (liveness_timer_) clock_.cancel(*liveness_timer_);
+}
+
+duet::v1::ManagerMessage AgentHub::message() const {
+  duet::v1::ManagerMessage m;
+  m.set_epoch(hooks_.epoch ? hooks_.epoch() : 0);
+  return m;
+}
+
+AgentHub::Agent& AgentHub::agent(const std::string& node) {
+  auto it = agents_.find(node);
+  if (it != agents_.end()) return it->second;
+  Agent& a = agents_[node];
+  a.node = node;
+  if (store::Store* s = hooks_.store()) {
+    auto row = s->get("agents", node);
+    if (row.ok() && row->has_value()) {
+      const auto& r = **row;
+      a.in_store = true;
+      a.stored = a.taken = static_cast<std::uint64_t>(int_of(r, "acked_up_to"));
+      a.last_seen_ms = int_of(r, "last_seen_ms");
+      a.reachable = int_of(r, "reachable") != 0;
+      a.version = text_of(r, "version");
+      a.address = text_of(r, "address");
+      a.outbox_dropped = static_cast<std::uint64_t>(int_of(r, "outbox_dropped"));
+      a.enrolled_at_ms = int_of(r, "enrolled_at_ms");
+    }
+  }
+  return a;
+}
+
+void AgentHub::start_acting() {
+  acting_ = true;
+  acting_since_ms_ = to_unix_ms(clock_.wall_now());
+  agents_.clear();
+  pending_.clear();
+  // Every agent in the store, so that one that never comes back is noticed.
+  if (store::Store* s = hooks_.store()) {
+    std::vector<std::string> nodes;
+    (void)s->scan("agents", [&](const store::Row& row) {
+      nodes.push_back(text_of(row, "node"));
+      return true;
+    });
+    for (const auto& n : nodes) agent(n);
+  }
+  reload();
+  load_status();
+  liveness_timer_ =
+      clock_.call_after(std::chrono::milliseconds(kLivenessTickMs), [this] { liveness_tick(); });
+}
+
+void AgentHub::stop_acting() {
+  acting_ = false;
+  if (liveness_timer_) clock_.cancel(*liveness_timer_);
+  liveness_timer_.reset();
+  if (flush_timer_) clock_.cancel(*flush_timer_);
+  flush_timer_.reset();
+  pending_.clear();
+  // Agents go to the new master: it says where each stands.
+  for (auto& [node, a] : agents_) {
+    if (a.link) {
+      duet::v1::ManagerMessage m = message();
+      *m.mutable_not_master() = hooks_.not_master();
+      a.link->send(std::move(m));
+      a.link->finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "this manager stopped acting"));
+      a.link.reset();
+    }
+  }
+  agents_.clear();
+}
+
+void AgentHub::load_status() {
+  status_.clear();
+  store::Store* s = hooks_.store();
+  if (s == nullptr) return;
+  (void)s->scan("monitor_status", [&](const store::Row& row) {
+    status_[text_of(row, "key")] = Status{text_of(row, "priority"), int_of(row, "since_ms"),
+                                          int_of(row, "last_at_ms"), text_of(row, "message")};
+    return true;
+  });
+}
+
+void AgentHub::reload() {
+  store::Store* s = hooks_.store();
+  if (s == nullptr) return;
+  monitors_.clear();
+  (void)s->scan("monitors", [&](const store::Row& row) {
+    Monitor m;
+    if (!m.def.ParseFromString(text_of(row, "definition"))) {
+      spdlog::error("monitors: the row of '{}' does not parse; skipped", text_of(row, "name"));
+      return true;
+    }
+    auto j = monitors::judgement_of(m.def);
+    if (j.ok()) {
+      m.judgement = std::move(*j);
+    } else {
+      spdlog::error("monitors: '{}': {}", m.def.name(), j.error().message);
+    }
+    monitors_[m.def.name()] = std::move(m);
+    return true;
+  });
+  auto state = repository::load_state(*s);
+  if (state.ok()) repo_ = std::move(*state);
+  if (!acting_) return;
+  for (auto& [node, a] : agents_) {
+    if (a.link) send_assignments(a, false);
+  }
+}
+
+std::string AgentHub::address_of(const std::string& node) const {
+  auto it = repo_.nodes.find(node);
+  if (it == repo_.nodes.end() || it->second.addresses.empty()) return {};
+  return it->second.addresses.front();
+}
+
+duet::v1::Assignments AgentHub::assignments_for(const std::string& node) const {
+  duet::v1::Assignments out;
+  for (const auto& [name, m] : monitors_) {
+    const auto& d = m.def;
+    if (!d.enabled() || d.runs_on() == "manager") continue;
+    bool mine = d.node() == node;
+    if (!mine && !d.scope().empty()) {
+      auto within = repo_.nodes_within(d.scope());
+      mine = std::binary_search(within.begin(), within.end(), node);
+    }
+    if (mine) *out.add_monitors() = d;
+  }
+  return out;
+}
+
+void AgentHub::send_assignments(Agent& a, bool force) {
+  auto as = assignments_for(a.node);
+  std::string sig;
+  as.SerializeToString(&sig);
+  if (!force && sig == a.assignments) return;
+  a.assignments = std::move(sig);
+  a.monitors = static_cast<std::size_t>(as.monitors_size());
+  duet::v1::ManagerMessage m = message();
+  *m.mutable_assignments() = std::move(as);
+  a.link->send(std::move(m));
+}
+
+std::vector<AgentHub::Target> AgentHub::manager_targets() const {
+  std::vector<Target> out;
+  for (const auto& [name, m] : monitors_) {
+    const auto& d = m.def;
+    if (!d.enabled() || d.runs_on() != "manager") continue;
+    std::vector<std::string> nodes;
+    if (!d.node().empty()) {
+      nodes.push_back(d.node());
+    } else {
+      nodes = repo_.nodes_within(d.scope());
+    }
+    for (const auto& n : nodes) out.push_back(Target{d, n, address_of(n)});
+  }
+  return out;
+}
+
+void AgentHub::on_hello(const std::shared_ptr<AgentLink>& link, const duet::v1::AgentHello& hello) {
+  if (!acting_ || !hooks_.may_act()) {
+    duet::v1::ManagerMessage m = message();
+    *m.mutable_not_master() = hooks_.not_master();
+    link->send(std::move(m));
+    link->finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, hooks_.not_master_text()));
+    return;
+  }
+  const std::string& node = hello.node();
+  if (auto why = repository::name_problem(node)) {
+    link->finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "node: " + *why));
+    return;
+  }
+  const auto names = link->certificate_names();
+  if (!names.empty() && std::find(names.begin(), names.end(), node) == names.end()) {
+    spdlog::warn("agents: {} said it is '{}', but its certificate names someone else; refused",
+                 link->peer_address(), node);
+    link->finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                              "the client certificate is not issued to node '" + node + "'"));
+    return;
+  }
+  Agent& a = agent(node);
+  if (a.link && a.link != link) {
+    a.link->finish(grpc::Status(grpc::StatusCode::ABORTED, "replaced by a newer session"));
+  }
+  a.link = link;
+  a.taken = a.stored;  // what the old session had in flight is resent
+  const std::int64_t now_ms = to_unix_ms(clock_.wall_now());
+  a.last_seen_ms = now_ms;
+  a.version = hello.version();
+  a.address = link->peer_address();
+  a.outbox_pending = hello.outbox_pending();
+  a.outbox_dropped = hello.outbox_dropped();
+  // Drop what is queued for this agent: the old session's results come again.
+  std::erase_if(pending_, [&](const Pending& p) { return p.node == node; });
+  duet::v1::ManagerMessage m = message();
+  auto* w = m.mutable_welcome();
+  w->set_manager(options_.node_name);
+  w->set_acked_up_to(a.stored);
+  w->set_keepalive_ms(options_.keepalive_ms);
+  auto as = assignments_for(node);
+  as.SerializeToString(&a.assignments);
+  a.monitors = static_cast<std::size_t>(as.monitors_size());
+  *w->mutable_assignments() = std::move(as);
+  link->send(std::move(m));
+  spdlog::info("agents: {} connected from {} (agent {}, holds results up to {}, {} monitors)", node,
+               a.address, a.version, a.stored, a.monitors);
+  if (!a.in_store || !a.reachable) {
+    store::WriteBatch batch;
+    std::map<std::string, std::int64_t> counted;
+    if (a.in_store && !a.reachable) {
+      raise(batch, counted, "agent", node, Priority::kInfo, "agent " + node + " reachable again",
+            {{"agent", node}, {"state", "reachable"}}, now_ms);
+    }
+    a.reachable = true;
+    a.in_store = true;
+    if (a.enrolled_at_ms == 0) a.enrolled_at_ms = now_ms;
+    add_agent_row(batch, a, now_ms);
+    commit_simple(std::move(batch), std::move(counted), "agent " + node + " registered");
+  }
+}
+
+void AgentHub::on_result(const std::shared_ptr<AgentLink>& link, duet::v1::AgentResult result) {
+  if (!acting_) return;
+  // The session's agent: the one whose current link this is.
+  Agent* a = nullptr;
+  for (auto& [node, ag] : agents_) {
+    if (ag.link == link) {
+      a = &ag;
+      break;
+    }
+  }
+  if (a == nullptr) return;  // a replaced session, or one that never said hello
+  a->last_seen_ms = to_unix_ms(clock_.wall_now());
+  if (result.seq() <= a->taken) {
+    // Already held (a resend after a reconnection): acknowledge what is stored.
+    if (result.seq() <= a->stored) {
+      duet::v1::ManagerMessage m = message();
+      m.mutable_ack()->set_up_to_seq(a->stored);
+      link->send(std::move(m));
+    }
+    return;
+  }
+  a->taken = result.seq();
+  Pending p;
+  p.node = a->node;
+  p.seq = result.seq();
+  if (result.kind() != "monitor" || !p.result.ParseFromString(result.payload())) {
+    spdlog::warn("agents: {} result {}: kind '{}' not understood; stored as a failed result",
+                 a->node, result.seq(), result.kind());
+    p.result.set_ok(false);
+    p.result.set_error("the manager could not read this result (kind '" + result.kind() + "')");
+  }
+  p.result.set_node(a->node);  // an agent speaks for its own node only
+  if (p.result.started_at_ms() == 0) p.result.set_started_at_ms(result.produced_at_ms());
+  pending_.push_back(std::move(p));
+  if (pending_.size() >= options_.max_batch) {
+    flush();
+  } else {
+    schedule_flush();
+  }
+}
+
+void AgentHub::on_local_result(duet::v1::MonitorResult result) {
+  if (!acting_) return;
+  Pending p;
+  p.seq = 0;
+  p.result = std::move(result);
+  pending_.push_back(std::move(p));
+  schedule_flush();
+}
+
+void AgentHub::on_stats(const std::shared_ptr<AgentLink>& link, const duet::v1::AgentStats& stats) {
+  for (auto& [node, a] : agents_) {
+    if (a.link != link) continue;
+    a.last_seen_ms = to_unix_ms(clock_.wall_now());
+    if (stats.outbox_dropped() > a.outbox_dropped) {
+      spdlog::warn("agents: {} dropped {} results because its outbox was full ({} ever)", node,
+                   stats.outbox_dropped() - a.outbox_dropped, stats.outbox_dropped());
+    }
+    a.outbox_pending = stats.outbox_pending();
+    a.outbox_dropped = stats.outbox_dropped();
+    // An answer, so the agent knows its session is alive.
+    duet::v1::ManagerMessage m = message();
+    m.mutable_ack()->set_up_to_seq(a.stored);
+    link->send(std::move(m));
+    return;
+  }
+}
+
+void AgentHub::on_closed(const std::shared_ptr<AgentLink>& link) {
+  for (auto& [node, a] : agents_) {
+    if (a.link != link) continue;
+    a.link.reset();
+    a.last_seen_ms = to_unix_ms(clock_.wall_now());
+    std::erase_if(pending_, [&](const Pending& p) { return p.node == node; });
+    a.taken = a.stored;
+    spdlog::info("agents: {} disconnected", node);
+    return;
+  }
+}
+
+void AgentHub::schedule_flush() {
+  if (flush_timer_) return;
+  flush_timer_ = clock_.call_after(std::chrono::milliseconds(options_.batch_delay_ms), [this] {
+    flush_timer_.reset();
+    flush();
+  });
+}
+
+void AgentHub::add_agent_row(store::WriteBatch& batch, const Agent& a, std::int64_t now_ms) const {
+  batch.put("agents", store::Row{{"node", a.node},
+                                 {"acked_up_to", static_cast<std::int64_t>(a.taken)},
+                                 {"last_seen_ms", a.last_seen_ms},
+                                 {"reachable", std::int64_t{a.reachable ? 1 : 0}},
+                                 {"version", a.version},
+                                 {"address", a.address},
+                                 {"outbox_dropped", static_cast<std::int64_t>(a.outbox_dropped)},
+                                 {"enrolled_at_ms", a.enrolled_at_ms},
+                                 {"updated_at_ms", now_ms}});
+}
+
+void AgentHub::raise(store::WriteBatch& batch, std::map<std::string, std::int64_t>& counted,
+                     const std::string& protocol, const std::string& node, Priority priority,
+                     std::string message, std::map<std::string, std::string> fields,
+                     std::int64_t at_ms) {
+  EventIntake* intake = hooks_.intake ? hooks_.intake() : nullptr;
+  if (intake == nullptr) return;
+  EventIntake::Raised ev;
+  ev.protocol = protocol;
+  ev.host = repo_.nodes.count(node) != 0 ? node : std::string();
+  ev.source = address_of(node);
+  if (ev.source.empty()) ev.source = node;
+  ev.scopes = repo_.scopes_of(node);
+  std::vector<std::string> enclosing;
+  for (const auto& sc : ev.scopes) {
+    for (const auto& up : repo_.lineage(sc)) {
+      if (std::find(enclosing.begin(), enclosing.end(), up) == enclosing.end()) {
+        enclosing.push_back(up);
+      }
+    }
+  }
+  ev.scopes = enclosing.empty() && ev.host.empty()
+                  ? std::vector<std::string>{std::string(repository::kUnregistered)}
+                  : enclosing;
+  ev.message = std::move(message);
+  ev.fields = std::move(fields);
+  ev.priority = priority;
+  ev.at_ms = at_ms;
+  intake->raise_into(ev, batch, counted);
+}
+
+void AgentHub::commit_simple(store::WriteBatch batch, std::map<std::string, std::int64_t> counted,
+                             std::string what) {
+  hooks_.commit(batch, [this, counted = std::move(counted),
+                        what = std::move(what)](Result<ha::Runner::Committed> r) {
+    if (r.ok()) return;
+    spdlog::error("agents: {}: not committed: {}", what, r.error().to_string());
+    if (EventIntake* intake = hooks_.intake ? hooks_.intake() : nullptr) intake->uncount(counted);
+  });
+}
+
+void AgentHub::flush() {
+  if (pending_.empty() || !acting_) return;
+  std::vector<Pending> batch_items;
+  if (pending_.size() > options_.max_batch) {
+    batch_items.assign(std::make_move_iterator(pending_.begin()),
+                       std::make_move_iterator(pending_.begin() +
+                                               static_cast<std::ptrdiff_t>(options_.max_batch)));
+    pending_.erase(pending_.begin(),
+                   pending_.begin() + static_cast<std::ptrdiff_t>(options_.max_batch));
+    schedule_flush();
+  } else {
+    batch_items.swap(pending_);
+  }
+  const std::int64_t now_ms = to_unix_ms(clock_.wall_now());
+  store::WriteBatch batch;
+  std::map<std::string, std::int64_t> counted;
+  std::vector<store::Row> metric_rows;
+  metric_rows.reserve(batch_items.size());
+  std::map<std::string, std::uint64_t> up_to;  // agent → highest seq in this batch
+  std::map<std::string, Status> status_before;
+  std::set<std::string> status_changed;
+  for (auto& p : batch_items) {
+    auto& r = p.result;
+    if (!p.node.empty()) up_to[p.node] = std::max(up_to[p.node], p.seq);
+    auto mit = monitors_.find(r.monitor());
+    const Monitor* mon = mit == monitors_.end() ? nullptr : &mit->second;
+    Priority prio = Priority::kUnknown;
+    std::string verdict_message;
+    if (mon != nullptr && mon->judgement) {
+      auto v = monitors::judge(*mon->judgement, monitors::to_measurement(r));
+      prio = v.priority;
+      verdict_message = std::move(v.message);
+    } else {
+      verdict_message = mon == nullptr ? "no monitor '" + r.monitor() + "' is defined"
+                                       : "the monitor's judgement is invalid";
+    }
+    duet::v1::MetricPoint point;
+    point.set_at_ms(r.started_at_ms());
+    point.set_priority(priority_name(prio));
+    point.set_seq(p.seq);
+    point.set_ok(r.ok());
+    point.set_error(r.error());
+    *point.mutable_metrics() = r.metrics();
+    std::string blob;
+    point.SerializeToString(&blob);
+    const std::uint64_t key_seq = p.seq != 0 ? p.seq : ++local_seq_;
+    metric_rows.push_back(
+        store::Row{{"key", metrics_key(r.node(), r.monitor(), r.started_at_ms(), key_seq)},
+                   {"at_ms", r.started_at_ms()},
+                   {"point", store::Blob{std::move(blob)}}});
+    if (mon == nullptr) continue;
+    // The status per (monitor, node), and an event when it changes.
+    const std::string key = status_key(r.monitor(), r.node());
+    auto sit = status_.find(key);
+    if (status_before.count(key) == 0) {
+      status_before[key] = sit == status_.end() ? Status{} : sit->second;
+    }
+    const std::string pname = priority_name(prio);
+    const bool first = sit == status_.end();
+    const bool changed = first ? prio != Priority::kInfo : sit->second.priority != pname;
+    const bool per_result = monitors::event_per_result(mon->def.kind());
+    Status& st = status_[key];
+    if (first || st.priority != pname) st.since_ms = r.started_at_ms();
+    st.priority = pname;
+    st.last_at_ms = r.started_at_ms();
+    st.message = verdict_message;
+    status_changed.insert(key);
+    if (changed || per_result) {
+      std::map<std::string, std::string> fields{{"monitor", r.monitor()},
+                                                {"kind", mon->def.kind()},
+                                                {"node", r.node()},
+                                                {"priority", pname}};
+      if (!first && !per_result) fields["previous"] = status_before[key].priority;
+      if (!r.text().empty()) fields["text"] = r.text().substr(0, 1024);
+      std::string msg =
+          per_result ? r.monitor() + " on " + r.node() + ": " + r.text()
+                     : r.monitor() + " on " + r.node() + " is " + pname + ": " + verdict_message;
+      raise(batch, counted, "monitor", r.node(), prio, std::move(msg), std::move(fields),
+            r.started_at_ms() != 0 ? r.started_at_ms() : now_ms);
+    }
+  }
+  batch.put_rows("metrics", std::move(metric_rows));
+  for (const auto& key : status_changed) {
+    const Status& st = status_[key];
+    const auto sep = key.find(kSep);
+    batch.put("monitor_status", store::Row{{"key", key},
+                                           {"monitor", key.substr(0, sep)},
+                                           {"node", key.substr(sep + 1)},
+                                           {"priority", st.priority},
+                                           {"since_ms", st.since_ms},
+                                           {"last_at_ms", st.last_at_ms},
+                                           {"message", st.message}});
+  }
+  for (const auto& [node, seq] : up_to) {
+    Agent& a = agents_[node];
+    Agent copy = a;
+    copy.taken = seq;
+    add_agent_row(batch, copy, now_ms);
+  }
+  const std::size_t n = batch_items.size();
+  hooks_.commit(batch, [this, up_to, counted, status_before, n,
+                        epoch = hooks_.epoch()](Result<ha::Runner::Committed> r) {
+    if (!r.ok()) {
+      ++commit_failures_;
+      spdlog::error("agents: {} results not committed: {}; their agents will send them again", n,
+                    r.error().to_string());
+      if (EventIntake* intake = hooks_.intake ? hooks_.intake() : nullptr) {
+        intake->uncount(counted);
+      }
+      for (const auto& [key, st] : status_before) {
+        if (st.priority.empty()) {
+          status_.erase(key);
+        } else {
+          status_[key] = st;
+        }
+      }
+      for (const auto& [node, seq] : up_to) {
+        auto it = agents_.find(node);
+        if (it == agents_.end()) continue;
+        it->second.taken = it->second.stored;
+        if (it->second.link) {
+          it->second.link->finish(
+              grpc::Status(grpc::StatusCode::UNAVAILABLE, "results not committed; send again"));
+          it->second.link.reset();
+        }
+      }
+      return;
+    }
+    if (!acting_ || epoch != hooks_.epoch()) return;
+    for (const auto& [node, seq] : up_to) {
+      auto it = agents_.find(node);
+      if (it == agents_.end()) continue;
+      Agent& a = it->second;
+      a.stored = std::max(a.stored, seq);
+      if (a.link) {
+        duet::v1::ManagerMessage m = message();
+        m.mutable_ack()->set_up_to_seq(a.stored);
+        a.link->send(std::move(m));
+      }
+    }
+  });
+}
+
+void AgentHub::liveness_tick() {
+  liveness_timer_.reset();
+  if (!acting_) return;
+  liveness_timer_ =
+      clock_.call_after(std::chrono::milliseconds(kLivenessTickMs), [this] { liveness_tick(); });
+  const std::int64_t now_ms = to_unix_ms(clock_.wall_now());
+  store::WriteBatch batch;
+  std::map<std::string, std::int64_t> counted;
+  std::string names;
+  for (auto& [node, a] : agents_) {
+    if (a.link || !a.reachable || !a.in_store) continue;
+    const std::int64_t silent_since = std::max(a.last_seen_ms, acting_since_ms_);
+    if (now_ms - silent_since < options_.unreachable_after_ms) continue;
+    a.reachable = false;
+    raise(batch, counted, "agent", node, Priority::kCritical,
+          "agent " + node + " unreachable: no session for " +
+              std::to_string((now_ms - a.last_seen_ms) / 1000) + " s",
+          {{"agent", node}, {"state", "unreachable"}}, now_ms);
+    add_agent_row(batch, a, now_ms);
+    names += (names.empty() ? "" : ", ") + node;
+  }
+  if (batch.empty()) return;
+  spdlog::warn("agents: unreachable: {}", names);
+  commit_simple(std::move(batch), std::move(counted), "agents unreachable");
+}
+
+Result<duet::v1::ListAgentsResponse> AgentHub::list_agents() const {
+  duet::v1::ListAgentsResponse resp;
+  resp.set_node(options_.node_name);
+  store::Store* s = hooks_.store();
+  if (s == nullptr) return make_error(CommonErrc::kIo, "store not open yet");
+  // The store's rows (every agent ever seen), with this master's live view on top.
+  std::map<std::string, duet::v1::AgentInfo> out;
+  auto scanned = s->scan("agents", [&](const store::Row& row) {
+    duet::v1::AgentInfo info;
+    info.set_node(text_of(row, "node"));
+    info.set_state("disconnected");
+    info.set_last_seen_ms(int_of(row, "last_seen_ms"));
+    info.set_acked_up_to(static_cast<std::uint64_t>(int_of(row, "acked_up_to")));
+    info.set_version(text_of(row, "version"));
+    info.set_address(text_of(row, "address"));
+    info.set_reachable(int_of(row, "reachable") != 0);
+    info.set_outbox_dropped(static_cast<std::uint64_t>(int_of(row, "outbox_dropped")));
+    out[info.node()] = std::move(info);
+    return true;
+  });
+  if (!scanned.ok()) return scanned.error();
+  for (const auto& [node, a] : agents_) {
+    auto& info = out[node];
+    info.set_node(node);
+    info.set_state(a.link ? "connected" : "disconnected");
+    info.set_manager(a.link ? options_.node_name : std::string());
+    info.set_last_seen_ms(a.last_seen_ms);
+    info.set_acked_up_to(a.stored);
+    info.set_version(a.version);
+    info.set_address(a.address);
+    info.set_reachable(a.reachable);
+    info.set_outbox_pending(a.outbox_pending);
+    info.set_outbox_dropped(a.outbox_dropped);
+    info.set_monitors(static_cast<std::uint32_t>(a.monitors));
+  }
+  for (auto& [node, info] : out) *resp.add_agents() = std::move(info);
+  return resp;
+}
+
+void AgentHub::change(const std::string& what,
+                      std::function<Result<store::WriteBatch>(std::string&)> plan,
+                      duet::v1::MonitorChangeResponse* resp, Done done) {
+  resp->set_node(options_.node_name);
+  if (hooks_.store() == nullptr) {
+    return done(grpc::Status(grpc::StatusCode::UNAVAILABLE, "store not open yet"));
+  }
+  if (!acting_ || !hooks_.may_act()) {
+    return done(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, hooks_.not_master_text()));
+  }
+  std::string action;
+  auto batch = plan(action);
+  if (!batch.ok()) {
+    const bool missing = batch.error().message.rfind("no monitor", 0) == 0;
+    return done(from_error(
+        batch.error(), missing ? grpc::StatusCode::NOT_FOUND : grpc::StatusCode::INVALID_ARGUMENT));
+  }
+  resp->set_action(action);
+  if (batch->empty()) return done(grpc::Status::OK);
+  hooks_.commit(
+      *batch, [this, resp, done = std::move(done), what, action](Result<ha::Runner::Committed> r) {
+        if (!r.ok()) {
+          done(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                            "commit failed, nothing changed: " + r.error().to_string()));
+          return;
+        }
+        spdlog::info("monitors: {}: {} (LSN {})", what, action, r->lsn);
+        resp->set_lsn(r->lsn);
+        resp->set_replicated(r->replicated);
+        reload();
+        done(grpc::Status::OK);
+      });
+}
+
+void AgentHub::put_monitor(const duet::v1::PutMonitorRequest& req,
+                           duet::v1::MonitorChangeResponse* resp, Done done) {
+  duet::v1::MonitorDef def = req.monitor();
+  if (def.interval_s() == 0) def.set_interval_s(60);
+  if (def.timeout_s() == 0) def.set_timeout_s(std::min<std::uint32_t>(10, def.interval_s()));
+  if (def.runs_on().empty()) def.set_runs_on("agent");
+  change(
+      "put " + def.name(),
+      [this, def,
+       create_only = req.create_only()](std::string& action) mutable -> Result<store::WriteBatch> {
+        DUET_TRY(monitors::validate_monitor(def));
+        if (!def.node().empty() && repo_.nodes.count(def.node()) == 0) {
+          return make_error(CommonErrc::kInvalidArgument,
+                            "node: no node '" + def.node() + "' in the repository");
+        }
+        if (!def.scope().empty() && repo_.scopes.count(def.scope()) == 0) {
+          return make_error(CommonErrc::kInvalidArgument,
+                            "scope: no scope '" + def.scope() + "' in the repository");
+        }
+        store::WriteBatch batch;
+        auto it = monitors_.find(def.name());
+        if (it != monitors_.end()) {
+          if (create_only) {
+            return make_error(CommonErrc::kInvalidArgument,
+                              "monitor '" + def.name() + "' exists (change it with apply)");
+          }
+          duet::v1::MonitorDef old = it->second.def;
+          old.clear_updated_at_ms();
+          old.clear_updated_by();
+          if (old.SerializeAsString() == def.SerializeAsString()) {
+            action = "unchanged";
+            return batch;
+          }
+          action = "updated";
+        } else {
+          action = "created";
+        }
+        const std::int64_t now_ms = to_unix_ms(clock_.wall_now());
+        def.set_updated_at_ms(now_ms);
+        def.set_updated_by(options_.node_name);
+        std::string blob;
+        def.SerializeToString(&blob);
+        batch.put("monitors", store::Row{{"name", def.name()},
+                                         {"definition", store::Blob{std::move(blob)}},
+                                         {"updated_at_ms", now_ms}});
+        return batch;
+      },
+      resp, std::move(done));
+}
+
+void AgentHub::remove_monitor(const std::string& name, duet::v1::MonitorChangeResponse* resp,
+                              Done done) {
+  change(
+      "remove " + name,
+      [this, name](std::string& action) -> Result<store::WriteBatch> {
+        if (monitors_.count(name) == 0) {
+          return make_error(CommonErrc::kInvalidArgument, "no monitor '" + name + "'");
+        }
+        store::WriteBatch batch;
+        batch.erase("monitors", name);
+        // Its status goes with it; its metrics stay until retention removes them.
+        for (const auto& [key, st] : status_) {
+          if (key.compare(0, name.size() + 1, name + kSep) == 0) batch.erase("monitor_status", key);
+        }
+        action = "removed";
+        return batch;
+      },
+      resp, std::move(done));
+}
+
+void AgentHub::set_enabled(const std::string& name, bool enabled,
+                           duet::v1::MonitorChangeResponse* resp, Done done) {
+  change((enabled ? "enable " : "disable ") + name,
+         [this, name, enabled](std::string& action) -> Result<store::WriteBatch> {
+           auto it = monitors_.find(name);
+           if (it == monitors_.end()) {
+             return make_error(CommonErrc::kInvalidArgument, "no monitor '" + name + "'");
+           }
+           store::WriteBatch batch;
+           if (it->second.def.enabled() == enabled) {
+             action = "unchanged";
+             return batch;
+           }
+           duet::v1::MonitorDef def = it->second.def;
+           const std::int64_t now_ms = to_unix_ms(clock_.wall_now());
+           def.set_enabled(enabled);
+           def.set_updated_at_ms(now_ms);
+           def.set_updated_by(options_.node_name);
+           std::string blob;
+           def.SerializeToString(&blob);
+           batch.put("monitors", store::Row{{"name", name},
+                                            {"definition", store::Blob{std::move(blob)}},
+                                            {"updated_at_ms", now_ms}});
+           action = enabled ? "enabled" : "disabled";
+           return batch;
+         },
+         resp, std::move(done));
+}
+
+Result<duet::v1::ListMonitorsResponse> AgentHub::list_monitors() const {
+  store::Store* s = hooks_.store();
+  if (s == nullptr) return make_error(CommonErrc::kIo, "store not open yet");
+  duet::v1::ListMonitorsResponse resp;
+  resp.set_node(options_.node_name);
+  std::map<std::string, duet::v1::MonitorView> views;
+  auto scanned = s->scan("monitors", [&](const store::Row& row) {
+    duet::v1::MonitorView v;
+    if (v.mutable_monitor()->ParseFromString(text_of(row, "definition"))) {
+      views[v.monitor().name()] = std::move(v);
+    }
+    return true;
+  });
+  if (!scanned.ok()) return scanned.error();
+  scanned = s->scan("monitor_status", [&](const store::Row& row) {
+    auto it = views.find(text_of(row, "monitor"));
+    if (it == views.end()) return true;
+    auto* st = it->second.add_status();
+    st->set_node(text_of(row, "node"));
+    st->set_priority(text_of(row, "priority"));
+    st->set_since_ms(int_of(row, "since_ms"));
+    st->set_last_at_ms(int_of(row, "last_at_ms"));
+    st->set_message(text_of(row, "message"));
+    return true;
+  });
+  if (!scanned.ok()) return scanned.error();
+  for (auto& [name, v] : views) *resp.add_monitors() = std::move(v);
+  return resp;
+}
+
+Result<duet::v1::QueryMetricsResponse> AgentHub::query_metrics(
+    const duet::v1::QueryMetricsRequest& req) const {
+  store::Store* s = hooks_.store();
+  if (s == nullptr) return make_error(CommonErrc::kIo, "store not open yet");
+  const std::int64_t now_ms = to_unix_ms(clock_.wall_now());
+  const std::int64_t since = req.since_ms() != 0 ? req.since_ms() : now_ms - 3'600'000;
+  const std::int64_t until = req.until_ms() != 0 ? req.until_ms() : INT64_MAX;
+  const std::uint32_t limit = req.limit() != 0 ? req.limit() : 10'000;
+  const std::string prefix = req.node() + kSep + req.monitor() + kSep;
+  duet::v1::QueryMetricsResponse resp;
+  resp.set_node(options_.node_name);
+  // Keys above the one just before `since` in this series.
+  const std::string after = metrics_key(req.node(), req.monitor(), since - 1, UINT64_MAX);
+  auto scanned = s->scan_after("metrics", after, [&](const store::Row& row) {
+    const std::string key = text_of(row, "key");
+    if (key.compare(0, prefix.size(), prefix) != 0) return false;
+    if (int_of(row, "at_ms") > until) return false;
+    duet::v1::MetricPoint p;
+    if (p.ParseFromString(text_of(row, "point"))) *resp.add_points() = std::move(p);
+    return static_cast<std::uint32_t>(resp.points_size()) < limit;
+  });
+  if (!scanned.ok()) return scanned.error();
+  return resp;
+}
+
+void AgentHub::issue_token(const duet::v1::IssueTokenRequest& req,
+                           duet::v1::IssueTokenResponse* resp, Done done) {
+  if (hooks_.store() == nullptr) {
+    return done(grpc::Status(grpc::StatusCode::UNAVAILABLE, "store not open yet"));
+  }
+  if (!acting_ || !hooks_.may_act()) {
+    return done(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, hooks_.not_master_text()));
+  }
+  if (auto why = repository::name_problem(req.node())) {
+    return done(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "node: " + *why));
+  }
+  unsigned char raw[24];
+  if (RAND_bytes(raw, sizeof raw) != 1) {
+    return done(grpc::Status(grpc::StatusCode::INTERNAL, "no randomness for a token"));
+  }
+  const std::string token = hex(raw, sizeof raw);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest);
+  const std::int64_t now_ms = to_unix_ms(clock_.wall_now());
+  const std::int64_t expires =
+      now_ms + std::int64_t{req.valid_s() != 0 ? req.valid_s() : kDefaultTokenValidS} * 1000;
+  store::WriteBatch batch;
+  batch.put("agent_tokens", store::Row{{"hash", hex(digest, sizeof digest)},
+                                       {"node", req.node()},
+                                       {"expires_at_ms", expires},
+                                       {"issued_at_ms", now_ms}});
+  hooks_.commit(batch, [resp, token, expires, node = req.node(),
+                        done = std::move(done)](Result<ha::Runner::Committed> r) {
+    if (!r.ok()) {
+      done(grpc::Status(grpc::StatusCode::UNAVAILABLE, "commit failed: " + r.error().to_string()));
+      return;
+    }
+    spdlog::info("agents: an enrolment token for {} was issued", node);  // never the token
+    resp->set_token(token);
+    resp->set_expires_at_ms(expires);
+    done(grpc::Status::OK);
+  });
+}
+
+}  // namespace duet::manager

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Agents between real processes: a pair on 127.0.0.11 / 127.0.0.12 and one
+# agent (plaintext). The agent finds the master whichever address it tries
+# first; a log-file monitor turns every matching line into a result (and an
+# event); kill -9 of the master while lines flow, then kill -9 of the agent
+# and a restart: every line is an event exactly once, and the results kept
+# for the node carry every outbox number once. A standby refuses the agent
+# and names the master. An agent that goes away raises "agent unreachable"
+# once; its return raises "reachable again".
+source "$(dirname "$0")/lib.sh"
+A=127.0.0.11:17700
+B=127.0.0.12:17700
+PAIR="$A,$B"
+LINES=${AGENT_TEST_LINES:-1500}
+
+AGENTS_YAML='agents: { unreachable_after_ms: 3000 }'
+pair_config a "$A" b "$B"
+pair_config b "$B" a "$A"
+echo "$AGENTS_YAML" >>"$WORK/a.yaml"
+echo "$AGENTS_YAML" >>"$WORK/b.yaml"
+declare -A PID
+start_node() { start "$WORK/$1.$2.log" "$MANAGER" --config "$WORK/$1.yaml"; PID[$1]=$LAST_PID; }
+ctl() { ctl_insecure --manager "$@"; }
+
+# The agent tries b (the standby) first: it must be sent on to the master.
+cat >"$WORK/agent.yaml" <<YAML
+managers: ["$B", "$A"]
+node: web01
+outbox: $WORK/agent/outbox.db
+tls: { insecure: true }
+reconnect_min_ms: 100
+reconnect_max_ms: 1000
+YAML
+mkdir -p "$WORK/agent"
+start_agent() { start "$WORK/agent.$1.log" "$AGENT" --config "$WORK/agent.yaml"; PID[agent]=$LAST_PID; }
+
+start_node a 1
+start_node b 1
+wait_until 15 is_role "$A" master || fail "a never became master"
+wait_until 15 is_role "$B" standby || fail "b never became standby"
+pass "pair up: a master, b standby"
+
+ctl "$PAIR" nodes add web01 --address 127.0.0.1 >/dev/null || fail "nodes add web01"
+LOG=$WORK/app.log
+: >"$LOG"
+out=$(ctl "$PAIR" monitors add app-log --kind log_file --node web01 --interval 60 \
+  --param path="$LOG" --param poll_ms=200 --pattern 'ERROR=critical' --pattern 'line=warning' \
+  --json) || fail "monitors add: $out"
+echo "$out" | jq -e '.action == "created" and .replicated' >/dev/null || fail "monitors add: $out"
+out=$(ctl "$PAIR" monitors add bad --kind port --node web01 --param port=99999 2>&1) \
+  && fail "a bad port was accepted"
+echo "$out" | grep -q "params.port: '99999' is outside 1..65535" || fail "bad port refusal: $out"
+out=$(ctl "$PAIR" monitors add bad --kind command --node web01 --interval 5 --param command=true 2>&1) \
+  && fail "a 5 s interval was accepted"
+echo "$out" | grep -q "interval: 5 s is outside 10 s .. 24 h" || fail "interval refusal: $out"
+pass "monitors add: created and replicated; bad settings refused naming the key"
+
+start_agent 1
+agent_on() {  # agent_on MANAGER_ADDR NAME: agents list there shows web01 connected to NAME
+  ctl "$1" agents list --json 2>/dev/null |
+    jq -e --arg m "$2" '.agents[] | select(.node == "web01") | .state == "connected" and .manager == $m
+      and .last_seen != ""' >/dev/null
+}
+wait_until 15 agent_on "$A" a || fail "the agent never connected to a: $(ctl "$A" agents list --json)"
+grep -q "not master; the master is 127.0.0.11:17700" "$WORK/agent.1.log" \
+  || grep -q "manager $B: not master" "$WORK/agent.1.log" || fail "the agent was not redirected"
+pass "the agent tried the standby, was sent to the master, and is listed as connected to a"
+
+# Lines at a steady rate; kill -9 of the master half-way.
+(for i in $(seq 1 "$LINES"); do echo "line $i of the app" >>"$LOG"; sleep 0.01; done) &
+WRITER=$!
+PIDS+=("$WRITER")
+monitor_events() {  # monitor events (on MANAGER) whose text is a line of the app
+  ctl "$1" events list --limit 100000 --json 2>/dev/null |
+    jq '[.events[] | select(.protocol == "monitor") | .fields.text | select(. != null)]'
+}
+count_on() { [ "$(monitor_events "$1" | jq 'length')" -ge "$2" ]; }
+wait_until 30 count_on "$A" $((LINES / 3)) || fail "no results reach a: $(monitor_events "$A" | jq length)"
+kill -KILL "${PID[a]}"
+t_kill=$SECONDS
+wait_until 15 is_role "$B" master || fail "b did not take over"
+wait_until 15 agent_on "$B" b || fail "the agent did not reach b within 15 s of the failover"
+pass "kill -9 of a: b master; the agent is connected to b $((SECONDS - t_kill)) s after the kill"
+
+# kill -9 of the agent mid-stream, and a restart from its outbox.
+sleep 1
+kill -KILL "${PID[agent]}"
+sleep 0.5
+start_agent 2
+wait_exit "$WRITER" 120
+all_in() { count_on "$B" "$LINES"; }
+wait_until 60 all_in || fail "not every line arrived: $(monitor_events "$B" | jq length) of $LINES"
+sleep 2  # anything doubled would arrive now
+monitor_events "$B" | jq -e --argjson n "$LINES" \
+  '(map(capture("line (?<i>[0-9]+) ").i | tonumber) | sort) == [range(1; $n + 1)]' >/dev/null \
+  || fail "lines not exactly once: $(monitor_events "$B" | jq -c 'map(capture("line (?<i>[0-9]+) ").i | tonumber) | group_by(.) | map(select(length > 1)) | .[:10]')"
+pass "$LINES lines, kill -9 of the master and of the agent: every line is an event exactly once"
+
+seqs=$(ctl "$B" metrics query web01 app-log --since 0 --limit 100000 --json | jq -c '[.points[].seq]')
+echo "$seqs" | jq -e --argjson n "$LINES" 'length == $n and (. == (sort | unique)) and .[0] >= 1' \
+  >/dev/null || fail "results kept: $(echo "$seqs" | jq -c '{n: length, first: .[0], last: .[-1]}')"
+ctl "$B" monitors list --json | jq -e '.monitors[] | select(.name == "app-log") |
+  .status[0].node == "web01" and .status[0].priority == "warning"' >/dev/null \
+  || fail "monitor status: $(ctl "$B" monitors list --json)"
+pass "metrics query: $LINES results, each outbox number once; status warning"
+
+# The old master back as standby: it refuses the agent's session.
+start_node a 2
+wait_until 20 is_role "$A" standby || fail "a did not come back as standby"
+
+# Unreachable: the agent stops; after 3 s the master raises it once.
+kill -TERM "${PID[agent]}"
+wait_exit "${PID[agent]}" 20
+agent_events() {
+  ctl "$B" events list --limit 1000 --json 2>/dev/null |
+    jq -c '[.events[] | select(.protocol == "agent") | {priority, state: .fields.state}] | reverse'
+}
+unreachable() { [ "$(agent_events | jq 'map(select(.state == "unreachable")) | length')" -ge 1 ]; }
+wait_until 15 unreachable || fail "no agent unreachable event: $(agent_events)"
+ctl "$B" agents list --json | jq -e '.agents[] | select(.node == "web01") |
+  .state == "disconnected" and .reachable == false' >/dev/null || fail "agents list: $(ctl "$B" agents list --json)"
+sleep 3
+[ "$(agent_events | jq 'map(select(.state == "unreachable")) | length')" = 1 ] \
+  || fail "unreachable raised more than once: $(agent_events)"
+start_agent 3
+back() { agent_events | jq -e 'map(.state) == ["unreachable", "reachable"]' >/dev/null; }
+wait_until 20 back || fail "no reachable-again event: $(agent_events)"
+agent_events | jq -e '.[0].priority == "critical" and .[1].priority == "info"' >/dev/null \
+  || fail "priorities: $(agent_events)"
+pass "agent unreachable raised once (critical) after 3 s; its return raised once (info)"
