@@ -47,12 +47,16 @@ struct AgentProcess::Scheduled {
   explicit Scheduled(boost::asio::io_context& io) : timer(io) {}
   duet::v1::MonitorDef def;
   std::string signature;  // the serialized definition
-  std::unique_ptr<monitors::Check> check;
+  monitors::CheckContext context;
+  std::unique_ptr<monitors::Check> check;  // made at the first run (under run_mu)
   boost::asio::steady_timer timer;
   std::chrono::steady_clock::time_point slot;  // when the current run was due
   std::atomic<bool> running{false};
   std::atomic<bool> cancelled{false};
-  std::mutex check_mu;  // a check runs on one worker at a time
+  // Runs of a monitor, and of the one it replaces when its definition
+  // changes, one at a time: the replacement makes its check (and reads a log
+  // file's position) only after the last run of the old one has stored its own.
+  std::shared_ptr<std::mutex> run_mu = std::make_shared<std::mutex>();
 };
 
 struct AgentProcess::Impl {
@@ -142,15 +146,26 @@ void AgentProcess::apply_assignments(const duet::v1::Assignments& as, bool persi
   boost::asio::post(impl_->io, [this, as] {
     std::map<std::string, std::shared_ptr<Scheduled>> next;
     for (const auto& def : as.monitors()) {
-      std::string sig;
-      def.SerializeToString(&sig);
+      std::string sig = monitors::canonical_bytes(def);
       auto it = impl_->monitors.find(def.name());
       if (it != impl_->monitors.end() && it->second->signature == sig) {
         next[def.name()] = it->second;  // unchanged: keeps its schedule and its state
         impl_->monitors.erase(it);
         continue;
       }
-      monitors::CheckContext ctx;
+      if (auto valid = monitors::validate_monitor(def); !valid.ok()) {
+        spdlog::error("monitor {}: cannot run it: {}", def.name(), valid.error().message);
+        continue;
+      }
+      auto s = std::make_shared<Scheduled>(impl_->io);
+      if (it != impl_->monitors.end()) {  // changed: after the old one's last run
+        s->run_mu = it->second->run_mu;
+        it->second->cancelled = true;
+        it->second->timer.cancel();
+        impl_->monitors.erase(it);
+        spdlog::info("monitor {}: changed", def.name());
+      }
+      monitors::CheckContext& ctx = s->context;
       ctx.node = config_.node;
       ctx.node_address = "127.0.0.1";  // an agent's checks look at its own host by default
       ctx.load_position = [this](const std::string& key) -> std::optional<std::string> {
@@ -158,15 +173,8 @@ void AgentProcess::apply_assignments(const duet::v1::Assignments& as, bool persi
         auto p = outbox_->position(key);
         return p.ok() ? *p : std::nullopt;
       };
-      auto check = monitors::make_check(def, ctx);
-      if (!check.ok()) {
-        spdlog::error("monitor {}: cannot run it: {}", def.name(), check.error().message);
-        continue;
-      }
-      auto s = std::make_shared<Scheduled>(impl_->io);
       s->def = def;
       s->signature = std::move(sig);
-      s->check = std::move(*check);
       next[def.name()] = s;
       const auto spread =
           std::min<std::chrono::milliseconds>(kFirstRunSpread, monitors::run_every(def));
@@ -214,7 +222,17 @@ void AgentProcess::schedule(const std::shared_ptr<Scheduled>& s, std::chrono::mi
 
 void AgentProcess::run_monitor(const std::shared_ptr<Scheduled>& s) {
   if (s->cancelled || stopping_) return;
-  std::lock_guard run_lock(s->check_mu);
+  std::lock_guard run_lock(*s->run_mu);
+  if (s->cancelled || stopping_) return;
+  if (!s->check) {
+    auto check = monitors::make_check(s->def, s->context);
+    if (!check.ok()) {
+      spdlog::error("monitor {}: cannot run it: {}", s->def.name(), check.error().message);
+      s->cancelled = true;
+      return;
+    }
+    s->check = std::move(*check);
+  }
   const std::int64_t started = unix_ms_now();
   const auto t0 = std::chrono::steady_clock::now();
   auto outputs = s->check->run();
@@ -327,6 +345,7 @@ std::optional<std::string> AgentProcess::run_session(const std::string& address)
   hello->set_node(config_.node);
   hello->set_version(DUET_VERSION);
   hello->set_hostname(hostname());
+  hello->set_outbox_identity(outbox_->identity());
   {
     std::lock_guard lock(outbox_mu_);
     if (auto st = outbox_->stats(); st.ok()) {

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <random>
 
 #include "common/errors.h"
 
@@ -41,6 +42,7 @@ class Stmt {
 constexpr const char* kNextSeq = "next_seq";
 constexpr const char* kAckedUpTo = "acked_up_to";
 constexpr const char* kDropped = "dropped";
+constexpr const char* kIdentity = "identity";
 
 }  // namespace
 
@@ -66,6 +68,16 @@ Result<std::unique_ptr<Outbox>> Outbox::open(const std::string& path, Limits lim
       "CREATE TABLE IF NOT EXISTS positions (key TEXT PRIMARY KEY, value TEXT NOT NULL)"));
   // Reading it once proves the file is an outbox, not some other database.
   DUET_TRY(box->stats());
+  // A random identity, made once: a master tells a new outbox (numbers from 1
+  // again, after a rebuilt host) from the one whose numbers it holds.
+  DUET_ASSIGN_OR_RETURN(box->identity_, box->meta(kIdentity));
+  if (box->identity_ == 0) {
+    std::random_device rd;
+    while (box->identity_ == 0) {
+      box->identity_ = ((std::uint64_t{rd()} << 32) | rd()) & 0x7fffffffffffffffULL;
+    }
+    DUET_TRY(box->set_meta(kIdentity, box->identity_));
+  }
   return box;
 }
 

@@ -83,6 +83,8 @@ class Outbox {
   Status ack(std::uint64_t up_to);
   Result<OutboxStats> stats() const;
   const std::string& path() const { return path_; }
+  // Random, made when the file was created; never 0.
+  std::uint64_t identity() const { return identity_; }
 
  private:
   Outbox(sqlite3* db, std::string path, Limits limits)
@@ -96,6 +98,7 @@ class Outbox {
   sqlite3* db_;
   std::string path_;
   Limits limits_;
+  std::uint64_t identity_ = 0;
 };
 
 }  // namespace duet::agent

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli/monitors_apply.h"
 #include "duet/v1/repository.grpc.pb.h"
 
 namespace duet::cli {
@@ -70,11 +71,17 @@ void print_table(const std::vector<std::vector<std::string>>& rows, std::ostream
   }
 }
 
+// `monitors`: what apply wrote besides the repository's transaction (its
+// changes are in `resp`).
 int print_change(const std::optional<grpc::Status>& s, const duet::v1::ChangeResponse& resp,
-                 bool json_out, std::ostream& out) {
+                 bool json_out, std::ostream& out, const MonitorWrites& monitors = {}) {
   if (!s || !s->ok()) return exit_code(s);
   std::map<std::string, int> counts;
   for (const auto& c : resp.changes()) ++counts[c.action()];
+  const bool committed = resp.committed() || !monitors.lsns.empty();
+  const bool replicated = (!resp.committed() || resp.replicated()) && monitors.replicated;
+  std::uint64_t lsn = resp.lsn();
+  for (auto l : monitors.lsns) lsn = std::max(lsn, l);
   if (json_out) {
     json changes = json::array();
     for (const auto& c : resp.changes()) {
@@ -84,14 +91,9 @@ int print_change(const std::optional<grpc::Status>& s, const duet::v1::ChangeRes
            {"action", c.action()},
            {"fields", std::vector<std::string>(c.fields().begin(), c.fields().end())}});
     }
-    out << json{{"node", resp.node()},
-                {"dry_run", resp.dry_run()},
-                {"committed", resp.committed()},
-                {"lsn", resp.lsn()},
-                {"epoch", resp.epoch()},
-                {"replicated", resp.replicated()},
-                {"summary", counts},
-                {"changes", changes}}
+    out << json{{"node", resp.node()}, {"dry_run", resp.dry_run()}, {"committed", committed},
+                {"lsn", lsn},          {"epoch", resp.epoch()},     {"replicated", replicated},
+                {"summary", counts},   {"changes", changes}}
                .dump(2)
         << "\n";
     return 0;
@@ -111,12 +113,18 @@ int print_change(const std::optional<grpc::Status>& s, const duet::v1::ChangeRes
   out << resp.node() << ": " << (summary.empty() ? "nothing given" : summary) << "; ";
   if (resp.dry_run()) {
     out << "dry run, nothing changed\n";
-  } else if (!resp.committed()) {
+  } else if (!committed) {
     out << "nothing to change\n";
   } else {
-    out << "committed at LSN " << resp.lsn() << " (epoch " << resp.epoch() << ")"
-        << (resp.replicated() ? ", replicated to the standby" : ", NOT replicated (master alone)")
-        << "\n";
+    if (resp.committed()) {
+      out << "committed at LSN " << resp.lsn() << " (epoch " << resp.epoch() << ")";
+    }
+    if (!monitors.lsns.empty()) {
+      out << (resp.committed() ? ", monitors at LSN " : "monitors committed at LSN ")
+          << monitors.lsns.front();
+      if (monitors.lsns.size() > 1) out << " to " << monitors.lsns.back();
+    }
+    out << (replicated ? ", replicated to the standby" : ", NOT replicated (master alone)") << "\n";
   }
   return 0;
 }
@@ -195,11 +203,29 @@ int run_apply(const ConnectionOptions& options, const std::string& file, bool dr
     text << in.rdbuf();
     req.set_file(file);
   }
-  req.set_yaml(text.str());
   req.set_dry_run(dry_run);
   duet::v1::ChangeResponse resp;
+  // Monitors are the Monitoring service's: the manager gets the file without them.
+  ApplyFile parsed = split_apply_file(text.str());
+  if (!parsed.has_monitors) {
+    req.set_yaml(text.str());
+    auto s = call(options, "apply", req, &resp, &duet::v1::Repository::Stub::Apply, err);
+    return print_change(s, resp, json_out, out);
+  }
+  MonitorsApply monitors(options, req.file(), std::move(parsed));
+  if (int rc = monitors.check(err); rc != 0) return rc;
+  req.set_yaml(monitors.repository_yaml());
   auto s = call(options, "apply", req, &resp, &duet::v1::Repository::Stub::Apply, err);
-  return print_change(s, resp, json_out, out);
+  if (!s || !s->ok()) return exit_code(s);
+  MonitorWrites writes;
+  if (dry_run) {
+    monitors.plan(resp);
+  } else {
+    writes = monitors.put(resp);
+  }
+  const int rc = print_change(s, resp, json_out, out, writes);
+  err << writes.refused;
+  return writes.refused.empty() ? rc : 1;
 }
 
 int run_nodes_list(const ConnectionOptions& options, const std::string& scope, bool json_out,
@@ -289,12 +315,16 @@ int run_export(const ConnectionOptions& options, bool json_out, std::ostream& ou
   auto s = call(options, "export", duet::v1::ExportRequest(), &resp,
                 &duet::v1::Repository::Stub::Export, err);
   if (!s || !s->ok()) return exit_code(s);
+  auto monitors = export_monitors(options, err);  // read apart from the repository
+  if (!monitors) return 1;
+  std::string yaml = resp.yaml();
+  if (!monitors->empty() && !yaml.empty() && yaml.back() != '\n') yaml += '\n';
+  yaml += *monitors;
   if (json_out) {
-    out << json{{"node", resp.node()}, {"applied_lsn", resp.applied_lsn()}, {"yaml", resp.yaml()}}
-               .dump(2)
+    out << json{{"node", resp.node()}, {"applied_lsn", resp.applied_lsn()}, {"yaml", yaml}}.dump(2)
         << "\n";
   } else {
-    out << resp.yaml();
+    out << yaml;
   }
   return 0;
 }
@@ -325,10 +355,12 @@ RepositoryCommands::RepositoryCommands(CLI::App& app) {
       scopes->add_subcommand("remove", "remove a scope without child scopes, and its memberships");
   scopes_remove_->add_option("name", name_, "scope name")->required();
 
-  apply_ = app.add_subcommand("apply", "create or update the scopes and nodes of a YAML file");
+  apply_ =
+      app.add_subcommand("apply", "create or update the scopes, nodes and monitors of a YAML file");
   apply_->add_option("-f,--file", file_, "the YAML document ('-': standard input)")->required();
   apply_->add_flag("--dry-run", dry_run_, "show what would change, change nothing");
-  export_ = app.add_subcommand("export", "the repository as a YAML document for apply");
+  export_ =
+      app.add_subcommand("export", "the repository and the monitors as a YAML document for apply");
 }
 
 std::optional<int> RepositoryCommands::run(const ConnectionOptions& options, bool json,

@@ -7,7 +7,9 @@
 // ..."). Reads (list, export) ask the master too when there is one, else the
 // first manager that answers; with one --manager they show that node's own
 // copy. `apply -f FILE` sends the file's text; the manager parses and checks
-// it and answers every problem as "FILE:LINE: ...", changing nothing.
+// it and answers every problem as "FILE:LINE: ...", changing nothing. The
+// file's `monitors:` are taken out and put through the Monitoring service
+// (cli/monitors_apply.h); `export` adds them from it.
 //
 // Exit status: 0 done; 1 refused, invalid or no manager; 2 wrong usage;
 // 3 no such node or scope.

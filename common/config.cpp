@@ -246,6 +246,13 @@ ManagerConfig parse_manager_config(const std::string& yaml_text, const std::stri
   if (auto a = root.optional_map("agents")) {
     c.agents.unreachable_after_ms =
         a->int_or("unreachable_after_ms", c.agents.unreachable_after_ms, 1000, 86400000);
+    c.agents.workers = static_cast<int>(a->int_or("workers", c.agents.workers, 1, 256));
+    c.agents.metrics_raw_keep_ms =
+        a->int_or("metrics_raw_hours", c.agents.metrics_raw_keep_ms / 3600000, 1, 24 * 3660) *
+        3600000;
+    c.agents.metrics_hourly_keep_ms =
+        a->int_or("metrics_hourly_days", c.agents.metrics_hourly_keep_ms / 86400000, 1, 3660) *
+        86400000;
     a->finish();
   }
   c.shutdown_grace_ms = root.int_or("shutdown_grace_ms", c.shutdown_grace_ms, 0, 600000);

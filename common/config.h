@@ -104,6 +104,12 @@ struct HaConfig {
 struct AgentsConfig {
   // An agent without a session this long raises "agent unreachable".
   std::int64_t unreachable_after_ms = 60000;
+  // Threads for the monitors the manager runs itself (pings need none).
+  int workers = 8;
+  // Monitor results are kept as they came for this long, then as hourly
+  // points (mean, min, max, count) for the second span.
+  std::int64_t metrics_raw_keep_ms = 7LL * 24 * 3600 * 1000;
+  std::int64_t metrics_hourly_keep_ms = 400LL * 24 * 3600 * 1000;
 };
 
 struct ManagerConfig {

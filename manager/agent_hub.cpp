@@ -69,6 +69,7 @@ AgentHub::AgentHub(boost::asio::any_io_executor strand, Clock& clock, Options op
 AgentHub::~AgentHub() {
   if (flush_timer_) clock_.cancel(*flush_timer_);
   if (liveness_timer_) clock_.cancel(*liveness_timer_);
+  if (maintain_timer_) clock_.cancel(*maintain_timer_);
 }
 
 duet::v1::ManagerMessage AgentHub::message() const {
@@ -87,13 +88,14 @@ AgentHub::Agent& AgentHub::agent(const std::string& node) {
     if (row.ok() && row->has_value()) {
       const auto& r = **row;
       a.in_store = true;
-      a.stored = a.taken = static_cast<std::uint64_t>(int_of(r, "acked_up_to"));
+      a.stored = a.committed = a.taken = static_cast<std::uint64_t>(int_of(r, "acked_up_to"));
       a.last_seen_ms = int_of(r, "last_seen_ms");
       a.reachable = int_of(r, "reachable") != 0;
       a.version = text_of(r, "version");
       a.address = text_of(r, "address");
       a.outbox_dropped = static_cast<std::uint64_t>(int_of(r, "outbox_dropped"));
       a.enrolled_at_ms = int_of(r, "enrolled_at_ms");
+      a.outbox_identity = static_cast<std::uint64_t>(int_of(r, "outbox_identity"));
     }
   }
   return a;
@@ -117,10 +119,23 @@ void AgentHub::start_acting() {
   load_status();
   liveness_timer_ =
       clock_.call_after(std::chrono::milliseconds(kLivenessTickMs), [this] { liveness_tick(); });
+  schedule_maintenance();
+}
+
+void AgentHub::schedule_maintenance() {
+  maintain_timer_ =
+      clock_.call_after(std::chrono::milliseconds(options_.maintain_every_ms), [this] {
+        maintain_timer_.reset();
+        if (!acting_) return;
+        maintain_metrics();
+        schedule_maintenance();
+      });
 }
 
 void AgentHub::stop_acting() {
   acting_ = false;
+  if (maintain_timer_) clock_.cancel(*maintain_timer_);
+  maintain_timer_.reset();
   if (liveness_timer_) clock_.cancel(*liveness_timer_);
   liveness_timer_.reset();
   if (flush_timer_) clock_.cancel(*flush_timer_);
@@ -172,6 +187,7 @@ void AgentHub::reload() {
   auto state = repository::load_state(*s);
   if (state.ok()) repo_ = std::move(*state);
   if (!acting_) return;
+  if (on_reload_) on_reload_();
   for (auto& [node, a] : agents_) {
     if (a.link) send_assignments(a, false);
   }
@@ -200,8 +216,7 @@ duet::v1::Assignments AgentHub::assignments_for(const std::string& node) const {
 
 void AgentHub::send_assignments(Agent& a, bool force) {
   auto as = assignments_for(a.node);
-  std::string sig;
-  as.SerializeToString(&sig);
+  std::string sig = monitors::canonical_bytes(as);
   if (!force && sig == a.assignments) return;
   a.assignments = std::move(sig);
   a.monitors = static_cast<std::size_t>(as.monitors_size());
@@ -252,7 +267,24 @@ void AgentHub::on_hello(const std::shared_ptr<AgentLink>& link, const duet::v1::
     a.link->finish(grpc::Status(grpc::StatusCode::ABORTED, "replaced by a newer session"));
   }
   a.link = link;
-  a.taken = a.stored;  // what the old session had in flight is resent
+  bool new_outbox = false;
+  if (hello.outbox_identity() != 0 && hello.outbox_identity() != a.outbox_identity) {
+    if (a.outbox_identity != 0 && a.stored != 0) {
+      // A rebuilt host: its numbers start at 1 again. Nothing of the old
+      // outbox can come any more; take the new one from its start.
+      spdlog::warn(
+          "agents: {} has a new outbox (its results are numbered from 1 again); "
+          "the master held the old one's results up to {}",
+          node, a.stored);
+      std::erase_if(pending_, [&](const Pending& p) { return p.node == node; });
+      a.stored = a.committed = 0;
+    }
+    a.outbox_identity = hello.outbox_identity();
+    new_outbox = true;
+  }
+  // What the old session had queued is resent; what is committed and awaiting
+  // replication is not taken again (its ack follows when it is replicated).
+  a.taken = a.committed;
   const std::int64_t now_ms = to_unix_ms(clock_.wall_now());
   a.last_seen_ms = now_ms;
   a.version = hello.version();
@@ -267,13 +299,13 @@ void AgentHub::on_hello(const std::shared_ptr<AgentLink>& link, const duet::v1::
   w->set_acked_up_to(a.stored);
   w->set_keepalive_ms(options_.keepalive_ms);
   auto as = assignments_for(node);
-  as.SerializeToString(&a.assignments);
+  a.assignments = monitors::canonical_bytes(as);
   a.monitors = static_cast<std::size_t>(as.monitors_size());
   *w->mutable_assignments() = std::move(as);
   link->send(std::move(m));
   spdlog::info("agents: {} connected from {} (agent {}, holds results up to {}, {} monitors)", node,
                a.address, a.version, a.stored, a.monitors);
-  if (!a.in_store || !a.reachable) {
+  if (!a.in_store || !a.reachable || new_outbox) {
     store::WriteBatch batch;
     std::map<std::string, std::int64_t> counted;
     if (a.in_store && !a.reachable) {
@@ -362,7 +394,7 @@ void AgentHub::on_closed(const std::shared_ptr<AgentLink>& link) {
     a.link.reset();
     a.last_seen_ms = to_unix_ms(clock_.wall_now());
     std::erase_if(pending_, [&](const Pending& p) { return p.node == node; });
-    a.taken = a.stored;
+    a.taken = a.committed;
     spdlog::info("agents: {} disconnected", node);
     return;
   }
@@ -377,15 +409,17 @@ void AgentHub::schedule_flush() {
 }
 
 void AgentHub::add_agent_row(store::WriteBatch& batch, const Agent& a, std::int64_t now_ms) const {
-  batch.put("agents", store::Row{{"node", a.node},
-                                 {"acked_up_to", static_cast<std::int64_t>(a.taken)},
-                                 {"last_seen_ms", a.last_seen_ms},
-                                 {"reachable", std::int64_t{a.reachable ? 1 : 0}},
-                                 {"version", a.version},
-                                 {"address", a.address},
-                                 {"outbox_dropped", static_cast<std::int64_t>(a.outbox_dropped)},
-                                 {"enrolled_at_ms", a.enrolled_at_ms},
-                                 {"updated_at_ms", now_ms}});
+  batch.put("agents",
+            store::Row{{"node", a.node},
+                       {"acked_up_to", static_cast<std::int64_t>(a.taken)},
+                       {"last_seen_ms", a.last_seen_ms},
+                       {"reachable", std::int64_t{a.reachable ? 1 : 0}},
+                       {"version", a.version},
+                       {"address", a.address},
+                       {"outbox_dropped", static_cast<std::int64_t>(a.outbox_dropped)},
+                       {"enrolled_at_ms", a.enrolled_at_ms},
+                       {"updated_at_ms", now_ms},
+                       {"outbox_identity", static_cast<std::int64_t>(a.outbox_identity)}});
 }
 
 void AgentHub::raise(store::WriteBatch& batch, std::map<std::string, std::int64_t>& counted,
@@ -526,9 +560,12 @@ void AgentHub::flush() {
     Agent copy = a;
     copy.taken = seq;
     add_agent_row(batch, copy, now_ms);
+    a.committed = std::max(a.committed, seq);
   }
   const std::size_t n = batch_items.size();
-  hooks_.commit(batch, [this, up_to, counted, status_before, n,
+  std::map<std::string, std::uint64_t> identities;  // the outbox each agent's numbers are of
+  for (const auto& [node, seq] : up_to) identities[node] = agents_[node].outbox_identity;
+  hooks_.commit(batch, [this, up_to, identities, counted, status_before, n,
                         epoch = hooks_.epoch()](Result<ha::Runner::Committed> r) {
     if (!r.ok()) {
       ++commit_failures_;
@@ -547,7 +584,7 @@ void AgentHub::flush() {
       for (const auto& [node, seq] : up_to) {
         auto it = agents_.find(node);
         if (it == agents_.end()) continue;
-        it->second.taken = it->second.stored;
+        it->second.taken = it->second.committed = it->second.stored;
         if (it->second.link) {
           it->second.link->finish(
               grpc::Status(grpc::StatusCode::UNAVAILABLE, "results not committed; send again"));
@@ -561,6 +598,7 @@ void AgentHub::flush() {
       auto it = agents_.find(node);
       if (it == agents_.end()) continue;
       Agent& a = it->second;
+      if (a.outbox_identity != identities.at(node)) continue;  // a new outbox meanwhile
       a.stored = std::max(a.stored, seq);
       if (a.link) {
         duet::v1::ManagerMessage m = message();
@@ -595,6 +633,139 @@ void AgentHub::liveness_tick() {
   if (batch.empty()) return;
   spdlog::warn("agents: unreachable: {}", names);
   commit_simple(std::move(batch), std::move(counted), "agents unreachable");
+}
+
+std::size_t AgentHub::maintain_metrics() {
+  store::Store* s = hooks_.store();
+  if (s == nullptr || !acting_) return 0;
+  const std::int64_t now_ms = to_unix_ms(clock_.wall_now());
+  constexpr std::int64_t kHour = 3'600'000;
+  // Whole hours before this are rolled up.
+  const std::int64_t raw_cutoff = (now_ms - options_.raw_keep_ms) / kHour * kHour;
+  const std::int64_t hourly_cutoff = now_ms - options_.hourly_keep_ms;
+  // The series: every (monitor, node) with a status, in key order from the cursor.
+  std::vector<std::string> series;
+  for (auto it = status_.upper_bound(maintain_cursor_);
+       it != status_.end() && series.size() < options_.maintain_series; ++it) {
+    series.push_back(it->first);
+  }
+  if (series.size() < options_.maintain_series) {
+    for (auto it = status_.begin();
+         it != status_.end() && series.size() < options_.maintain_series &&
+         it->first <= maintain_cursor_;
+         ++it) {
+      series.push_back(it->first);
+    }
+  }
+  store::WriteBatch batch;
+  std::size_t rolled = 0;
+  for (const auto& key : series) {
+    maintain_cursor_ = key;
+    const auto sep = key.find(kSep);
+    const std::string monitor = key.substr(0, sep), node = key.substr(sep + 1);
+    const std::string prefix = node + kSep + monitor + kSep;
+    // Raw rows of whole hours past the raw span, by hour.
+    struct Agg {
+      double sum = 0, min = 0, max = 0;
+      std::uint32_t count = 0;
+    };
+    std::map<std::int64_t, std::map<std::pair<std::string, std::string>, Agg>> hours;
+    std::map<std::int64_t, std::pair<std::uint32_t, std::uint32_t>> results;  // (all, failed)
+    const std::string stop = metrics_key(node, monitor, raw_cutoff, 0);
+    (void)s->scan_after("metrics", prefix, [&](const store::Row& row) {
+      const std::string k = text_of(row, "key");
+      if (k.compare(0, prefix.size(), prefix) != 0 || k >= stop) return false;
+      if (rolled >= options_.maintain_rows) return false;
+      duet::v1::MetricPoint p;
+      const std::int64_t at = int_of(row, "at_ms");
+      const std::int64_t hour = at / kHour * kHour;
+      if (p.ParseFromString(text_of(row, "point"))) {
+        auto& r = results[hour];
+        ++r.first;
+        if (!p.ok()) ++r.second;
+        for (const auto& m : p.metrics()) {
+          Agg& a = hours[hour][{m.name(), m.label()}];
+          if (a.count == 0) {
+            a.min = a.max = m.value();
+          } else {
+            a.min = std::min(a.min, m.value());
+            a.max = std::max(a.max, m.value());
+          }
+          a.sum += m.value();
+          ++a.count;
+        }
+      } else {
+        results[hour];
+      }
+      batch.erase("metrics", k);
+      ++rolled;
+      return true;
+    });
+    for (const auto& [hour, counts] : results) {
+      const std::string hkey = metrics_key(node, monitor, hour, 0).substr(0, prefix.size() + 15);
+      // Merge into the hour's point when an earlier pass made one.
+      std::map<std::pair<std::string, std::string>, Agg> merged = hours[hour];
+      std::uint32_t all = counts.first, failed = counts.second;
+      auto existing = s->get("metrics_hourly", hkey);
+      if (existing.ok() && existing->has_value()) {
+        duet::v1::MetricPoint old;
+        if (old.ParseFromString(text_of(**existing, "point"))) {
+          all += old.results();
+          failed += old.failed();
+          for (const auto& m : old.metrics()) {
+            Agg& a = merged[{m.name(), m.label()}];
+            if (a.count == 0) {
+              a.min = m.min();
+              a.max = m.max();
+            } else {
+              a.min = std::min(a.min, m.min());
+              a.max = std::max(a.max, m.max());
+            }
+            a.sum += m.value() * m.count();
+            a.count += m.count();
+          }
+        }
+      }
+      duet::v1::MetricPoint point;
+      point.set_at_ms(hour);
+      point.set_resolution("hour");
+      point.set_results(all);
+      point.set_failed(failed);
+      point.set_ok(failed < all);
+      for (const auto& [id, a] : merged) {
+        auto* m = point.add_metrics();
+        m->set_name(id.first);
+        m->set_label(id.second);
+        m->set_value(a.count == 0 ? 0 : a.sum / a.count);
+        m->set_min(a.min);
+        m->set_max(a.max);
+        m->set_count(a.count);
+      }
+      std::string blob;
+      point.SerializeToString(&blob);
+      batch.put(
+          "metrics_hourly",
+          store::Row{{"key", hkey}, {"at_ms", hour}, {"point", store::Blob{std::move(blob)}}});
+    }
+    // Hourly points past their span.
+    const std::string hstop =
+        metrics_key(node, monitor, hourly_cutoff, 0).substr(0, prefix.size() + 15);
+    (void)s->scan_after("metrics_hourly", prefix, [&](const store::Row& row) {
+      const std::string k = text_of(row, "key");
+      if (k.compare(0, prefix.size(), prefix) != 0 || k >= hstop) return false;
+      batch.erase("metrics_hourly", k);
+      return true;
+    });
+    if (rolled >= options_.maintain_rows) break;
+  }
+  if (batch.empty()) return 0;
+  hooks_.commit(batch, [rolled](Result<ha::Runner::Committed> r) {
+    if (!r.ok()) {
+      spdlog::error("metrics: retention pass not committed: {}", r.error().to_string());
+    }
+  });
+  if (rolled > 0) spdlog::debug("metrics: {} results rolled up into hourly points", rolled);
+  return rolled;
 }
 
 Result<duet::v1::ListAgentsResponse> AgentHub::list_agents() const {
@@ -699,7 +870,7 @@ void AgentHub::put_monitor(const duet::v1::PutMonitorRequest& req,
           duet::v1::MonitorDef old = it->second.def;
           old.clear_updated_at_ms();
           old.clear_updated_by();
-          if (old.SerializeAsString() == def.SerializeAsString()) {
+          if (monitors::canonical_bytes(old) == monitors::canonical_bytes(def)) {
             action = "unchanged";
             return batch;
           }
@@ -810,6 +981,21 @@ Result<duet::v1::QueryMetricsResponse> AgentHub::query_metrics(
   const std::string prefix = req.node() + kSep + req.monitor() + kSep;
   duet::v1::QueryMetricsResponse resp;
   resp.set_node(options_.node_name);
+  // Hourly points first (older than the raw span), then the raw results.
+  {
+    const std::string after =
+        metrics_key(req.node(), req.monitor(), since / 3'600'000 * 3'600'000 - 1, 0)
+            .substr(0, prefix.size() + 15);
+    auto scanned = s->scan_after("metrics_hourly", after, [&](const store::Row& row) {
+      const std::string key = text_of(row, "key");
+      if (key.compare(0, prefix.size(), prefix) != 0) return false;
+      if (int_of(row, "at_ms") > until) return false;
+      duet::v1::MetricPoint p;
+      if (p.ParseFromString(text_of(row, "point"))) *resp.add_points() = std::move(p);
+      return static_cast<std::uint32_t>(resp.points_size()) < limit;
+    });
+    if (!scanned.ok()) return scanned.error();
+  }
   // Keys above the one just before `since` in this series.
   const std::string after = metrics_key(req.node(), req.monitor(), since - 1, UINT64_MAX);
   auto scanned = s->scan_after("metrics", after, [&](const store::Row& row) {
@@ -817,7 +1003,10 @@ Result<duet::v1::QueryMetricsResponse> AgentHub::query_metrics(
     if (key.compare(0, prefix.size(), prefix) != 0) return false;
     if (int_of(row, "at_ms") > until) return false;
     duet::v1::MetricPoint p;
-    if (p.ParseFromString(text_of(row, "point"))) *resp.add_points() = std::move(p);
+    if (p.ParseFromString(text_of(row, "point"))) {
+      p.set_resolution("raw");
+      *resp.add_points() = std::move(p);
+    }
     return static_cast<std::uint32_t>(resp.points_size()) < limit;
   });
   if (!scanned.ok()) return scanned.error();

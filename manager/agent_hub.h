@@ -81,6 +81,12 @@ class AgentHub {
     std::int64_t batch_delay_ms = 5;
     std::uint32_t keepalive_ms = 10'000;
     std::size_t max_batch = 5'000;  // results per transaction at most
+    // Retention: raw results, then hourly points (see maintain_metrics).
+    std::int64_t raw_keep_ms = 7LL * 24 * 3600 * 1000;
+    std::int64_t hourly_keep_ms = 400LL * 24 * 3600 * 1000;
+    std::int64_t maintain_every_ms = 60'000;
+    std::size_t maintain_series = 200;   // series looked at per pass at most
+    std::size_t maintain_rows = 20'000;  // raw rows rolled up per pass at most
   };
 
   AgentHub(boost::asio::any_io_executor strand, Clock& clock, Options options, Hooks hooks);
@@ -101,6 +107,8 @@ class AgentHub {
   void stop_acting();
   // Monitors or the repository changed: definitions and assignments anew.
   void reload();
+  // Called after each reload (the agentless runner takes its targets anew).
+  void on_reload(std::function<void()> fn) { on_reload_ = std::move(fn); }
 
   // The Monitoring service (strand). Writes: master only.
   Result<duet::v1::ListAgentsResponse> list_agents() const;
@@ -124,6 +132,14 @@ class AgentHub {
   };
   std::vector<Target> manager_targets() const;
 
+  // Retention (master; every maintain_every_ms, also callable by tests): for
+  // some series (node, monitor) at a time, the raw results of each whole hour
+  // older than raw_keep_ms become one hourly point (mean, min, max and count
+  // per metric, merged into the hour's point if it exists) and go; hourly
+  // points older than hourly_keep_ms go. One transaction per pass. Returns
+  // the raw rows rolled up.
+  std::size_t maintain_metrics();
+
   // The (monitor, node) status key and a metrics row key.
   static std::string status_key(const std::string& monitor, const std::string& node);
   static std::string metrics_key(const std::string& node, const std::string& monitor,
@@ -133,15 +149,17 @@ class AgentHub {
   struct Agent {
     std::string node;
     std::shared_ptr<AgentLink> link;
-    std::uint64_t stored = 0;  // committed and acknowledged up to
-    std::uint64_t taken = 0;   // highest result taken into a batch
+    std::uint64_t stored = 0;     // committed, replicated and acknowledged up to
+    std::uint64_t committed = 0;  // in a batch handed to commit (awaiting replication)
+    std::uint64_t taken = 0;      // highest result taken (pending or committed)
     std::int64_t last_seen_ms = 0;
     bool reachable = true;
     bool in_store = false;
     std::int64_t enrolled_at_ms = 0;
     std::string version, address;
     std::uint64_t outbox_pending = 0, outbox_dropped = 0;
-    std::string assignments;  // serialized, as last sent
+    std::uint64_t outbox_identity = 0;  // of the outbox whose numbers `stored` counts
+    std::string assignments;            // serialized, as last sent
     std::size_t monitors = 0;
   };
   struct Pending {
@@ -167,6 +185,7 @@ class AgentHub {
   void schedule_flush();
   void flush();
   void liveness_tick();
+  void schedule_maintenance();
   void add_agent_row(store::WriteBatch& batch, const Agent& a, std::int64_t now_ms) const;
   // Raises an event of `protocol` about `node` into `batch`.
   void raise(store::WriteBatch& batch, std::map<std::string, std::int64_t>& counted,
@@ -192,8 +211,11 @@ class AgentHub {
   std::vector<Pending> pending_;
   std::optional<TimerId> flush_timer_;
   std::optional<TimerId> liveness_timer_;
+  std::optional<TimerId> maintain_timer_;
+  std::string maintain_cursor_;  // the status key the next pass starts after
   std::uint64_t local_seq_ = 0;  // tells apart local results of the same millisecond
   std::uint64_t commit_failures_ = 0;
+  std::function<void()> on_reload_;
 };
 
 }  // namespace duet::manager

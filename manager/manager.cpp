@@ -202,6 +202,7 @@ bool Manager::start_server() {
     runner_->commit(batch, [this, done = std::move(done)](Result<ha::Runner::Committed> r) {
       if (r.ok() && intake_) intake_->reload_repository();  // senders map anew
       if (r.ok() && agents_) agents_->reload();             // scopes assign monitors
+      if (r.ok() && agentless_ && acting_master_) agentless_->update();
       done(std::move(r));
     });
   };
@@ -274,11 +275,14 @@ void Manager::start_ha() {
     acting_master_ = true;
     if (intake_) intake_->start_acting(epoch);
     if (agents_) agents_->start_acting();
+    if (agentless_) agentless_->update();
   };
   hooks.stop_acting = [this](const std::string& reason) {
     acting_master_ = false;
     if (intake_) intake_->stop_acting(reason.rfind("switchover", 0) == 0);
-    if (agents_) agents_->stop_acting();
+    if (agentless_) agentless_->stop();
+  if (agents_) agents_->stop_acting();
+    if (agentless_) agentless_->stop();
   };
   runner_ = std::make_unique<ha::Runner>(io_.get_executor(), clock_, std::move(options), *store_,
                                          ha::make_guard(io_.get_executor(), clock_, config_),
@@ -312,8 +316,15 @@ void Manager::start_ha() {
   AgentHub::Options agent_options;
   agent_options.node_name = config_.node.name;
   agent_options.unreachable_after_ms = config_.agents.unreachable_after_ms;
+  agent_options.raw_keep_ms = config_.agents.metrics_raw_keep_ms;
+  agent_options.hourly_keep_ms = config_.agents.metrics_hourly_keep_ms;
   agents_ = std::make_unique<AgentHub>(io_.get_executor(), clock_, agent_options,
                                        std::move(agent_hooks));
+  agents_->on_reload([this] {
+    if (agentless_ && acting_master_) agentless_->update();
+  });
+  agentless_ = std::make_unique<AgentlessRunner>(io_.get_executor(), clock_, *agents_,
+                                                 config_.agents.workers);
   if (auto s = intake_->start(); !s.ok()) {
     spdlog::error("receivers: {}", s.error().to_string());
     stop(1);

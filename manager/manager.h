@@ -29,6 +29,7 @@
 #include "manager/admin_service.h"
 #include "manager/agent_hub.h"
 #include "manager/agent_service.h"
+#include "manager/agentless.h"
 #include "manager/event_intake.h"
 #include "manager/events_service.h"
 #include "manager/peer_service.h"
@@ -78,6 +79,7 @@ class Manager {
   std::unique_ptr<MonitoringService> monitoring_service_;
   std::unique_ptr<EventIntake> intake_;  // once the store is open
   std::unique_ptr<AgentHub> agents_;     // once the store is open
+  std::unique_ptr<AgentlessRunner> agentless_;
   std::unique_ptr<ha::Runner> runner_;
   std::unique_ptr<grpc::Server> server_;
 

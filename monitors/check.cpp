@@ -1,5 +1,8 @@
 #include "monitors/check.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
 #include <algorithm>
 #include <chrono>
 #include <set>
@@ -574,6 +577,17 @@ Status validate_monitor(const duet::v1::MonitorDef& def) {
 Result<std::unique_ptr<Check>> make_check(const duet::v1::MonitorDef& def,
                                           const CheckContext& context) {
   return build(def, context);
+}
+
+std::string canonical_bytes(const google::protobuf::Message& message) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    message.SerializeToCodedStream(&coded);
+  }
+  return out;
 }
 
 duet::v1::MonitorResult to_result(const Measurement& m, const std::string& monitor,

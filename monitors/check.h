@@ -68,6 +68,11 @@ std::chrono::milliseconds run_every(const duet::v1::MonitorDef& def);
 // reading whose changes of priority are.
 bool event_per_result(const std::string& kind);
 
+// The bytes of a definition (or any message) in a deterministic encoding:
+// map fields (params) in key order, so two processes compare the same
+// definition as equal (the default encoding orders maps by hash).
+std::string canonical_bytes(const google::protobuf::Message& message);
+
 // A Measurement as the wire form, and back.
 duet::v1::MonitorResult to_result(const Measurement& m, const std::string& monitor,
                                   const std::string& node, std::int64_t started_at_ms,

@@ -276,6 +276,20 @@ const Schema& manager_schema() {
                                     {"point", ColumnType::kBlob, true}},
                         .key = "key"}},
       },
+      Migration{
+          .version = 8,
+          .description = "metrics downsampled by the hour; the identity of an agent's outbox",
+          // Keyed like `metrics` ("node\x1fmonitor\x1f<hour start ms, 15 digits>");
+          // `point` is a duet.v1.MetricPoint with resolution "hour".
+          .create_tables = {TableDef{.name = "metrics_hourly",
+                                     .columns = {{"key", ColumnType::kText, true},
+                                                 {"at_ms", ColumnType::kInt, true},
+                                                 {"point", ColumnType::kBlob, true}},
+                                     .key = "key"}},
+          .create_indexes = {},
+          // The identity of the agent's outbox file whose numbers acked_up_to counts.
+          .add_columns = {AddColumn{"agents", ColumnDef{"outbox_identity", ColumnType::kInt, false}}},
+      },
   });
   return schema;
 }

@@ -90,6 +90,7 @@ struct Fixture {
     AgentHub::Options options;
     options.node_name = "a";
     options.unreachable_after_ms = 5000;
+    options.hourly_keep_ms = 10LL * 365 * 24 * 3600 * 1000;  // the test's results are from 2023
     hub = std::make_unique<AgentHub>(boost::asio::any_io_executor(), clock, options,
                                      std::move(hooks));
     hub->start_acting();
@@ -321,4 +322,74 @@ TEST_CASE("hub: agents list shows who is connected, and to which manager", "[age
   CHECK(list->agents(1).state() == "disconnected");
   CHECK(list->agents(1).manager().empty());
   CHECK(list->agents(1).last_seen_ms() > 0);
+}
+
+TEST_CASE("hub: results past the raw span become hourly points", "[agent_hub]") {
+  Fixture f;
+  f.put_monitor(command_monitor("load"));
+  auto link = f.hello();
+  // Three results in one hour of 2023, long past the raw span (7 days).
+  for (std::uint64_t s = 1; s <= 3; ++s) f.result(link, s, "load", static_cast<double>(s));
+  f.clock.advance(std::chrono::milliseconds(10));
+  f.replicate();
+  CHECK(f.hub->maintain_metrics() == 3);
+  f.replicate();
+  v1::QueryMetricsRequest req;
+  req.set_node("web01");
+  req.set_monitor("load");
+  req.set_since_ms(1);
+  auto q = f.hub->query_metrics(req);
+  REQUIRE(q.ok());
+  REQUIRE(q->points_size() == 1);
+  const auto& p = q->points(0);
+  CHECK(p.resolution() == "hour");
+  CHECK(p.at_ms() == 1'700'000'000'000 / 3'600'000 * 3'600'000);
+  CHECK(p.results() == 3);
+  REQUIRE(p.metrics_size() == 1);
+  CHECK(p.metrics(0).value() == Approx(2.0));
+  CHECK(p.metrics(0).min() == 1.0);
+  CHECK(p.metrics(0).max() == 3.0);
+  CHECK(p.metrics(0).count() == 3);
+  // A late result of the same hour merges into its point.
+  f.result(link, 4, "load", 10.0);
+  f.clock.advance(std::chrono::milliseconds(10));
+  f.replicate();
+  CHECK(f.hub->maintain_metrics() == 1);
+  f.replicate();
+  q = f.hub->query_metrics(req);
+  REQUIRE(q.ok());
+  REQUIRE(q->points_size() == 1);
+  CHECK(q->points(0).results() == 4);
+  CHECK(q->points(0).metrics(0).value() == Approx(4.0));
+  CHECK(q->points(0).metrics(0).max() == 10.0);
+  CHECK(f.hub->maintain_metrics() == 0);  // nothing left to roll up
+}
+
+TEST_CASE("hub: a new outbox (a rebuilt host) is taken from its start", "[agent_hub]") {
+  Fixture f;
+  f.put_monitor(command_monitor("load"));
+  auto hello = [&](std::uint64_t identity) {
+    auto link = std::make_shared<FakeLink>();
+    v1::AgentHello h;
+    h.set_node("web01");
+    h.set_outbox_identity(identity);
+    f.hub->on_hello(link, h);
+    f.replicate();
+    return link;
+  };
+  auto link = hello(111);
+  for (std::uint64_t s = 1; s <= 3; ++s) f.result(link, s, "load", 1.0);
+  f.clock.advance(std::chrono::milliseconds(10));
+  f.replicate();
+  CHECK(hello(111)->sent[0].welcome().acked_up_to() == 3);  // the same outbox: where it was
+  auto fresh = hello(222);
+  CHECK(fresh->sent[0].welcome().acked_up_to() == 0);
+  f.result(fresh, 1, "load", 1.0);
+  f.clock.advance(std::chrono::milliseconds(10));
+  f.replicate();
+  CHECK(fresh->acks().back() == 1);
+  // A new master reads the identity with the number.
+  f.hub->stop_acting();
+  f.make_hub();
+  CHECK(hello(222)->sent[0].welcome().acked_up_to() == 1);
 }
