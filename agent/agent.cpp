@@ -9,8 +9,12 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <filesystem>
+#include <fstream>
 #include <random>
 
+#include "common/enrolment.h"
+#include "common/errors.h"
 #include "common/tls.h"
 #include "duet/version.h"
 
@@ -265,7 +269,97 @@ void AgentProcess::run_monitor(const std::shared_ptr<Scheduled>& s) {
   if (!outputs.empty()) notify();
 }
 
+bool AgentProcess::needs_enrolment() const {
+  std::error_code ec;
+  return !config_.tls.insecure && !config_.enrol_token.empty() &&
+         !std::filesystem::exists(config_.tls.cert_file, ec);
+}
+
+namespace {
+
+Status write_file(const std::string& path, const std::string& text, std::filesystem::perms mode) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return make_error(CommonErrc::kIo, "cannot write " + tmp);
+    std::error_code ec;
+    std::filesystem::permissions(tmp, mode, ec);
+    out << text;
+    out.flush();
+    if (!out) return make_error(CommonErrc::kIo, "cannot write " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return make_error(CommonErrc::kIo, "cannot rename " + tmp + ": " + ec.message());
+  return ok_status();
+}
+
+}  // namespace
+
+bool AgentProcess::enrol() {
+  auto made = make_key_and_csr(config_.node);
+  if (!made.ok()) {
+    spdlog::error("enrolment: {}", made.error().to_string());
+    return false;
+  }
+  std::ifstream ca_in(config_.tls.ca_file);
+  const std::string ca((std::istreambuf_iterator<char>(ca_in)), std::istreambuf_iterator<char>());
+  grpc::SslCredentialsOptions options;  // the managers are checked; no client certificate yet
+  options.pem_root_certs = ca;
+  auto creds = grpc::SslCredentials(options);
+  std::int64_t backoff_ms = config_.reconnect_min_ms;
+  std::size_t index = 0;
+  while (!stopping_) {
+    const std::string address =
+        config_.enrol_managers[index++ % config_.enrol_managers.size()].to_string();
+    auto channel = grpc::CreateCustomChannel(address, creds, make_channel_arguments(config_.tls));
+    auto stub = duet::v1::Agent::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    duet::v1::EnrolRequest req;
+    req.set_node(config_.node);
+    req.set_token(config_.enrol_token);
+    req.set_csr_pem(made->csr_pem);
+    duet::v1::EnrolResponse resp;
+    const grpc::Status s = stub->Enrol(&ctx, req, &resp);
+    if (s.ok()) {
+      // The key first: a certificate without its key would stop the next start.
+      std::filesystem::create_directories(
+          std::filesystem::path(config_.tls.key_file).parent_path().empty()
+              ? std::filesystem::path(".")
+              : std::filesystem::path(config_.tls.key_file).parent_path());
+      auto k = write_file(config_.tls.key_file, made->key_pem,
+                          std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+      auto c = k.ok() ? write_file(config_.tls.cert_file, resp.cert_pem(),
+                                   std::filesystem::perms::owner_read |
+                                       std::filesystem::perms::owner_write |
+                                       std::filesystem::perms::group_read |
+                                       std::filesystem::perms::others_read)
+                      : k;
+      if (!c.ok()) {
+        spdlog::error("enrolment: {}", c.error().to_string());
+        return false;
+      }
+      spdlog::info(
+          "enrolled with {}: certificate for {} written to {}; the token is used up (remove "
+          "enrol_token from the config)",
+          address, config_.node, config_.tls.cert_file);
+      return true;
+    }
+    spdlog::warn("enrolment with {} failed: {}", address, s.error_message());
+    if (s.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
+        s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+      backoff_ms = std::max<std::int64_t>(backoff_ms, 30000);  // needs the operator
+    }
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::milliseconds(backoff_ms), [this] { return stopping_.load(); });
+    backoff_ms = std::min(backoff_ms * 2, std::max<std::int64_t>(config_.reconnect_max_ms, 30000));
+  }
+  return false;
+}
+
 void AgentProcess::session_loop() {
+  if (needs_enrolment() && !enrol()) return;
   std::size_t index = 0;
   std::int64_t backoff_ms = 0;
   std::optional<std::string> redirect;
@@ -376,7 +470,14 @@ std::optional<std::string> AgentProcess::run_session(const std::string& address)
   disarm();
   if (!got) {
     auto status = stream->Finish();
-    spdlog::debug("manager {}: no session: {}", address, status.error_message());
+    const auto code = status.error_code();
+    if (code == grpc::StatusCode::PERMISSION_DENIED || code == grpc::StatusCode::INVALID_ARGUMENT ||
+        code == grpc::StatusCode::UNAUTHENTICATED) {
+      // The operator's to fix (a certificate for another node, a bad name).
+      spdlog::error("manager {} refused this agent: {}", address, status.error_message());
+    } else {
+      spdlog::debug("manager {}: no session: {}", address, status.error_message());
+    }
     return std::nullopt;
   }
   if (first.epoch() < max_epoch_) {

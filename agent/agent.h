@@ -63,6 +63,11 @@ class AgentProcess {
  private:
   struct Scheduled;
   void session_loop();
+  // Whether the agent must enrol first: a token, TLS, and no certificate yet.
+  bool needs_enrolment() const;
+  // Obtains the agent's certificate with its token (retrying until it has
+  // one or the agent stops); false when stopping.
+  bool enrol();
   // One session with `address`; returns the master's address when told to go elsewhere.
   std::optional<std::string> run_session(const std::string& address);
   void apply_assignments(const duet::v1::Assignments& as, bool persist);

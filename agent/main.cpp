@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <filesystem>
 #include <iostream>
 
 #include "agent/agent.h"
@@ -35,6 +36,8 @@ int main(int argc, char** argv) {
   }
   if (config.tls.insecure) {
     spdlog::warn("tls: insecure: true — talking to managers WITHOUT TLS; local demos only");
+  } else if (!config.enrol_token.empty() && !std::filesystem::exists(config.tls.cert_file)) {
+    spdlog::info("tls: no certificate at {} yet: enrolling with the token", config.tls.cert_file);
   } else if (auto creds = duet::make_channel_credentials(config.tls); !creds.ok()) {
     spdlog::error("tls: {}", creds.error().to_string());
     return 1;

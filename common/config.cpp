@@ -1,6 +1,7 @@
 #include "common/config.h"
 
 #include <fstream>
+#include <filesystem>
 #include <regex>
 
 namespace duet {
@@ -37,7 +38,7 @@ void check_readable(YamlReader& r, const std::string& key, const std::string& pa
   if (!in) r.fail(key, "cannot read file '" + path + "'");
 }
 
-TlsConfig read_tls(YamlReader r, bool server) {
+TlsConfig read_tls(YamlReader r, bool server, bool identity_optional = false) {
   TlsConfig t;
   t.insecure = r.bool_or("insecure", false);
   if (t.insecure) {
@@ -51,8 +52,14 @@ TlsConfig read_tls(YamlReader r, bool server) {
   t.cert_file = r.required_string("cert");
   t.key_file = r.required_string("key");
   check_readable(r, "ca", t.ca_file);
-  check_readable(r, "cert", t.cert_file);
-  check_readable(r, "key", t.key_file);
+  // An agent that enrols makes its key and certificate: they may not exist yet.
+  std::error_code ec;
+  if (!identity_optional || std::filesystem::exists(t.cert_file, ec)) {
+    check_readable(r, "cert", t.cert_file);
+  }
+  if (!identity_optional || std::filesystem::exists(t.key_file, ec)) {
+    check_readable(r, "key", t.key_file);
+  }
   if (server) {
     t.require_client_cert = r.enum_or("client_auth", {"require", "none"}, "require") == "require";
     t.peer_names = r.string_list("peer_names", /*required=*/false);
@@ -247,6 +254,22 @@ ManagerConfig parse_manager_config(const std::string& yaml_text, const std::stri
     c.agents.unreachable_after_ms =
         a->int_or("unreachable_after_ms", c.agents.unreachable_after_ms, 1000, 86400000);
     c.agents.workers = static_cast<int>(a->int_or("workers", c.agents.workers, 1, 256));
+    if (auto e = a->optional_map("enrol")) {
+      AgentsConfig::Enrol en;
+      en.ca_key_file = e->required_string("ca_key");
+      check_readable(*e, "ca_key", en.ca_key_file);
+      if (e->has("listen")) {
+        en.listen = read_address(*e, "listen");
+      } else {
+        en.listen = c.node.address;
+        if (en.listen.port == 65535) e->fail_here("listen: give it (node.address uses port 65535)");
+        en.listen.port = static_cast<std::uint16_t>(en.listen.port + 1);
+      }
+      en.cert_days = static_cast<int>(e->int_or("cert_days", en.cert_days, 1, 3650));
+      if (c.tls.insecure) e->fail_here("needs TLS: an enrolled agent authenticates with its certificate");
+      e->finish();
+      c.agents.enrol = en;
+    }
     c.agents.metrics_raw_keep_ms =
         a->int_or("metrics_raw_hours", c.agents.metrics_raw_keep_ms / 3600000, 1, 24 * 3660) *
         3600000;
@@ -295,9 +318,22 @@ AgentConfig parse_agent_config(const std::string& yaml_text, const std::string& 
   c.node = root.required_string("node");
   if (!valid_name(c.node)) root.fail("node", "'" + c.node + "' is not a valid node name");
   c.outbox = root.required_string("outbox");
-  c.tls = read_tls(root.required_map("tls"), /*server=*/false);
-  c.log = read_log(root.optional_map("log"));
   c.enrol_token = root.string_or("enrol_token", "");
+  c.tls = read_tls(root.required_map("tls"), /*server=*/false,
+                   /*identity_optional=*/!c.enrol_token.empty());
+  c.log = read_log(root.optional_map("log"));
+  for (const auto& m : root.string_list("enrol_managers", /*required=*/false)) {
+    std::string why;
+    auto hp = parse_host_port(m, &why);
+    if (!hp) root.fail("enrol_managers", why);
+    c.enrol_managers.push_back(*hp);
+  }
+  if (c.enrol_managers.empty()) {
+    for (auto m : c.managers) {
+      if (m.port < 65535) m.port = static_cast<std::uint16_t>(m.port + 1);
+      c.enrol_managers.push_back(m);
+    }
+  }
   c.outbox_max_results = static_cast<std::uint64_t>(root.int_or(
       "outbox_max_results", static_cast<std::int64_t>(c.outbox_max_results), 100, 100000000));
   c.outbox_max_bytes = static_cast<std::uint64_t>(root.int_or(

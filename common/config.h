@@ -110,6 +110,15 @@ struct AgentsConfig {
   // points (mean, min, max, count) for the second span.
   std::int64_t metrics_raw_keep_ms = 7LL * 24 * 3600 * 1000;
   std::int64_t metrics_hourly_keep_ms = 400LL * 24 * 3600 * 1000;
+  // Enrolment: agents with a one-time token get a certificate signed with
+  // the deployment's CA (tls.ca and this key), on a port of its own whose
+  // TLS does not ask for a client certificate.
+  struct Enrol {
+    std::string ca_key_file;  // secret: its contents are never logged
+    HostPort listen;          // default: node.address with the port + 1
+    int cert_days = 825;
+  };
+  std::optional<Enrol> enrol;
 };
 
 struct ManagerConfig {
@@ -152,6 +161,8 @@ struct AgentConfig {
   std::int64_t reconnect_max_ms = 5000;
   // Monitors run at once at most (each check blocks one worker).
   int workers = 4;
+  // Where to enrol (with enrol_token): default each manager with the port + 1.
+  std::vector<HostPort> enrol_managers;
 };
 
 // Both throw ConfigError("FILE:LINE: KEY: REASON").

@@ -1013,6 +1013,59 @@ Result<duet::v1::QueryMetricsResponse> AgentHub::query_metrics(
   return resp;
 }
 
+namespace {
+std::string token_hash(const std::string& token) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest);
+  return hex(digest, sizeof digest);
+}
+}  // namespace
+
+void AgentHub::enrol(const duet::v1::EnrolRequest& req, duet::v1::EnrolResponse* resp, Done done) {
+  store::Store* s = hooks_.store();
+  if (s == nullptr) return done(grpc::Status(grpc::StatusCode::UNAVAILABLE, "store not open yet"));
+  if (!acting_ || !hooks_.may_act()) {
+    return done(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, hooks_.not_master_text()));
+  }
+  if (!options_.issuer) {
+    return done(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                             "enrolment is not configured on this manager (agents.enrol)"));
+  }
+  // One answer for every kind of bad token, so a guess learns nothing.
+  const grpc::Status refused(grpc::StatusCode::PERMISSION_DENIED,
+                             "the enrolment token is not valid for this node (wrong, used or "
+                             "expired): ask for a new one with 'duetctl agents token NODE'");
+  const std::string hash = token_hash(req.token());
+  auto row = s->get("agent_tokens", hash);
+  if (!row.ok()) return done(grpc::Status(grpc::StatusCode::UNAVAILABLE, row.error().to_string()));
+  const std::int64_t now_ms = to_unix_ms(clock_.wall_now());
+  if (!row->has_value() || text_of(**row, "node") != req.node() ||
+      int_of(**row, "expires_at_ms") < now_ms) {
+    spdlog::warn("agents: enrolment refused for node '{}': the token is not valid for it",
+                 req.node());
+    return done(refused);
+  }
+  auto cert = sign_agent_csr(req.csr_pem(), req.node(), *options_.issuer);
+  if (!cert.ok()) {
+    return done(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, cert.error().message));
+  }
+  // The token is gone (replicated) before the certificate is handed out.
+  store::WriteBatch batch;
+  batch.erase("agent_tokens", hash);
+  hooks_.commit(batch, [resp, cert = std::move(*cert), ca = options_.issuer->ca_cert_pem,
+                        node = req.node(),
+                        done = std::move(done)](Result<ha::Runner::Committed> r) {
+    if (!r.ok()) {
+      done(grpc::Status(grpc::StatusCode::UNAVAILABLE, "commit failed: " + r.error().to_string()));
+      return;
+    }
+    spdlog::info("agents: {} enrolled: certificate issued", node);
+    resp->set_cert_pem(cert);
+    resp->set_ca_pem(ca);
+    done(grpc::Status::OK);
+  });
+}
+
 void AgentHub::issue_token(const duet::v1::IssueTokenRequest& req,
                            duet::v1::IssueTokenResponse* resp, Done done) {
   if (hooks_.store() == nullptr) {
@@ -1029,13 +1082,11 @@ void AgentHub::issue_token(const duet::v1::IssueTokenRequest& req,
     return done(grpc::Status(grpc::StatusCode::INTERNAL, "no randomness for a token"));
   }
   const std::string token = hex(raw, sizeof raw);
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest);
   const std::int64_t now_ms = to_unix_ms(clock_.wall_now());
   const std::int64_t expires =
       now_ms + std::int64_t{req.valid_s() != 0 ? req.valid_s() : kDefaultTokenValidS} * 1000;
   store::WriteBatch batch;
-  batch.put("agent_tokens", store::Row{{"hash", hex(digest, sizeof digest)},
+  batch.put("agent_tokens", store::Row{{"hash", token_hash(token)},
                                        {"node", req.node()},
                                        {"expires_at_ms", expires},
                                        {"issued_at_ms", now_ms}});

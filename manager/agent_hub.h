@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/enrolment.h"
 #include "duet/v1/agent.pb.h"
 #include "duet/v1/monitoring.pb.h"
 #include "ha/runner.h"
@@ -87,6 +88,7 @@ class AgentHub {
     std::int64_t maintain_every_ms = 60'000;
     std::size_t maintain_series = 200;   // series looked at per pass at most
     std::size_t maintain_rows = 20'000;  // raw rows rolled up per pass at most
+    std::optional<CertificateIssuer> issuer;  // enrolment; none: refused
   };
 
   AgentHub(boost::asio::any_io_executor strand, Clock& clock, Options options, Hooks hooks);
@@ -123,6 +125,9 @@ class AgentHub {
       const duet::v1::QueryMetricsRequest& req) const;
   void issue_token(const duet::v1::IssueTokenRequest& req, duet::v1::IssueTokenResponse* resp,
                    Done done);
+  // Agent.Enrol (master): a valid, unexpired token for the node is consumed
+  // (deleted, replicated) and the CSR signed; the token works once.
+  void enrol(const duet::v1::EnrolRequest& req, duet::v1::EnrolResponse* resp, Done done);
 
   // Manager-run monitors and their targets (for the agentless runner).
   struct Target {

@@ -160,13 +160,35 @@ grpc::ServerBidiReactor<AgentMessage, ManagerMessage>* AgentService::Session(
   return new SessionReactor(context, strand_, hub_);
 }
 
-grpc::ServerUnaryReactor* AgentService::Enrol(grpc::CallbackServerContext* context,
-                                              const duet::v1::EnrolRequest*,
-                                              duet::v1::EnrolResponse*) {
-  auto* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                               "enrolment is not available on this manager yet"));
+namespace {
+grpc::ServerUnaryReactor* enrol_on_strand(grpc::CallbackServerContext* context,
+                                          const boost::asio::any_io_executor& strand,
+                                          const std::function<AgentHub*()>& hub,
+                                          const duet::v1::EnrolRequest* request,
+                                          duet::v1::EnrolResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  boost::asio::post(strand, [reactor, hub, request, response] {
+    AgentHub* h = hub();
+    if (h == nullptr) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "store not open yet"));
+      return;
+    }
+    h->enrol(*request, response, [reactor](grpc::Status s) { reactor->Finish(std::move(s)); });
+  });
   return reactor;
+}
+}  // namespace
+
+grpc::ServerUnaryReactor* AgentService::Enrol(grpc::CallbackServerContext* context,
+                                              const duet::v1::EnrolRequest* request,
+                                              duet::v1::EnrolResponse* response) {
+  return enrol_on_strand(context, strand_, hub_, request, response);
+}
+
+grpc::ServerUnaryReactor* EnrolService::Enrol(grpc::CallbackServerContext* context,
+                                              const duet::v1::EnrolRequest* request,
+                                              duet::v1::EnrolResponse* response) {
+  return enrol_on_strand(context, strand_, hub_, request, response);
 }
 
 grpc::ServerUnaryReactor* MonitoringService::on_strand(

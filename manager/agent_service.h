@@ -34,6 +34,22 @@ class AgentService final : public duet::v1::Agent::CallbackService {
   std::function<AgentHub*()> hub_;
 };
 
+// Agent.Enrol alone, for the enrolment port (TLS without client
+// certificates): a Session there is UNIMPLEMENTED, so no agent talks to the
+// master without the certificate it enrolled for.
+class EnrolService final : public duet::v1::Agent::CallbackService {
+ public:
+  EnrolService(boost::asio::any_io_executor strand, std::function<AgentHub*()> hub)
+      : strand_(std::move(strand)), hub_(std::move(hub)) {}
+  grpc::ServerUnaryReactor* Enrol(grpc::CallbackServerContext* context,
+                                  const duet::v1::EnrolRequest* request,
+                                  duet::v1::EnrolResponse* response) override;
+
+ private:
+  boost::asio::any_io_executor strand_;
+  std::function<AgentHub*()> hub_;
+};
+
 class MonitoringService final : public duet::v1::Monitoring::CallbackService {
  public:
   MonitoringService(boost::asio::any_io_executor strand, std::function<AgentHub*()> hub)

@@ -5,6 +5,7 @@
 
 #include <boost/asio/post.hpp>
 #include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "common/caller_policy.h"
@@ -217,7 +218,25 @@ bool Manager::start_server() {
       config_.node.address, config_.tls,
       {admin_.get(), peer_service_.get(), events_service_.get(), intake_peer_service_.get(),
        repository_service_.get(), agent_service_.get(), monitoring_service_.get()});
-  return server_ != nullptr;
+  if (server_ == nullptr) return false;
+  if (const auto& enrol = config_.agents.enrol) {
+    auto ca = load_tls_material(config_.tls);
+    std::ifstream key_in(enrol->ca_key_file);
+    std::string key((std::istreambuf_iterator<char>(key_in)), std::istreambuf_iterator<char>());
+    if (!ca.ok() || key.empty()) {
+      spdlog::critical("agents.enrol: cannot read the CA certificate or {}", enrol->ca_key_file);
+      return false;
+    }
+    issuer_ = CertificateIssuer{ca->ca_pem, std::move(key), enrol->cert_days};
+    TlsConfig server_only = config_.tls;
+    server_only.require_client_cert = false;
+    enrol_service_ = std::make_unique<EnrolService>(io_.get_executor(), hub);
+    enrol_server_ = start_grpc_server(enrol->listen, server_only, {enrol_service_.get()});
+    if (enrol_server_ == nullptr) return false;
+    spdlog::info("agents: enrolment on {} (certificates valid {} days)", enrol->listen.to_string(),
+                 enrol->cert_days);
+  }
+  return true;
 }
 
 void Manager::open_store() {
@@ -281,7 +300,7 @@ void Manager::start_ha() {
     acting_master_ = false;
     if (intake_) intake_->stop_acting(reason.rfind("switchover", 0) == 0);
     if (agentless_) agentless_->stop();
-  if (agents_) agents_->stop_acting();
+    if (agents_) agents_->stop_acting();
     if (agentless_) agentless_->stop();
   };
   runner_ = std::make_unique<ha::Runner>(io_.get_executor(), clock_, std::move(options), *store_,
@@ -318,8 +337,9 @@ void Manager::start_ha() {
   agent_options.unreachable_after_ms = config_.agents.unreachable_after_ms;
   agent_options.raw_keep_ms = config_.agents.metrics_raw_keep_ms;
   agent_options.hourly_keep_ms = config_.agents.metrics_hourly_keep_ms;
-  agents_ = std::make_unique<AgentHub>(io_.get_executor(), clock_, agent_options,
-                                       std::move(agent_hooks));
+  agent_options.issuer = issuer_;
+  agents_ =
+      std::make_unique<AgentHub>(io_.get_executor(), clock_, agent_options, std::move(agent_hooks));
   agents_->on_reload([this] {
     if (agentless_ && acting_master_) agentless_->update();
   });
@@ -481,6 +501,7 @@ void Manager::stop(int exit_code) {
   // Drain the server on another thread: in-flight Status calls need this
   // strand to finish, so it must keep running while Shutdown waits.
   drain_thread_ = std::thread([this] {
+    if (enrol_server_) enrol_server_->Shutdown(std::chrono::system_clock::now());
     if (server_) {
       server_->Shutdown(std::chrono::system_clock::now() +
                         std::chrono::milliseconds(config_.shutdown_grace_ms));

@@ -77,6 +77,9 @@ class Manager {
   std::unique_ptr<RepositoryService> repository_service_;
   std::unique_ptr<AgentService> agent_service_;
   std::unique_ptr<MonitoringService> monitoring_service_;
+  std::unique_ptr<EnrolService> enrol_service_;
+  std::unique_ptr<grpc::Server> enrol_server_;  // agents.enrol: TLS without client certificates
+  std::optional<CertificateIssuer> issuer_;
   std::unique_ptr<EventIntake> intake_;  // once the store is open
   std::unique_ptr<AgentHub> agents_;     // once the store is open
   std::unique_ptr<AgentlessRunner> agentless_;

@@ -39,16 +39,17 @@ start "$WORK/fresh.log" "$MANAGER" --config "$WORK/a.yaml"
 pid=$LAST_PID
 wait_until 20 is_master "$addr" || fail "fresh start"
 kill -TERM "$pid"; wait_exit "$pid" 15
+version=$(sqlite3 "$WORK/data/a.db" "SELECT value FROM duet_meta WHERE key='schema_version'")
 sqlite3 "$WORK/data/a.db" "UPDATE duet_meta SET value='99' WHERE key='schema_version'"
 start "$WORK/newer.log" "$MANAGER" --config "$WORK/a.yaml"
 wait_exit "$LAST_PID" 15; rc=$WAIT_RC
 [ "$rc" = 1 ] || fail "newer schema: exit code $rc"
-grep -q "schema version 99, newer than this binary's 6" "$WORK/newer.log" || fail "newer schema: no reason"
+grep -q "schema version 99, newer than this binary's $version" "$WORK/newer.log" || fail "newer schema: no reason"
 [ "$(sqlite3 "$WORK/data/a.db" "SELECT value FROM duet_meta WHERE key='schema_version'")" = 99 ] || fail "schema version was changed"
 pass "a database from a newer binary is refused and left as it was"
 
 # An address already in use.
-sqlite3 "$WORK/data/a.db" "UPDATE duet_meta SET value='6' WHERE key='schema_version'"
+sqlite3 "$WORK/data/a.db" "UPDATE duet_meta SET value='$version' WHERE key='schema_version'"
 start "$WORK/first.log" "$MANAGER" --config "$WORK/a.yaml"
 first=$LAST_PID
 wait_until 20 is_master "$addr" || fail "first manager"

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "common/enrolment.h"
 #include "tests/support/temp_dir.h"
 
 namespace {
@@ -78,5 +79,52 @@ TEST_CASE("TLS material that does not belong together is refused with the reason
     auto m = duet::load_tls_material(t);
     REQUIRE_FALSE(m.ok());
     CHECK(m.error().message.find("BEGIN") == std::string::npos);
+  }
+}
+
+namespace {
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+}  // namespace
+
+TEST_CASE("enrolment: a CSR made on the agent is signed into a client certificate", "[tls]") {
+  duet::testing::TempDir dir;
+  gen_certs(dir.path().string());
+  const std::string d = dir.path().string();
+  auto made = duet::make_key_and_csr("web01");
+  REQUIRE(made.ok());
+  CHECK(made->key_pem.find("PRIVATE KEY") != std::string::npos);
+  duet::CertificateIssuer issuer{slurp(d + "/ca.pem"), slurp(d + "/ca.key"), 30};
+  auto cert = duet::sign_agent_csr(made->csr_pem, "web01", issuer);
+  REQUIRE(cert.ok());
+  // The issued pair loads as TLS material: chain to the CA, key matches, names.
+  {
+    std::ofstream(d + "/web01.pem") << *cert;
+    std::ofstream(d + "/web01.key") << made->key_pem;
+  }
+  auto m = duet::load_tls_material(tls(d, "web01"));
+  REQUIRE(m.ok());
+  CHECK(m->names == std::vector<std::string>{"web01"});
+  CHECK(duet::make_channel_credentials(tls(d, "web01")).ok());
+
+  SECTION("a CSR for another node is refused") {
+    auto other = duet::sign_agent_csr(made->csr_pem, "web02", issuer);
+    REQUIRE_FALSE(other.ok());
+    CHECK(other.error().message.find("does not name node 'web02'") != std::string::npos);
+  }
+  SECTION("a tampered CSR is refused") {
+    std::string bad = made->csr_pem;
+    bad[bad.size() / 2] = bad[bad.size() / 2] == 'A' ? 'B' : 'A';
+    CHECK_FALSE(duet::sign_agent_csr(bad, "web01", issuer).ok());
+  }
+  SECTION("a CA key that is not the CA's is refused") {
+    auto stranger = duet::make_key_and_csr("x");
+    REQUIRE(stranger.ok());
+    duet::CertificateIssuer wrong{issuer.ca_cert_pem, stranger->key_pem, 30};
+    auto r = duet::sign_agent_csr(made->csr_pem, "web01", wrong);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message.find("does not match") != std::string::npos);
   }
 }
