@@ -3,7 +3,7 @@
 # agent (plaintext). The agent finds the master whichever address it tries
 # first; a log-file monitor turns every matching line into a result (and an
 # event); kill -9 of the master while lines flow, then kill -9 of the agent
-# and a restart: every line is an event exactly once, and the results kept
+# and a restart, and a log rotation: every line is an event exactly once, and the results kept
 # for the node carry every outbox number once. A standby refuses the agent
 # and names the master. An agent that goes away raises "agent unreachable"
 # once; its return raises "reachable again".
@@ -76,7 +76,12 @@ warmed() { echo "warm-up ERROR" >>"$LOG"; [ "$(warm_events)" -ge 1 ]; }
 wait_until 20 warmed || fail "the log monitor never reported a line"
 
 # Lines at a steady rate; kill -9 of the master half-way.
-(for i in $(seq 1 "$LINES"); do echo "line $i of the app" >>"$LOG"; sleep 0.01; done) &
+# Two thirds in, the log is rotated (renamed; writing goes on in a new file).
+(for i in $(seq 1 "$LINES"); do
+  [ "$i" = $((LINES * 2 / 3)) ] && mv "$LOG" "$LOG.1"
+  echo "line $i of the app" >>"$LOG"
+  sleep 0.01
+done) &
 WRITER=$!
 PIDS+=("$WRITER")
 monitor_events() {  # monitor events (on MANAGER) whose text is a line of the app
@@ -104,7 +109,7 @@ sleep 2  # anything doubled would arrive now
 monitor_events "$B" | jq -e --argjson n "$LINES" \
   '(map(capture("line (?<i>[0-9]+) ").i | tonumber) | sort) == [range(1; $n + 1)]' >/dev/null \
   || fail "lines not exactly once: $(monitor_events "$B" | jq -c 'map(capture("line (?<i>[0-9]+) ").i | tonumber) | group_by(.) | map(select(length > 1)) | .[:10]')"
-pass "$LINES lines, kill -9 of the master and of the agent: every line is an event exactly once"
+pass "$LINES lines, a rotation, kill -9 of the master and of the agent: every line is an event exactly once"
 
 seqs=$(ctl "$B" metrics query web01 app-log --since 0 --limit 100000 --json | jq -c '[.points[].seq]')
 # The warm-up lines and every line: numbers 1.. with no gap and none twice.
