@@ -17,45 +17,6 @@ struct Overloaded : Ts... {
 template <class... Ts>
 Overloaded(Ts...) -> Overloaded<Ts...>;
 
-// Valid UTF-8 without control characters other than tab, CR and LF.
-bool printable_utf8(const snmp::Bytes& bytes) {
-  std::size_t i = 0;
-  while (i < bytes.size()) {
-    const std::uint8_t b = bytes[i];
-    if (b < 0x80) {
-      if ((b < 0x20 && b != '\t' && b != '\n' && b != '\r') || b == 0x7F) return false;
-      ++i;
-      continue;
-    }
-    std::size_t n = 0;
-    std::uint32_t cp = 0;
-    if ((b & 0xE0) == 0xC0) {
-      n = 1;
-      cp = b & 0x1F;
-    } else if ((b & 0xF0) == 0xE0) {
-      n = 2;
-      cp = b & 0x0F;
-    } else if ((b & 0xF8) == 0xF0) {
-      n = 3;
-      cp = b & 0x07;
-    } else {
-      return false;
-    }
-    if (i + n >= bytes.size()) return false;  // cut short
-    for (std::size_t k = 1; k <= n; ++k) {
-      if ((bytes[i + k] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (bytes[i + k] & 0x3F);
-    }
-    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
-    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-        (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) {
-      return false;
-    }
-    i += n + 1;
-  }
-  return true;
-}
-
 std::string hex(const snmp::Bytes& bytes) { return snmp::to_hex(bytes); }
 
 std::string ip_text(const std::array<std::uint8_t, 4>& o) {
@@ -99,38 +60,9 @@ const char* version_name(snmp::Version v) {
 
 }  // namespace
 
-std::string snmp_value_text(const snmp::Value& value) {
-  return std::visit(Overloaded{
-                        [](const snmp::Null&) -> std::string { return "NULL"; },
-                        [](const snmp::Integer32& v) { return std::to_string(v.value); },
-                        [](const snmp::OctetString& v) {
-                          if (printable_utf8(v.bytes))
-                            return std::string(v.bytes.begin(), v.bytes.end());
-                          return hex(v.bytes);
-                        },
-                        [](const snmp::Oid& v) { return v.to_string(); },
-                        [](const snmp::IpAddress& v) { return ip_text(v.octets); },
-                        [](const snmp::Counter32& v) { return std::to_string(v.value); },
-                        [](const snmp::Gauge32& v) { return std::to_string(v.value); },
-                        [](const snmp::TimeTicks& v) { return std::to_string(v.value); },
-                        [](const snmp::Opaque& v) { return hex(v.bytes); },
-                        [](const snmp::Counter64& v) { return std::to_string(v.value); },
-                        [](const snmp::NoSuchObject&) -> std::string { return "noSuchObject"; },
-                        [](const snmp::NoSuchInstance&) -> std::string { return "noSuchInstance"; },
-                        [](const snmp::EndOfMibView&) -> std::string { return "endOfMibView"; },
-                    },
-                    value);
-}
+std::string snmp_value_text(const snmp::Value& value) { return snmp::value_text(value); }
 
-std::string snmp_type_name(const snmp::Value& value) {
-  static const char* const kNames[] = {
-      "NULL",        "INTEGER",   "OCTET STRING", "OBJECT IDENTIFIER",
-      "IpAddress",   "Counter32", "Gauge32",      "TimeTicks",
-      "Opaque",      "Counter64", "noSuchObject", "noSuchInstance",
-      "endOfMibView"};
-  static_assert(std::size(kNames) == std::variant_size_v<snmp::Value>);
-  return kNames[value.index()];
-}
+std::string snmp_type_name(const snmp::Value& value) { return snmp::type_name(value); }
 
 IntakeItem snmp_item(Receipt receipt, const snmp::InboundMessage& message,
                      const snmp::MibNames* names) {
@@ -220,7 +152,7 @@ IntakeItem snmp_item(Receipt receipt, const snmp::InboundMessage& message,
     f.field("type", snmp_type_name(vb.value));
     put_json_value(f, vb.value);
     if (const auto* s = std::get_if<snmp::OctetString>(&vb.value);
-        s != nullptr && !printable_utf8(s->bytes)) {
+        s != nullptr && !snmp::printable_utf8(s->bytes)) {
       f.field("encoding", "hex");
     }
     f.end_object();
