@@ -12,6 +12,7 @@ struct AgentlessRunner::Target {
   std::string signature;
   std::unique_ptr<monitors::Check> check;  // null for a ping (the pinger runs it)
   std::optional<TimerId> timer;
+  TimePoint due{};  // when the next run is due; runs stay on this grid
   bool running = false;
   bool cancelled = false;
 };
@@ -77,8 +78,9 @@ void AgentlessRunner::update() {
       t->check = std::move(*check);
     }
     const auto every = monitors::run_every(t->spec.def);
-    schedule(t, std::chrono::milliseconds(
-                    std::uniform_int_distribution<std::int64_t>(0, every.count() - 1)(rng)));
+    t->due = clock_.now() + std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(
+                                0, every.count() - 1)(rng));
+    schedule(t);
     next[key] = std::move(t);
   }
   for (auto& [key, t] : targets_) {  // no longer targeted
@@ -89,11 +91,21 @@ void AgentlessRunner::update() {
   counters_.targets = targets_.size();
 }
 
-void AgentlessRunner::schedule(const std::shared_ptr<Target>& t, std::chrono::milliseconds delay) {
-  t->timer = clock_.call_after(delay, [this, t] {
+void AgentlessRunner::schedule(const std::shared_ptr<Target>& t) {
+  t->timer = clock_.call_at(t->due, [this, t] {
     t->timer.reset();
     if (t->cancelled) return;
-    schedule(t, monitors::run_every(t->spec.def));
+    // The next run is one interval after this one was due, not after its
+    // timer fired: a timer that fires late (a busy strand) must not push
+    // every later run back. Counted from the firing, the period was the
+    // interval plus the lateness, and a target could miss a whole interval.
+    // Intervals missed altogether (a stalled process) are skipped, not caught up.
+    const auto every = std::chrono::duration_cast<Duration>(monitors::run_every(t->spec.def));
+    t->due += every;
+    if (const auto now = clock_.now(); t->due <= now) {
+      t->due += ((now - t->due) / every + 1) * every;
+    }
+    schedule(t);
     run(t);
   });
 }

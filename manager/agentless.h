@@ -46,7 +46,8 @@ class AgentlessRunner {
 
  private:
   struct Target;
-  void schedule(const std::shared_ptr<Target>& t, std::chrono::milliseconds delay);
+  // Arms t's timer for t->due.
+  void schedule(const std::shared_ptr<Target>& t);
   void run(const std::shared_ptr<Target>& t);
   void deliver(const std::shared_ptr<Target>& t, std::vector<monitors::CheckOutput> outputs,
                std::int64_t started_ms, std::uint32_t took_ms);

@@ -1,0 +1,457 @@
+#include "bench/sim_agents.h"
+
+#include <algorithm>
+#include <deque>
+
+#include "duet/v1/monitoring.pb.h"
+
+namespace duet::bench {
+
+using duet::v1::AgentMessage;
+using duet::v1::ManagerMessage;
+
+namespace {
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+float ms_since(SimFleet::Steady::time_point t, SimFleet::Steady::time_point now) {
+  return std::chrono::duration<float, std::milli>(now - t).count();
+}
+
+}  // namespace
+
+struct SimFleet::Agent {
+  int index = 0;
+  std::string node;
+  int items = 0;
+
+  std::mutex mu;  // guards everything below
+  struct Entry {
+    std::uint64_t seq = 0;
+    int item = 0;
+    bool measured = false;
+    Steady::time_point produced{};
+    std::int64_t produced_ms = 0;
+  };
+  bool active = false;          // welcomed once: produces results from then on
+  Session* session = nullptr;   // the open call, if any
+  std::deque<Entry> outbox;     // produced, not acknowledged; sequence numbers contiguous
+  std::uint64_t next_seq = 0;   // the last number given
+  std::uint64_t acked = 0;
+  std::uint64_t max_written = 0;  // the highest number ever written, by any session
+
+  // Pops what `up_to` acknowledges; the measured latencies into `out`.
+  long ack_locked(std::uint64_t up_to, Steady::time_point now, std::vector<float>& out,
+                  long& measured) {
+    long n = 0;
+    while (!outbox.empty() && outbox.front().seq <= up_to) {
+      if (outbox.front().measured) {
+        out.push_back(ms_since(outbox.front().produced, now));
+        ++measured;
+      }
+      outbox.pop_front();
+      ++n;
+    }
+    acked = std::max(acked, up_to);
+    return n;
+  }
+};
+
+class SimFleet::Session final : public grpc::ClientBidiReactor<AgentMessage, ManagerMessage> {
+ public:
+  Session(SimFleet* fleet, Agent* agent, duet::v1::Agent::Stub* stub)
+      : fleet_(fleet), agent_(agent), stub_(stub) {}
+
+  // Says hello and starts the call. The agent already points here.
+  void begin() {
+    auto* hello = out_.mutable_hello();
+    hello->set_node(agent_->node);
+    hello->set_version("agents_bench");
+    hello->set_hostname(agent_->node);
+    {
+      std::lock_guard lock(agent_->mu);
+      hello->set_last_acked_seq(agent_->acked);
+      hello->set_next_seq(agent_->next_seq + 1);
+      hello->set_outbox_pending(agent_->outbox.size());
+    }
+    ctx_.set_wait_for_ready(false);
+    stub_->async()->Session(&ctx_, this);
+    StartWrite(&out_);
+    StartRead(&in_);
+    // Writes start from the scheduler thread too (outside reactions): the
+    // hold keeps OnDone away until the read side has ended.
+    AddHold();
+    StartCall();
+  }
+
+  // Starts the next write if none is in flight (agent->mu held).
+  void pump_locked() {
+    if (!alive_ || !welcomed_ || writing_) return;
+    auto& ob = agent_->outbox;
+    if (!ob.empty() && written_ < ob.back().seq) {
+      const std::uint64_t next = std::max(written_ + 1, ob.front().seq);
+      const Agent::Entry& e = ob[static_cast<std::size_t>(next - ob.front().seq)];
+      duet::v1::MonitorResult r;
+      r.set_monitor(fleet_->o_.monitor_prefix + std::to_string(e.item));
+      r.set_node(agent_->node);
+      r.set_started_at_ms(e.produced_ms);
+      r.set_duration_ms(3);
+      r.set_ok(true);
+      auto* m = r.add_metrics();
+      m->set_name("value");
+      m->set_value(static_cast<double>(e.seq % 100));
+      out_.Clear();
+      auto* res = out_.mutable_result();
+      res->set_seq(e.seq);
+      res->set_kind("monitor");
+      r.SerializeToString(res->mutable_payload());
+      res->set_produced_at_ms(e.produced_ms);
+      writing_seq_ = e.seq;
+      start_write_locked();
+      return;
+    }
+    if (stats_wanted_) {
+      stats_wanted_ = false;
+      out_.Clear();
+      out_.mutable_stats()->set_outbox_pending(ob.size());
+      writing_seq_ = 0;
+      fleet_->stats_++;
+      start_write_locked();
+    }
+  }
+
+  // Asks for a keepalive if nothing was written for the keepalive (agent->mu held).
+  void keepalive_locked(Steady::time_point now) {
+    if (!alive_ || !welcomed_) return;
+    if (now - last_write_ < std::chrono::milliseconds(keepalive_ms_)) return;
+    stats_wanted_ = true;
+    pump_locked();
+  }
+
+  std::uint64_t written_locked() const { return written_; }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(agent_->mu);
+    writing_ = false;
+    if (!ok) return;  // the call is broken; the read side ends it
+    if (writing_seq_ != 0) {
+      written_ = std::max(written_, writing_seq_);
+      if (writing_seq_ > agent_->max_written) {
+        agent_->max_written = writing_seq_;
+        fleet_->written_++;
+      } else {
+        fleet_->resent_++;
+      }
+      writing_seq_ = 0;
+    }
+    pump_locked();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      {
+        std::lock_guard lock(agent_->mu);
+        alive_ = false;
+      }
+      RemoveHold();
+      return;
+    }
+    const auto now = Steady::now();
+    std::vector<float> latencies;
+    long acked = 0, measured = 0;
+    bool first_welcome = false;
+    switch (in_.msg_case()) {
+      case ManagerMessage::kAck: {
+        fleet_->ack_msgs_++;
+        std::lock_guard lock(agent_->mu);
+        acked = agent_->ack_locked(in_.ack().up_to_seq(), now, latencies, measured);
+        break;
+      }
+      case ManagerMessage::kWelcome: {
+        std::lock_guard lock(agent_->mu);
+        const auto& w = in_.welcome();
+        welcomed_ = true;
+        if (w.keepalive_ms() != 0) keepalive_ms_ = w.keepalive_ms();
+        acked = agent_->ack_locked(w.acked_up_to(), now, latencies, measured);
+        agent_->next_seq = std::max(agent_->next_seq, w.acked_up_to());
+        written_ = w.acked_up_to();  // everything after it is sent (again)
+        last_write_ = now;
+        if (!agent_->active) {
+          agent_->active = true;
+          first_welcome = true;
+        }
+        pump_locked();
+        break;
+      }
+      case ManagerMessage::kNotMaster:
+        fleet_->not_master_++;  // the manager ends the call; it is reopened
+        break;
+      default:
+        break;  // assignments: nothing to run here
+    }
+    if (acked > 0) fleet_->acked_ += acked;
+    if (measured > 0) fleet_->acked_measured_ += measured;
+    if (!latencies.empty()) fleet_->record_latencies(latencies);
+    if (first_welcome) {
+      const long n = ++fleet_->welcomed_;
+      if (n == fleet_->o_.agents) {
+        fleet_->all_welcomed_ns_ =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(now - fleet_->started_).count();
+      }
+    }
+    in_.Clear();
+    StartRead(&in_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    {
+      std::lock_guard lock(agent_->mu);
+      agent_->session = nullptr;
+    }
+    const bool broken = !fleet_->stopping_;
+    if (broken) {
+      fleet_->note_error(agent_->node + ": " + std::to_string(status.error_code()) + " " +
+                         status.error_message());
+    }
+    fleet_->session_ended(agent_->index, broken);
+    delete this;
+  }
+
+ private:
+  void start_write_locked() {
+    writing_ = true;
+    last_write_ = Steady::now();
+    StartWrite(&out_);
+  }
+
+  SimFleet* fleet_;
+  Agent* agent_;
+  duet::v1::Agent::Stub* stub_;
+  grpc::ClientContext ctx_;
+  AgentMessage out_;  // the write in flight
+  ManagerMessage in_;
+  // Under agent_->mu:
+  bool alive_ = true;      // the read side has not ended
+  bool welcomed_ = false;
+  bool writing_ = true;    // the hello goes first
+  bool stats_wanted_ = false;
+  std::uint64_t written_ = 0;      // the highest number written on this call
+  std::uint64_t writing_seq_ = 0;  // the result in flight; 0: none
+  Steady::time_point last_write_ = Steady::now();
+  std::uint32_t keepalive_ms_ = 10000;
+};
+
+SimFleet::SimFleet(SimFleetOptions options) : o_(std::move(options)) {
+  const long n = std::max(1, o_.agents);
+  max_items_ = static_cast<int>(std::max(1L, (o_.items_per_minute + n - 1) / n));
+  for (int c = 0; c < std::max(1, o_.channels); ++c) {
+    grpc::ChannelArguments args;
+    // A connection of its own per channel, not one shared subchannel.
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetInt("duet.bench.channel", c);
+    // As the agent sets them (agent/agent.cpp).
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 5000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    channels_.push_back(
+        grpc::CreateCustomChannel(o_.target, grpc::InsecureChannelCredentials(), args));
+    stubs_.push_back(duet::v1::Agent::NewStub(channels_.back()));
+  }
+  for (int i = 0; i < o_.agents; ++i) {
+    auto a = std::make_unique<Agent>();
+    a->index = i;
+    a->node = "sim-" + std::to_string(i);
+    a->items = static_cast<int>(o_.items_per_minute / n + (i < o_.items_per_minute % n ? 1 : 0));
+    agents_.push_back(std::move(a));
+  }
+}
+
+SimFleet::~SimFleet() { stop(); }
+
+void SimFleet::start() {
+  started_ = Steady::now();
+  connector_ = std::thread([this] { connector_loop(); });
+  scheduler_ = std::thread([this] { scheduler_loop(); });
+}
+
+void SimFleet::stop() {
+  stopping_ = true;
+  if (connector_.joinable()) connector_.join();
+  if (scheduler_.joinable()) scheduler_.join();
+}
+
+bool SimFleet::wait_closed(std::chrono::milliseconds limit) const {
+  const auto end = Steady::now() + limit;
+  while (open_ > 0 && Steady::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return open_ == 0;
+}
+
+void SimFleet::open_session(int index) {
+  Agent& a = *agents_[static_cast<std::size_t>(index)];
+  auto* s = new Session(this, &a, stubs_[static_cast<std::size_t>(index) % stubs_.size()].get());
+  {
+    std::lock_guard lock(a.mu);
+    a.session = s;
+  }
+  ++open_;
+  ++opened_;
+  s->begin();
+}
+
+void SimFleet::session_ended(int index, bool broken) {
+  --open_;
+  if (!broken) return;
+  ++broken_;
+  // Reopened after about a second, spread so that a broken connection's
+  // agents do not all come back at once.
+  const auto due = Steady::now() + std::chrono::milliseconds(1000 + (index * 7919) % 1000);
+  std::lock_guard lock(reconnect_mu_);
+  reconnects_.emplace_back(due, index);
+}
+
+void SimFleet::connector_loop() {
+  auto reopen_due = [this] {
+    std::vector<int> due;
+    {
+      std::lock_guard lock(reconnect_mu_);
+      const auto now = Steady::now();
+      auto it = std::partition(reconnects_.begin(), reconnects_.end(),
+                               [&](const auto& r) { return r.first > now; });
+      for (auto d = it; d != reconnects_.end(); ++d) due.push_back(d->second);
+      reconnects_.erase(it, reconnects_.end());
+    }
+    for (int i : due) {
+      if (!stopping_) open_session(i);
+    }
+  };
+  const double rate = std::max(1.0, o_.connect_rate);
+  for (int i = 0; i < o_.agents && !stopping_; ++i) {
+    const auto due =
+        started_ + std::chrono::duration_cast<Steady::duration>(std::chrono::duration<double>(
+                       static_cast<double>(i) / rate));
+    while (!stopping_ && Steady::now() < due) {
+      std::this_thread::sleep_until(std::min(due, Steady::now() + std::chrono::milliseconds(20)));
+    }
+    if (stopping_) break;
+    open_session(i);
+    if (i % 64 == 0) reopen_due();
+  }
+  while (!stopping_) {
+    reopen_due();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+void SimFleet::produce(int index, int item) {
+  Agent& a = *agents_[static_cast<std::size_t>(index)];
+  const auto now = Steady::now();
+  std::lock_guard lock(a.mu);
+  if (!a.active) return;  // not welcomed yet: this agent has not started
+  Agent::Entry e;
+  e.seq = ++a.next_seq;
+  e.item = item;
+  e.measured = measuring_;
+  e.produced = now;
+  e.produced_ms = wall_ms();
+  a.outbox.push_back(e);
+  ++produced_;
+  if (e.measured) ++produced_measured_;
+  const std::uint64_t written = a.session != nullptr ? a.session->written_locked() : a.acked;
+  const long waiting = static_cast<long>(a.next_seq - std::min(a.next_seq, written));
+  long seen = queue_max_.load();
+  while (waiting > seen && !queue_max_.compare_exchange_weak(seen, waiting)) {
+  }
+  if (a.session != nullptr) a.session->pump_locked();
+}
+
+void SimFleet::keepalive_sweep() {
+  const auto now = Steady::now();
+  for (auto& a : agents_) {
+    std::lock_guard lock(a->mu);
+    if (a->session != nullptr) a->session->keepalive_locked(now);
+  }
+}
+
+void SimFleet::scheduler_loop() {
+  // Slot s of a minute belongs to agent s % N, item s / N (when it has that
+  // many): each agent's items spread over the minute, the fleet's load even.
+  const long n = static_cast<long>(agents_.size());
+  const long slots = n * max_items_;
+  if (slots == 0) return;
+  const double slot_s = 60.0 / static_cast<double>(slots);
+  long s = 0;
+  auto next_sweep = started_ + std::chrono::seconds(1);
+  auto slot_time = [&](long k) {
+    return started_ + std::chrono::duration_cast<Steady::duration>(
+                          std::chrono::duration<double>(slot_s * static_cast<double>(k)));
+  };
+  while (!stopping_) {
+    const auto now = Steady::now();
+    while (!stopping_ && slot_time(s) <= now) {
+      const long within = s % slots;
+      const int item = static_cast<int>(within / n);
+      const int index = static_cast<int>(within % n);
+      if (item < agents_[static_cast<std::size_t>(index)]->items) produce(index, item);
+      ++s;
+    }
+    if (now >= next_sweep) {
+      keepalive_sweep();
+      next_sweep += std::chrono::seconds(1);
+    }
+    std::this_thread::sleep_until(
+        std::min({slot_time(s), next_sweep, Steady::now() + std::chrono::milliseconds(5)}));
+  }
+}
+
+void SimFleet::record_latencies(const std::vector<float>& ms) {
+  std::lock_guard lock(latency_mu_);
+  latencies_.insert(latencies_.end(), ms.begin(), ms.end());
+}
+
+void SimFleet::note_error(const std::string& what) {
+  std::lock_guard lock(error_mu_);
+  if (errors_.size() < 10) errors_.push_back(what);
+}
+
+SimFleet::Counters SimFleet::counters() const {
+  Counters c;
+  c.welcomed_agents = welcomed_;
+  c.open_sessions = open_;
+  c.produced = produced_;
+  c.written = written_;
+  c.acked = acked_;
+  c.produced_measured = produced_measured_;
+  c.acked_measured = acked_measured_;
+  c.resent = resent_;
+  c.sessions_opened = opened_;
+  c.sessions_broken = broken_;
+  c.not_master = not_master_;
+  c.stats_sent = stats_;
+  c.acks_received = ack_msgs_;
+  c.write_queue_max = queue_max_;
+  return c;
+}
+
+std::vector<float> SimFleet::latencies_ms() const {
+  std::lock_guard lock(latency_mu_);
+  return latencies_;
+}
+
+double SimFleet::all_welcomed_after_s() const {
+  const std::int64_t ns = all_welcomed_ns_;
+  return ns < 0 ? -1.0 : static_cast<double>(ns) / 1e9;
+}
+
+std::vector<std::string> SimFleet::errors() const {
+  std::lock_guard lock(error_mu_);
+  return errors_;
+}
+
+}  // namespace duet::bench
