@@ -6,9 +6,11 @@
 // Starts two duet-manager processes on 127.0.0.11 / 127.0.0.12 (plaintext
 // gRPC, fresh SQLite stores in a directory under --dir, sync replication),
 // waits for master + standby, then through the master:
-//   - Repository.Apply: one YAML document with the scope "bench-ping" and
-//     --targets nodes "ping-000000".. each with one loopback address
-//     (127.1.0.1, 127.1.0.2, ...; all of 127/8 answers on Linux loopback);
+//   - Repository.Apply: YAML documents of --apply-chunk nodes each (one
+//     transaction each) with the scope "bench-ping" and --targets nodes
+//     "ping-000000".. each with one loopback address (127.1.0.1, 127.1.0.2,
+//     ...; all of 127/8 answers on Linux loopback); then it waits for
+//     master + standby again (a long apply can fail the pair over);
 //   - Monitoring.PutMonitor: "bench-ping", kind ping, scope bench-ping,
 //     runs_on manager, every 60 s, params count=--count, judged on
 //     loss_percent (info 0:0, warning 0:50).
@@ -29,10 +31,12 @@
 //     bound, within one poll interval), on the master and on the standby
 //     (replicated);
 // and CPU of master and standby in cores (/proc/<pid>/stat), the master's
-// busiest threads, and its RSS. At the end the coverage is counted again with
-// SQL on both stores, and the period of each target (gap between its
-// consecutive runs) is summarised: a period above 60 s lets a minute window
-// fall between two runs.
+// busiest threads, its RSS, and the host's ICMP counters (/proc/net/snmp:
+// echo requests in = replies out, rate-limited, drops on raw ICMP sockets).
+// At the end the coverage is counted again with SQL on both stores, and the
+// gaps between each target's consecutive runs are summarised (less 60 s): a
+// run late by d ms just before a minute boundary leaves that minute without
+// a result, while the target still had one within 60 s + d.
 // Prints one JSON object.
 //
 //   agentless_bench --bin build/release --targets 20000 --minutes 3 --count 1
@@ -866,6 +870,7 @@ int main(int argc, char** argv) {
   out["apply_s"] = apply_s;
   out["apply_documents"] = apply_took.size();
   out["apply_longest_document_s"] = apply_max_s;
+  out["apply_each_s"] = apply_took;
   out["failed_over_during_apply"] = m != first_master;
   out["put_monitor_s"] = put_s;
   out["coverage_median"] = median_cov;

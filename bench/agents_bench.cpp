@@ -355,9 +355,9 @@ int main(int argc, char** argv) {
   const Sample ramp_end = sample();
   tick("ramp");
   if (connect_s < 0) {
-    progress(o, "not every agent was welcomed: " +
-                    std::to_string(fleet.counters().welcomed_agents) + " of " +
-                    std::to_string(o.agents));
+    progress(o,
+             "not every agent was welcomed: " + std::to_string(fleet.counters().welcomed_agents) +
+                 " of " + std::to_string(o.agents));
   }
   // Warm-up, then the measured window.
   run_until(Steady::now() + std::chrono::milliseconds(static_cast<long>(o.warmup_s * 1000)),
@@ -373,8 +373,8 @@ int main(int argc, char** argv) {
   const auto mc = fleet.counters();
   // Drain: no new results; wait for the acknowledgements of the rest.
   fleet.stop();
-  run_until(Steady::now() + std::chrono::milliseconds(static_cast<long>(o.drain_s * 1000)),
-            "drain", [&] {
+  run_until(Steady::now() + std::chrono::milliseconds(static_cast<long>(o.drain_s * 1000)), "drain",
+            [&] {
               const auto c = fleet.counters();
               return c.acked >= c.produced;
             });
@@ -428,14 +428,10 @@ int main(int argc, char** argv) {
   out["measured"] = {{"seconds", window},
                      {"produced", mc.produced_measured},
                      {"acked", c.acked_measured},
-                     {"acked_per_minute", window > 0 ? 60.0 * static_cast<double>(c.acked_measured) /
-                                                           window
-                                                     : 0.0}};
-  out["latency_ms"] = {{"p50", p50},
-                       {"p99", p99},
-                       {"p999", p999},
-                       {"max", mx},
-                       {"samples", lat.size()}};
+                     {"acked_per_minute",
+                      window > 0 ? 60.0 * static_cast<double>(c.acked_measured) / window : 0.0}};
+  out["latency_ms"] = {
+      {"p50", p50}, {"p99", p99}, {"p999", p999}, {"max", mx}, {"samples", lat.size()}};
   out["master_cpu_cores"] = master_cores;
   out["standby_cpu_cores"] = standby_cores;
   out["bench_cpu_cores"] = (m1.self_cpu - m0.self_cpu) / window;
@@ -445,19 +441,15 @@ int main(int argc, char** argv) {
   out["master_rss_mb"] = {{"before", mb(before.master_rss_kb)},
                           {"after", mb(m1.master_rss_kb)},
                           {"measure_start", mb(m0.master_rss_kb)}};
-  out["standby_rss_mb"] = {{"before", mb(before.standby_rss_kb)},
-                           {"after", mb(m1.standby_rss_kb)}};
+  out["standby_rss_mb"] = {{"before", mb(before.standby_rss_kb)}, {"after", mb(m1.standby_rss_kb)}};
   out["memory_per_agent_kb"] = per_agent_kb;
   out["standby_memory_per_agent_kb"] =
       static_cast<double>(m1.standby_rss_kb - before.standby_rss_kb) / o.agents;
   out["master_threads"] = threads_master;
   out["metrics_rows"] = {{"master", rows_master}, {"standby", rows_standby}};
-  out["sessions"] = {{"opened", c.sessions_opened},
-                     {"broken", c.sessions_broken},
-                     {"not_master", c.not_master},
-                     {"stats_sent", c.stats_sent},
-                     {"acks_received", c.acks_received},
-                     {"write_queue_max", c.write_queue_max}};
+  out["sessions"] = {{"opened", c.sessions_opened},      {"broken", c.sessions_broken},
+                     {"not_master", c.not_master},       {"stats_sent", c.stats_sent},
+                     {"acks_received", c.acks_received}, {"write_queue_max", c.write_queue_max}};
   json errors = json::array();
   for (const auto& e : fleet.errors()) errors.push_back(e);
   out["session_errors"] = errors;

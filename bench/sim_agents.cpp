@@ -37,10 +37,10 @@ struct SimFleet::Agent {
     Steady::time_point produced{};
     std::int64_t produced_ms = 0;
   };
-  bool active = false;          // welcomed once: produces results from then on
-  Session* session = nullptr;   // the open call, if any
-  std::deque<Entry> outbox;     // produced, not acknowledged; sequence numbers contiguous
-  std::uint64_t next_seq = 0;   // the last number given
+  bool active = false;         // welcomed once: produces results from then on
+  Session* session = nullptr;  // the open call, if any
+  std::deque<Entry> outbox;    // produced, not acknowledged; sequence numbers contiguous
+  std::uint64_t next_seq = 0;  // the last number given
   std::uint64_t acked = 0;
   std::uint64_t max_written = 0;  // the highest number ever written, by any session
 
@@ -235,9 +235,9 @@ class SimFleet::Session final : public grpc::ClientBidiReactor<AgentMessage, Man
   AgentMessage out_;  // the write in flight
   ManagerMessage in_;
   // Under agent_->mu:
-  bool alive_ = true;      // the read side has not ended
+  bool alive_ = true;  // the read side has not ended
   bool welcomed_ = false;
-  bool writing_ = true;    // the hello goes first
+  bool writing_ = true;  // the hello goes first
   bool stats_wanted_ = false;
   std::uint64_t written_ = 0;      // the highest number written on this call
   std::uint64_t writing_seq_ = 0;  // the result in flight; 0: none
@@ -333,9 +333,8 @@ void SimFleet::connector_loop() {
   };
   const double rate = std::max(1.0, o_.connect_rate);
   for (int i = 0; i < o_.agents && !stopping_; ++i) {
-    const auto due =
-        started_ + std::chrono::duration_cast<Steady::duration>(std::chrono::duration<double>(
-                       static_cast<double>(i) / rate));
+    const auto due = started_ + std::chrono::duration_cast<Steady::duration>(
+                                    std::chrono::duration<double>(static_cast<double>(i) / rate));
     while (!stopping_ && Steady::now() < due) {
       std::this_thread::sleep_until(std::min(due, Steady::now() + std::chrono::milliseconds(20)));
     }

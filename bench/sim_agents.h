@@ -38,11 +38,11 @@
 namespace duet::bench {
 
 struct SimFleetOptions {
-  std::string target;          // the master's host:port
+  std::string target;  // the master's host:port
   int agents = 10000;
   long items_per_minute = 100000;  // across all agents
   int channels = 16;
-  double connect_rate = 500;   // new sessions per second while ramping up
+  double connect_rate = 500;  // new sessions per second while ramping up
   std::string monitor_prefix = "bench-";
 };
 
@@ -71,11 +71,11 @@ class SimFleet {
   struct Counters {
     long welcomed_agents = 0;  // agents welcomed at least once
     long open_sessions = 0;
-    long produced = 0;         // results produced
-    long written = 0;          // results written to a stream (first time)
-    long acked = 0;            // results acknowledged
+    long produced = 0;  // results produced
+    long written = 0;   // results written to a stream (first time)
+    long acked = 0;     // results acknowledged
     long produced_measured = 0, acked_measured = 0;
-    long resent = 0;           // results written again after a reconnection
+    long resent = 0;  // results written again after a reconnection
     long sessions_opened = 0;
     long sessions_broken = 0;  // ended while the fleet ran
     long not_master = 0;
@@ -91,8 +91,8 @@ class SimFleet {
   // The first few reasons sessions ended with, for the report.
   std::vector<std::string> errors() const;
 
-  struct Agent;     // one simulated agent (sim_agents.cpp)
-  class Session;    // one Agent.Session call
+  struct Agent;   // one simulated agent (sim_agents.cpp)
+  class Session;  // one Agent.Session call
 
  private:
   friend class Session;

@@ -101,6 +101,13 @@ AgentHub::Agent& AgentHub::agent(const std::string& node) {
   return a;
 }
 
+AgentHub::Agent* AgentHub::agent_of(const std::shared_ptr<AgentLink>& link) {
+  auto it = link_nodes_.find(link.get());
+  if (it == link_nodes_.end()) return nullptr;
+  auto a = agents_.find(it->second);
+  return a != agents_.end() && a->second.link == link ? &a->second : nullptr;
+}
+
 void AgentHub::start_acting() {
   acting_ = true;
   acting_since_ms_ = to_unix_ms(clock_.wall_now());
@@ -152,6 +159,7 @@ void AgentHub::stop_acting() {
     }
   }
   agents_.clear();
+  link_nodes_.clear();
 }
 
 void AgentHub::load_status() {
@@ -267,6 +275,7 @@ void AgentHub::on_hello(const std::shared_ptr<AgentLink>& link, const duet::v1::
     a.link->finish(grpc::Status(grpc::StatusCode::ABORTED, "replaced by a newer session"));
   }
   a.link = link;
+  link_nodes_[link.get()] = node;
   bool new_outbox = false;
   if (hello.outbox_identity() != 0 && hello.outbox_identity() != a.outbox_identity) {
     if (a.outbox_identity != 0 && a.stored != 0) {
@@ -323,13 +332,7 @@ void AgentHub::on_hello(const std::shared_ptr<AgentLink>& link, const duet::v1::
 void AgentHub::on_result(const std::shared_ptr<AgentLink>& link, duet::v1::AgentResult result) {
   if (!acting_) return;
   // The session's agent: the one whose current link this is.
-  Agent* a = nullptr;
-  for (auto& [node, ag] : agents_) {
-    if (ag.link == link) {
-      a = &ag;
-      break;
-    }
-  }
+  Agent* a = agent_of(link);
   if (a == nullptr) return;  // a replaced session, or one that never said hello
   a->last_seen_ms = to_unix_ms(clock_.wall_now());
   if (result.seq() <= a->taken) {
@@ -371,8 +374,9 @@ void AgentHub::on_local_result(duet::v1::MonitorResult result) {
 }
 
 void AgentHub::on_stats(const std::shared_ptr<AgentLink>& link, const duet::v1::AgentStats& stats) {
-  for (auto& [node, a] : agents_) {
-    if (a.link != link) continue;
+  if (Agent* found = agent_of(link)) {
+    Agent& a = *found;
+    const std::string& node = a.node;
     a.last_seen_ms = to_unix_ms(clock_.wall_now());
     if (stats.outbox_dropped() > a.outbox_dropped) {
       spdlog::warn("agents: {} dropped {} results because its outbox was full ({} ever)", node,
@@ -389,8 +393,11 @@ void AgentHub::on_stats(const std::shared_ptr<AgentLink>& link, const duet::v1::
 }
 
 void AgentHub::on_closed(const std::shared_ptr<AgentLink>& link) {
-  for (auto& [node, a] : agents_) {
-    if (a.link != link) continue;
+  Agent* found = agent_of(link);
+  link_nodes_.erase(link.get());
+  if (found != nullptr) {
+    Agent& a = *found;
+    const std::string node = a.node;
     a.link.reset();
     a.last_seen_ms = to_unix_ms(clock_.wall_now());
     std::erase_if(pending_, [&](const Pending& p) { return p.node == node; });

@@ -37,6 +37,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/clock.h"
@@ -86,8 +87,8 @@ class AgentHub {
     std::int64_t raw_keep_ms = 7LL * 24 * 3600 * 1000;
     std::int64_t hourly_keep_ms = 400LL * 24 * 3600 * 1000;
     std::int64_t maintain_every_ms = 60'000;
-    std::size_t maintain_series = 200;   // series looked at per pass at most
-    std::size_t maintain_rows = 20'000;  // raw rows rolled up per pass at most
+    std::size_t maintain_series = 200;        // series looked at per pass at most
+    std::size_t maintain_rows = 20'000;       // raw rows rolled up per pass at most
     std::optional<CertificateIssuer> issuer;  // enrolment; none: refused
   };
 
@@ -184,6 +185,10 @@ class AgentHub {
   };
 
   Agent& agent(const std::string& node);  // loads its row when first seen
+  // The agent whose current session `link` is; null for a replaced session
+  // or one that never said hello. O(1): at 10,000 agents a walk over all of
+  // them per result took most of the strand (agents_bench).
+  Agent* agent_of(const std::shared_ptr<AgentLink>& link);
   duet::v1::ManagerMessage message() const;
   duet::v1::Assignments assignments_for(const std::string& node) const;
   void send_assignments(Agent& a, bool force);
@@ -210,6 +215,7 @@ class AgentHub {
   bool acting_ = false;
   std::int64_t acting_since_ms_ = 0;
   std::map<std::string, Agent> agents_;
+  std::unordered_map<const AgentLink*, std::string> link_nodes_;  // session → node, until closed
   std::map<std::string, Monitor> monitors_;
   repository::State repo_;
   std::map<std::string, Status> status_;  // by status_key
