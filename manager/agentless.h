@@ -5,11 +5,13 @@
 //
 // Each (monitor, node) has a timer on the strand; its first run falls at a
 // random point of its first interval, so thousands of targets spread over
-// the minute instead of firing together. A ping goes to the MultiPinger (one
-// socket, one thread for all of them); every other kind runs on a worker
-// pool, one run of a target at a time (a run still going when the next is
-// due skips that one, counted). Results go to the AgentHub on the strand
-// (on_local_result), which judges and stores them like an agent's.
+// the minute instead of firing together, and later runs stay on that grid
+// (due one interval after the previous was due, however late it fired). A
+// ping goes to the MultiPinger (one socket, one thread for all of them);
+// every other kind runs on a worker pool, one run of a target at a time (a
+// run still going when the next is due skips that one, counted). Results go
+// to the AgentHub on the strand (on_local_result), which judges and stores
+// them like an agent's.
 //
 // Threads: update/start/stop on the strand; checks on the pool or the
 // pinger's thread; results posted back to the strand.
