@@ -25,103 +25,9 @@ const std::vector<std::string> kMonitorKeys{"name",        "kind",     "node",  
 const std::vector<std::string> kJudgementKeys{"metric", "info", "warning", "patterns", "otherwise"};
 const std::vector<std::string> kPatternKeys{"regex", "priority"};
 
-int line_of(const YAML::Node& n) { return n.Mark().line < 0 ? 0 : n.Mark().line + 1; }
-
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
-  return out;
-}
-
-struct Field {
-  std::string key;
-  int line = 0;
-  YAML::Node value;
-};
-
-// Reads mappings strictly, as the repository's parser does: unknown and
-// repeated keys are problems (yaml-cpp itself keeps a repeated key silently).
-class Reader {
- public:
-  explicit Reader(std::vector<FileProblem>& problems) : problems_(problems) {}
-
-  void problem(int line, std::string what) { problems_.push_back({line, std::move(what)}); }
-  std::size_t count() const { return problems_.size(); }
-
-  // `allowed` null: any text key (params).
-  std::vector<Field> fields(const YAML::Node& map, const std::string& where,
-                            const std::vector<std::string>* allowed) {
-    std::vector<Field> out;
-    std::map<std::string, int> seen;
-    for (auto it = map.begin(); it != map.end(); ++it) {
-      const int line = line_of(it->first);
-      if (!it->first.IsScalar()) {
-        problem(line, where + ": a key must be a text value, found " + yaml_type_name(it->first));
-        continue;
-      }
-      const std::string key = it->first.Scalar();
-      if (auto [at, fresh] = seen.emplace(key, line); !fresh) {
-        problem(line, where + ": key '" + key + "' appears twice (first at line " +
-                          std::to_string(at->second) + ")");
-        continue;
-      }
-      if (allowed != nullptr &&
-          std::find(allowed->begin(), allowed->end(), key) == allowed->end()) {
-        problem(line, where + ": unknown key '" + key + "' (expected " + join(*allowed) + ")");
-        continue;
-      }
-      out.push_back({key, line, it->second});
-    }
-    return out;
-  }
-
-  // A scalar as its text ("3", "true" stay as written); empty for no value.
-  std::optional<std::string> text(const Field& f, const std::string& where) {
-    if (f.value.IsNull()) return std::string();
-    if (f.value.IsScalar()) return f.value.Scalar();
-    problem(f.line,
-            where + ": '" + f.key + "' must be a text value, found " + yaml_type_name(f.value));
-    return std::nullopt;
-  }
-
-  std::optional<bool> boolean(const Field& f, const std::string& where) {
-    if (f.value.IsScalar()) {
-      const std::string& v = f.value.Scalar();
-      if (v == "true" || v == "True" || v == "TRUE") return true;
-      if (v == "false" || v == "False" || v == "FALSE") return false;
-    }
-    problem(f.line, where + ": '" + f.key + "' must be true or false");
-    return std::nullopt;
-  }
-
-  std::optional<std::uint32_t> seconds(const Field& f, const std::string& where) {
-    if (f.value.IsScalar()) {
-      if (auto s = parse_seconds(f.value.Scalar())) return s;
-      problem(f.line, where + ": " + f.key + ": '" + f.value.Scalar() +
-                          "' is not a duration (write seconds, or 30s, 5m, 1h)");
-      return std::nullopt;
-    }
-    problem(f.line, where + ": '" + f.key +
-                        "' must be a duration (seconds, or 30s, 5m, 1h), found " +
-                        yaml_type_name(f.value));
-    return std::nullopt;
-  }
-
-  std::optional<std::string> priority(const Field& f, const std::string& where,
-                                      const std::string& path) {
-    auto value = text(f, where);
-    if (!value) return std::nullopt;
-    if (!parse_priority(*value)) {
-      problem(f.line, where + ": " + path + ": '" + *value +
-                          "' is not one of critical, warning, info, unknown");
-      return std::nullopt;
-    }
-    return value;
-  }
-
- private:
-  std::vector<FileProblem>& problems_;
-};
+using Reader = FieldReader;
+using Field = YamlField;
+int line_of(const YAML::Node& n) { return yaml_line(n); }
 
 void parse_params(Reader& r, const Field& f, const std::string& where, FileMonitor& m) {
   if (f.value.IsNull()) return;
@@ -332,20 +238,6 @@ std::string without_monitors(std::string_view text, const YAML::Node& root) {
   return out;
 }
 
-// A text value that YAML would read as null (or as nothing) is quoted to come
-// back as text; yaml-cpp quotes everything else that needs it.
-YAML::Emitter& emit_text(YAML::Emitter& out, const std::string& s) {
-  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") {
-    return out << YAML::DoubleQuoted << s;
-  }
-  return out << s;
-}
-
-YAML::Emitter& emit_key_text(YAML::Emitter& out, const char* key, const std::string& s) {
-  out << YAML::Key << key << YAML::Value;
-  return emit_text(out, s);
-}
-
 }  // namespace
 
 int FileMonitor::line_of(std::string path) const {
@@ -421,42 +313,6 @@ ApplyFile split_apply_file(std::string_view text) {
     if (m && !twice) out.monitors.push_back(std::move(*m));
   }
   return out;
-}
-
-std::optional<std::uint32_t> parse_seconds(std::string_view text) {
-  std::uint64_t unit = 1;
-  if (!text.empty()) {
-    switch (text.back()) {
-      case 's':
-        text.remove_suffix(1);
-        break;
-      case 'm':
-        unit = 60;
-        text.remove_suffix(1);
-        break;
-      case 'h':
-        unit = 3600;
-        text.remove_suffix(1);
-        break;
-      default:
-        break;
-    }
-  }
-  if (text.empty() || text.size() > 10) return std::nullopt;
-  std::uint64_t n = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    n = n * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  n *= unit;
-  if (n > std::numeric_limits<std::uint32_t>::max()) return std::nullopt;
-  return static_cast<std::uint32_t>(n);
-}
-
-std::string seconds_text(std::uint32_t seconds) {
-  if (seconds != 0 && seconds % 3600 == 0) return std::to_string(seconds / 3600) + "h";
-  if (seconds != 0 && seconds % 60 == 0) return std::to_string(seconds / 60) + "m";
-  return std::to_string(seconds) + "s";
 }
 
 duet::v1::MonitorDef with_defaults(duet::v1::MonitorDef def) {
@@ -565,18 +421,6 @@ std::string monitors_section(std::vector<duet::v1::MonitorDef> defs) {
   }
   out << YAML::EndSeq << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
-}
-
-std::string format_file_problems(const std::string& file, std::vector<FileProblem> problems) {
-  std::stable_sort(problems.begin(), problems.end(),
-                   [](const FileProblem& a, const FileProblem& b) { return a.line < b.line; });
-  std::string out;
-  for (const auto& p : problems) {
-    if (!out.empty()) out += "\n";
-    if (!file.empty() && p.line > 0) out += file + ":" + std::to_string(p.line) + ": ";
-    out += p.what;
-  }
-  return out;
 }
 
 }  // namespace duet::cli

@@ -36,15 +36,15 @@
 #include <string_view>
 #include <vector>
 
+#include "common/yaml_fields.h"
 #include "duet/v1/monitoring.pb.h"
 
 namespace duet::cli {
 
-// A problem of the file at a line (1-based; 0: no line known).
-struct FileProblem {
-  int line = 0;
-  std::string what;
-};
+using duet::FileProblem;
+using duet::format_file_problems;
+using duet::parse_seconds;
+using duet::seconds_text;
 
 // One monitor of the file.
 struct FileMonitor {
@@ -74,11 +74,6 @@ struct ApplyFile {
 
 [[nodiscard]] ApplyFile split_apply_file(std::string_view text);
 
-// A duration: whole seconds ("30"), or a number with s, m or h ("30s", "5m", "1h").
-std::optional<std::uint32_t> parse_seconds(std::string_view text);
-// The shortest of those forms: 3600 -> "1h", 300 -> "5m", 90 -> "90s".
-std::string seconds_text(std::uint32_t seconds);
-
 // The definition as the manager keeps it: interval 60 s, timeout 10 s (at most
 // the interval) and runs_on agent when not given; updated_at/by cleared.
 duet::v1::MonitorDef with_defaults(duet::v1::MonitorDef def);
@@ -98,9 +93,5 @@ int line_of_error(const FileMonitor& m, const std::string& message);
 // by name, keys in a fixed order, params sorted, empty keys left out; "" when
 // there are none. Applied back, every monitor is unchanged.
 std::string monitors_section(std::vector<duet::v1::MonitorDef> defs);
-
-// "FILE:LINE: what" per problem, sorted by line, one per line; "what" alone
-// when the line is not known.
-std::string format_file_problems(const std::string& file, std::vector<FileProblem> problems);
 
 }  // namespace duet::cli
