@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli/output.h"
 #include "duet/v1/events.grpc.pb.h"
 
 namespace duet::cli {
@@ -18,15 +19,7 @@ std::unique_ptr<duet::v1::Events::Stub> connect(const ConnectionOptions& options
   return channel ? duet::v1::Events::NewStub(channel) : nullptr;
 }
 
-std::string iso_time(std::int64_t unix_ms) {
-  const std::time_t s = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&s, &tm);
-  std::ostringstream o;
-  o << std::put_time(&tm, "%Y-%m-%dT%H:%M:%S") << '.' << std::setw(3) << std::setfill('0')
-    << (unix_ms % 1000) << 'Z';
-  return o.str();
-}
+}  // namespace
 
 nlohmann::ordered_json event_json(const duet::v1::Event& e, bool raw) {
   nlohmann::ordered_json j{{"id", e.id()},
@@ -45,11 +38,15 @@ nlohmann::ordered_json event_json(const duet::v1::Event& e, bool raw) {
                                                                     /*allow_exceptions=*/false)},
                            {"truncated", e.truncated()},
                            {"epoch", e.epoch()}};
+  j["confirm_state"] = e.confirm_state();
+  if (!e.confirmed_by().empty()) {
+    j["confirmed_by"] = e.confirmed_by();
+    j["confirmed_at"] = iso_time(e.confirmed_at_ms());
+  }
+  if (!e.confirm_comment().empty()) j["confirm_comment"] = e.confirm_comment();
   if (raw) j["raw"] = e.raw();
   return j;
 }
-
-}  // namespace
 
 std::optional<std::int64_t> parse_since(const std::string& text, std::int64_t now_ms) {
   if (text.empty()) return std::nullopt;

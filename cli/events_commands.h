@@ -3,11 +3,13 @@
 // duetctl events list | count | counters.
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
 #include <string>
 
 #include "cli/connection.h"
+#include "duet/v1/events.pb.h"
 
 namespace duet::cli {
 
@@ -18,6 +20,9 @@ struct EventsListArgs {
   std::uint32_t limit = 100;
   bool raw = false;
 };
+
+// One event as `events list --json` shows it.
+nlohmann::ordered_json event_json(const duet::v1::Event& e, bool raw);
 
 // Parses --since against `now_ms`; nullopt when it is none of the accepted forms.
 std::optional<std::int64_t> parse_since(const std::string& text, std::int64_t now_ms);

@@ -6,6 +6,7 @@
 
 #include "cli/connection.h"
 #include "cli/events_commands.h"
+#include "cli/notify_commands.h"
 #include "cli/ha_commands.h"
 #include "cli/monitoring_commands.h"
 #include "cli/repository_commands.h"
@@ -115,6 +116,7 @@ int main(int argc, char** argv) {
 
   duet::cli::RepositoryCommands repository(app);
   duet::cli::MonitoringCommands monitoring(app);
+  duet::cli::NotifyCommands notify(app, *events);
 
   CLI11_PARSE(app, argc, argv);
 
@@ -160,6 +162,7 @@ int main(int argc, char** argv) {
   }
   if (auto rc = repository.run(options, json, std::cout, std::cerr)) return *rc;
   if (auto rc = monitoring.run(options, json, std::cout, std::cerr)) return *rc;
+  if (auto rc = notify.run(options, json, std::cout, std::cerr)) return *rc;
   if (settings_set->parsed()) {
     return duet::cli::run_settings_set(options, setting_key, setting_value, json, std::cout,
                                        std::cerr);

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "cli/events_commands.h"
+#include "cli/output.h"
 #include "duet/v1/monitoring.grpc.pb.h"
 
 namespace duet::cli {
@@ -13,22 +14,8 @@ namespace {
 
 using json_t = nlohmann::ordered_json;
 
-std::string iso(std::int64_t unix_ms) {
-  if (unix_ms == 0) return "";
-  const std::time_t s = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&s, &tm);
-  std::ostringstream o;
-  o << std::put_time(&tm, "%Y-%m-%dT%H:%M:%S") << '.' << std::setw(3) << std::setfill('0')
-    << (unix_ms % 1000) << 'Z';
-  return o.str();
-}
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+std::string iso(std::int64_t unix_ms) { return iso_time(unix_ms); }
+std::int64_t now_ms() { return now_unix_ms(); }
 
 // The stub of the master (writes) or of the first manager that answers (reads).
 std::unique_ptr<duet::v1::Monitoring::Stub> connect(const ConnectionOptions& options,

@@ -183,7 +183,12 @@ void names_of(const YAML::Node& list, std::set<std::string>& out) {
   }
 }
 
-// `text` without the top-level entries whose key is `monitors`. In block style
+bool taken_out(const YAML::Node& key) {
+  return key.IsScalar() &&
+         (key.Scalar() == "monitors" || key.Scalar() == "channels" || key.Scalar() == "notifications");
+}
+
+// `text` without the top-level entries of monitors, channels and notifications. In block style
 // each key starts its line, so an entry is the lines from its key to the next
 // key (or the end): those are left empty and every other line keeps its
 // number. A flow-style mapping is written anew without them.
@@ -197,13 +202,13 @@ std::string without_monitors(std::string_view text, const YAML::Node& root) {
   for (auto it = root.begin(); it != root.end(); ++it) {
     const int line = it->first.Mark().line;
     if (line < 0 || (!entries.empty() && line <= entries.back().line)) own_lines = false;
-    entries.push_back({line, it->first.IsScalar() && it->first.Scalar() == "monitors"});
+    entries.push_back({line, taken_out(it->first)});
   }
   if (!own_lines) {
     YAML::Emitter out;
     out << YAML::BeginMap;
     for (auto it = root.begin(); it != root.end(); ++it) {
-      if (it->first.IsScalar() && it->first.Scalar() == "monitors") continue;
+      if (taken_out(it->first)) continue;
       out << YAML::Key << it->first << YAML::Value << it->second;
     }
     out << YAML::EndMap;
@@ -266,6 +271,7 @@ ApplyFile split_apply_file(std::string_view text) {
     const std::string& key = it->first.Scalar();
     if (key == "scopes") names_of(it->second, out.scopes);
     if (key == "nodes") names_of(it->second, out.nodes);
+    if (key == "channels" || key == "notifications") out.has_notify = true;
     if (key != "monitors") continue;
     if (monitors) {
       out.problems.push_back(
@@ -275,9 +281,9 @@ ApplyFile split_apply_file(std::string_view text) {
     }
     monitors = Field{key, line_of(it->first), it->second};
   }
+  if (monitors || out.has_notify) out.repository_yaml = without_monitors(text, root);
   if (!monitors) return out;
   out.has_monitors = true;
-  out.repository_yaml = without_monitors(text, root);
 
   Reader r(out.problems);
   const YAML::Node& list = monitors->value;

@@ -64,7 +64,11 @@ struct ApplyFile {
   // One YAML document whose top-level mapping has a `monitors` key. When
   // false the file goes to the manager as it is (and nothing else is set).
   bool has_monitors = false;
-  // The text for Repository.Apply: the monitors' lines left empty, so that
+  // The file has `channels:` or `notifications:` (the Notify service's; the
+  // whole file goes there, which reads only those two keys).
+  bool has_notify = false;
+  // The text for Repository.Apply: the lines of monitors, channels and
+  // notifications left empty, so that
   // line numbers stay (a flow-style top-level mapping is written anew instead).
   std::string repository_yaml;
   std::vector<FileMonitor> monitors;    // the well-formed ones, in file order

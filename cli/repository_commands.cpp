@@ -5,9 +5,12 @@
 #include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "cli/monitors_apply.h"
+#include "cli/output.h"
+#include "duet/v1/notify.grpc.pb.h"
 #include "duet/v1/repository.grpc.pb.h"
 
 namespace duet::cli {
@@ -16,15 +19,18 @@ namespace {
 using json = nlohmann::ordered_json;
 
 // One call to the Repository service of the command's target manager.
-template <typename Request, typename Response, typename Call>
+// (Or of the Notify service: the stub is the method's.)
+template <typename Request, typename Response, typename Stub>
 std::optional<grpc::Status> call(const ConnectionOptions& options, const std::string& command,
-                                 const Request& request, Response* response, Call method,
+                                 const Request& request, Response* response,
+                                 grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&,
+                                                              Response*),
                                  std::ostream& err, std::string* address_out = nullptr) {
   auto address = command_target(options, err);
   if (!address) return std::nullopt;
   auto channel = open_channel(options, *address, err);
   if (!channel) return std::nullopt;
-  auto stub = duet::v1::Repository::NewStub(channel);
+  auto stub = std::make_unique<Stub>(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + options.timeout);
   grpc::Status s = ((*stub).*method)(&ctx, request, response);
@@ -51,24 +57,6 @@ std::string joined(const google::protobuf::RepeatedPtrField<std::string>& items,
   std::string out;
   for (const auto& i : items) out += (out.empty() ? "" : sep) + i;
   return out;
-}
-
-// Columns padded to their widest cell; the last column is not padded.
-void print_table(const std::vector<std::vector<std::string>>& rows, std::ostream& out) {
-  std::vector<std::size_t> width;
-  for (const auto& r : rows) {
-    if (width.size() < r.size()) width.resize(r.size(), 0);
-    for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
-  }
-  for (const auto& r : rows) {
-    std::string line;
-    for (std::size_t i = 0; i < r.size(); ++i) {
-      line += r[i];
-      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    out << line << "\n";
-  }
 }
 
 // `monitors`: what apply wrote besides the repository's transaction (its
@@ -120,7 +108,7 @@ int print_change(const std::optional<grpc::Status>& s, const duet::v1::ChangeRes
       out << "committed at LSN " << resp.lsn() << " (epoch " << resp.epoch() << ")";
     }
     if (!monitors.lsns.empty()) {
-      out << (resp.committed() ? ", monitors at LSN " : "monitors committed at LSN ")
+      out << (resp.committed() ? ", definitions at LSN " : "definitions committed at LSN ")
           << monitors.lsns.front();
       if (monitors.lsns.size() > 1) out << " to " << monitors.lsns.back();
     }
@@ -205,23 +193,53 @@ int run_apply(const ConnectionOptions& options, const std::string& file, bool dr
   }
   req.set_dry_run(dry_run);
   duet::v1::ChangeResponse resp;
-  // Monitors are the Monitoring service's: the manager gets the file without them.
+  // Monitors are the Monitoring service's, channels and notifications the
+  // Notify service's: the repository gets the file without them.
   ApplyFile parsed = split_apply_file(text.str());
-  if (!parsed.has_monitors) {
+  if (!parsed.has_monitors && !parsed.has_notify) {
     req.set_yaml(text.str());
     auto s = call(options, "apply", req, &resp, &duet::v1::Repository::Stub::Apply, err);
     return print_change(s, resp, json_out, out);
   }
-  MonitorsApply monitors(options, req.file(), std::move(parsed));
-  if (int rc = monitors.check(err); rc != 0) return rc;
-  req.set_yaml(monitors.repository_yaml());
+  duet::v1::ApplyNotifyRequest notify_req;
+  notify_req.set_yaml(text.str());
+  notify_req.set_file(req.file());
+  if (parsed.has_notify) {
+    // Checked first (a dry run), so a bad definition changes nothing.
+    notify_req.set_dry_run(true);
+    duet::v1::ChangeResponse planned;
+    auto s = call(options, "apply", notify_req, &planned, &duet::v1::Notify::Stub::Apply, err);
+    if (!s || !s->ok()) return exit_code(s);
+    notify_req.set_dry_run(dry_run);
+  }
+  const bool has_notify = parsed.has_notify;
+  std::optional<MonitorsApply> monitors;
+  if (parsed.has_monitors) {
+    monitors.emplace(options, req.file(), std::move(parsed));
+    if (int rc = monitors->check(err); rc != 0) return rc;
+    req.set_yaml(monitors->repository_yaml());
+  } else {
+    req.set_yaml(parsed.repository_yaml);
+  }
   auto s = call(options, "apply", req, &resp, &duet::v1::Repository::Stub::Apply, err);
   if (!s || !s->ok()) return exit_code(s);
   MonitorWrites writes;
-  if (dry_run) {
-    monitors.plan(resp);
-  } else {
-    writes = monitors.put(resp);
+  if (monitors) {
+    if (dry_run) {
+      monitors->plan(resp);
+    } else {
+      writes = monitors->put(resp);
+    }
+  }
+  if (has_notify) {
+    duet::v1::ChangeResponse notified;
+    auto ns = call(options, "apply", notify_req, &notified, &duet::v1::Notify::Stub::Apply, err);
+    if (!ns || !ns->ok()) return exit_code(ns);
+    for (const auto& c : notified.changes()) *resp.add_changes() = c;
+    if (notified.committed()) {
+      writes.lsns.push_back(notified.lsn());
+      writes.replicated = writes.replicated && notified.replicated();
+    }
   }
   const int rc = print_change(s, resp, json_out, out, writes);
   err << writes.refused;
@@ -317,9 +335,16 @@ int run_export(const ConnectionOptions& options, bool json_out, std::ostream& ou
   if (!s || !s->ok()) return exit_code(s);
   auto monitors = export_monitors(options, err);  // read apart from the repository
   if (!monitors) return 1;
+  duet::v1::NotifyDefsResponse defs;
+  auto ns = call(options, "export", duet::v1::NotifyDefsRequest(), &defs,
+                 &duet::v1::Notify::Stub::Definitions, err);
+  if (!ns || !ns->ok()) return exit_code(ns);
   std::string yaml = resp.yaml();
-  if (!monitors->empty() && !yaml.empty() && yaml.back() != '\n') yaml += '\n';
-  yaml += *monitors;
+  for (const std::string* part :
+       std::initializer_list<const std::string*>{&*monitors, &defs.yaml()}) {
+    if (!part->empty() && !yaml.empty() && yaml.back() != '\n') yaml += '\n';
+    yaml += *part;
+  }
   if (json_out) {
     out << json{{"node", resp.node()}, {"applied_lsn", resp.applied_lsn()}, {"yaml", yaml}}.dump(2)
         << "\n";

@@ -1,7 +1,7 @@
 #include "common/config.h"
 
-#include <fstream>
 #include <filesystem>
+#include <fstream>
 #include <regex>
 
 namespace duet {
@@ -266,7 +266,8 @@ ManagerConfig parse_manager_config(const std::string& yaml_text, const std::stri
         en.listen.port = static_cast<std::uint16_t>(en.listen.port + 1);
       }
       en.cert_days = static_cast<int>(e->int_or("cert_days", en.cert_days, 1, 3650));
-      if (c.tls.insecure) e->fail_here("needs TLS: an enrolled agent authenticates with its certificate");
+      if (c.tls.insecure)
+        e->fail_here("needs TLS: an enrolled agent authenticates with its certificate");
       e->finish();
       c.agents.enrol = en;
     }
@@ -277,6 +278,15 @@ ManagerConfig parse_manager_config(const std::string& yaml_text, const std::stri
         a->int_or("metrics_hourly_days", c.agents.metrics_hourly_keep_ms / 86400000, 1, 3660) *
         86400000;
     a->finish();
+  }
+  if (auto n = root.optional_map("notifications")) {
+    c.notifications.workers =
+        static_cast<int>(n->int_or("workers", c.notifications.workers, 1, 64));
+    c.notifications.keep_ms =
+        n->int_or("keep_hours", c.notifications.keep_ms / 3600000, 1, 24 * 3660) * 3600000;
+    c.notifications.state_keep_ms =
+        n->int_or("state_keep_days", c.notifications.state_keep_ms / 86400000, 1, 3660) * 86400000;
+    n->finish();
   }
   c.shutdown_grace_ms = root.int_or("shutdown_grace_ms", c.shutdown_grace_ms, 0, 600000);
   root.finish();
@@ -336,12 +346,12 @@ AgentConfig parse_agent_config(const std::string& yaml_text, const std::string& 
   }
   c.outbox_max_results = static_cast<std::uint64_t>(root.int_or(
       "outbox_max_results", static_cast<std::int64_t>(c.outbox_max_results), 100, 100000000));
-  c.outbox_max_bytes = static_cast<std::uint64_t>(root.int_or(
-      "outbox_max_bytes", static_cast<std::int64_t>(c.outbox_max_bytes), 65536,
-      std::int64_t{1} << 40));
+  c.outbox_max_bytes = static_cast<std::uint64_t>(
+      root.int_or("outbox_max_bytes", static_cast<std::int64_t>(c.outbox_max_bytes), 65536,
+                  std::int64_t{1} << 40));
   c.reconnect_min_ms = root.int_or("reconnect_min_ms", c.reconnect_min_ms, 10, 60000);
-  c.reconnect_max_ms = root.int_or("reconnect_max_ms", c.reconnect_max_ms, c.reconnect_min_ms,
-                                   600000);
+  c.reconnect_max_ms =
+      root.int_or("reconnect_max_ms", c.reconnect_max_ms, c.reconnect_min_ms, 600000);
   c.workers = static_cast<int>(root.int_or("workers", c.workers, 1, 256));
   root.finish();
   return c;

@@ -121,6 +121,15 @@ struct AgentsConfig {
   std::optional<Enrol> enrol;
 };
 
+// Notifications (manager/notifier.h): how they are sent and how long kept.
+// The channels and notifications themselves are in the replicated store
+// (`duetctl apply`), not here.
+struct NotificationsConfig {
+  int workers = 4;                                       // sending threads
+  std::int64_t keep_ms = 7LL * 24 * 3600 * 1000;         // sent/failed/muted intents kept
+  std::int64_t state_keep_ms = 30LL * 24 * 3600 * 1000;  // idle suppression keys kept
+};
+
 struct ManagerConfig {
   std::string file;
   NodeConfig node;
@@ -132,6 +141,7 @@ struct ManagerConfig {
   ReceiversConfig receivers;  // syslog (and SNMP) listeners on this node's addresses
   EventsConfig events;        // duplicate window, rules
   AgentsConfig agents;
+  NotificationsConfig notifications;
   std::int64_t shutdown_grace_ms = 5000;  // in-flight RPCs get this long at SIGTERM
 };
 

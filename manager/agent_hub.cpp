@@ -286,16 +286,16 @@ void AgentHub::on_hello(const std::shared_ptr<AgentLink>& link, const duet::v1::
                a.address, a.version, a.stored, a.monitors);
   if (!a.in_store || !a.reachable || new_outbox) {
     store::WriteBatch batch;
-    std::map<std::string, std::int64_t> counted;
+    Effects effects;
     if (a.in_store && !a.reachable) {
-      raise(batch, counted, "agent", node, Priority::kInfo, "agent " + node + " reachable again",
+      raise(batch, effects, "agent", node, Priority::kInfo, "agent " + node + " reachable again",
             {{"agent", node}, {"state", "reachable"}}, now_ms);
     }
     a.reachable = true;
     a.in_store = true;
     if (a.enrolled_at_ms == 0) a.enrolled_at_ms = now_ms;
     add_agent_row(batch, a, now_ms);
-    commit_simple(std::move(batch), std::move(counted), "agent " + node + " registered");
+    commit_simple(std::move(batch), std::move(effects), "agent " + node + " registered");
   }
 }
 
@@ -399,43 +399,70 @@ void AgentHub::add_agent_row(store::WriteBatch& batch, const Agent& a, std::int6
                        {"outbox_identity", static_cast<std::int64_t>(a.outbox_identity)}});
 }
 
-void AgentHub::raise(store::WriteBatch& batch, std::map<std::string, std::int64_t>& counted,
-                     const std::string& protocol, const std::string& node, Priority priority,
-                     std::string message, std::map<std::string, std::string> fields,
-                     std::int64_t at_ms) {
-  EventIntake* intake = hooks_.intake ? hooks_.intake() : nullptr;
-  if (intake == nullptr) return;
-  EventIntake::Raised ev;
-  ev.protocol = protocol;
-  ev.host = repo_.nodes.count(node) != 0 ? node : std::string();
-  ev.source = address_of(node);
-  if (ev.source.empty()) ev.source = node;
-  ev.scopes = repo_.scopes_of(node);
+std::vector<std::string> AgentHub::enclosing_scopes(const std::string& node) const {
   std::vector<std::string> enclosing;
-  for (const auto& sc : ev.scopes) {
+  for (const auto& sc : repo_.scopes_of(node)) {
     for (const auto& up : repo_.lineage(sc)) {
       if (std::find(enclosing.begin(), enclosing.end(), up) == enclosing.end()) {
         enclosing.push_back(up);
       }
     }
   }
-  ev.scopes = enclosing.empty() && ev.host.empty()
-                  ? std::vector<std::string>{std::string(repository::kUnregistered)}
-                  : enclosing;
+  if (enclosing.empty() && repo_.nodes.count(node) == 0) {
+    enclosing.emplace_back(repository::kUnregistered);
+  }
+  return enclosing;
+}
+
+std::uint64_t AgentHub::raise(store::WriteBatch& batch, Effects& effects,
+                              const std::string& protocol, const std::string& node,
+                              Priority priority, std::string message,
+                              std::map<std::string, std::string> fields, std::int64_t at_ms) {
+  EventIntake* intake = hooks_.intake ? hooks_.intake() : nullptr;
+  if (intake == nullptr) return 0;
+  EventIntake::Raised ev;
+  ev.protocol = protocol;
+  ev.host = repo_.nodes.count(node) != 0 ? node : std::string();
+  ev.source = address_of(node);
+  if (ev.source.empty()) ev.source = node;
+  ev.scopes = enclosing_scopes(node);
   ev.message = std::move(message);
   ev.fields = std::move(fields);
   ev.priority = priority;
   ev.at_ms = at_ms;
-  intake->raise_into(ev, batch, counted);
+  const std::uint64_t id = intake->raise_into(ev, batch, effects.counted);
+  Notifier* notifier = hooks_.notifier ? hooks_.notifier() : nullptr;
+  if (protocol == "agent" && notifier != nullptr) {
+    notify::Occurrence o;
+    o.node = node;
+    o.monitor = "agent";
+    o.scopes = ev.scopes;
+    o.priority = priority;
+    o.message = ev.message;
+    o.at_ms = at_ms;
+    o.event_id = id;
+    o.vars = ev.fields;
+    notifier->evaluate_into(o, batch, effects.notes);
+  }
+  return id;
 }
 
-void AgentHub::commit_simple(store::WriteBatch batch, std::map<std::string, std::int64_t> counted,
-                             std::string what) {
-  hooks_.commit(batch, [this, counted = std::move(counted),
-                        what = std::move(what)](Result<ha::Runner::Committed> r) {
-    if (r.ok()) return;
-    spdlog::error("agents: {}: not committed: {}", what, r.error().to_string());
-    if (EventIntake* intake = hooks_.intake ? hooks_.intake() : nullptr) intake->uncount(counted);
+void AgentHub::settle(Effects effects, bool ok) {
+  if (!ok) {
+    if (EventIntake* intake = hooks_.intake ? hooks_.intake() : nullptr) {
+      intake->uncount(effects.counted);
+    }
+  }
+  if (Notifier* notifier = hooks_.notifier ? hooks_.notifier() : nullptr) {
+    notifier->committed(std::move(effects.notes), ok);
+  }
+}
+
+void AgentHub::commit_simple(store::WriteBatch batch, Effects effects, std::string what) {
+  hooks_.commit(batch, [this, effects = std::move(effects),
+                        what = std::move(what)](Result<ha::Runner::Committed> r) mutable {
+    if (!r.ok()) spdlog::error("agents: {}: not committed: {}", what, r.error().to_string());
+    settle(std::move(effects), r.ok());
   });
 }
 
@@ -454,7 +481,8 @@ void AgentHub::flush() {
   }
   const std::int64_t now_ms = to_unix_ms(clock_.wall_now());
   store::WriteBatch batch;
-  std::map<std::string, std::int64_t> counted;
+  Effects effects;
+  Notifier* notifier = hooks_.notifier ? hooks_.notifier() : nullptr;
   std::vector<store::Row> metric_rows;
   metric_rows.reserve(batch_items.size());
   std::map<std::string, std::uint64_t> up_to;  // agent → highest seq in this batch
@@ -506,6 +534,7 @@ void AgentHub::flush() {
     st.last_at_ms = r.started_at_ms();
     st.message = verdict_message;
     status_changed.insert(key);
+    std::uint64_t event_id = 0;
     if (changed || per_result) {
       std::map<std::string, std::string> fields{{"monitor", r.monitor()},
                                                 {"kind", mon->def.kind()},
@@ -516,8 +545,23 @@ void AgentHub::flush() {
       std::string msg =
           per_result ? r.monitor() + " on " + r.node() + ": " + r.text()
                      : r.monitor() + " on " + r.node() + " is " + pname + ": " + verdict_message;
-      raise(batch, counted, "monitor", r.node(), prio, std::move(msg), std::move(fields),
-            r.started_at_ms() != 0 ? r.started_at_ms() : now_ms);
+      event_id = raise(batch, effects, "monitor", r.node(), prio, std::move(msg), std::move(fields),
+                       r.started_at_ms() != 0 ? r.started_at_ms() : now_ms);
+    }
+    // Every result goes to the notifications: "after N results" counts them.
+    if (notifier != nullptr && notifier->active()) {
+      notify::Occurrence o;
+      o.node = r.node();
+      o.monitor = r.monitor();
+      o.priority = prio;
+      o.message = per_result ? r.text() : verdict_message;
+      o.at_ms = r.started_at_ms() != 0 ? r.started_at_ms() : now_ms;
+      o.event_id = event_id;
+      o.scopes = enclosing_scopes(r.node());
+      o.vars = {{"kind", mon->def.kind()}};
+      if (!r.text().empty()) o.vars["text"] = r.text().substr(0, 1024);
+      if (!first) o.vars["previous"] = status_before[key].priority;
+      notifier->evaluate_into(o, batch, effects.notes);
     }
   }
   batch.put_rows("metrics", std::move(metric_rows));
@@ -542,15 +586,13 @@ void AgentHub::flush() {
   const std::size_t n = batch_items.size();
   std::map<std::string, std::uint64_t> identities;  // the outbox each agent's numbers are of
   for (const auto& [node, seq] : up_to) identities[node] = agents_[node].outbox_identity;
-  hooks_.commit(batch, [this, up_to, identities, counted, status_before, n,
-                        epoch = hooks_.epoch()](Result<ha::Runner::Committed> r) {
+  hooks_.commit(batch, [this, up_to, identities, effects = std::move(effects), status_before, n,
+                        epoch = hooks_.epoch()](Result<ha::Runner::Committed> r) mutable {
+    settle(std::move(effects), r.ok());
     if (!r.ok()) {
       ++commit_failures_;
       spdlog::error("agents: {} results not committed: {}; their agents will send them again", n,
                     r.error().to_string());
-      if (EventIntake* intake = hooks_.intake ? hooks_.intake() : nullptr) {
-        intake->uncount(counted);
-      }
       for (const auto& [key, st] : status_before) {
         if (st.priority.empty()) {
           status_.erase(key);
@@ -593,14 +635,14 @@ void AgentHub::liveness_tick() {
       clock_.call_after(std::chrono::milliseconds(kLivenessTickMs), [this] { liveness_tick(); });
   const std::int64_t now_ms = to_unix_ms(clock_.wall_now());
   store::WriteBatch batch;
-  std::map<std::string, std::int64_t> counted;
+  Effects effects;
   std::string names;
   for (auto& [node, a] : agents_) {
     if (a.link || !a.reachable || !a.in_store) continue;
     const std::int64_t silent_since = std::max(a.last_seen_ms, acting_since_ms_);
     if (now_ms - silent_since < options_.unreachable_after_ms) continue;
     a.reachable = false;
-    raise(batch, counted, "agent", node, Priority::kCritical,
+    raise(batch, effects, "agent", node, Priority::kCritical,
           "agent " + node + " unreachable: no session for " +
               std::to_string((now_ms - a.last_seen_ms) / 1000) + " s",
           {{"agent", node}, {"state", "unreachable"}}, now_ms);
@@ -609,7 +651,7 @@ void AgentHub::liveness_tick() {
   }
   if (batch.empty()) return;
   spdlog::warn("agents: unreachable: {}", names);
-  commit_simple(std::move(batch), std::move(counted), "agents unreachable");
+  commit_simple(std::move(batch), std::move(effects), "agents unreachable");
 }
 
 }  // namespace duet::manager

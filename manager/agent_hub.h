@@ -46,6 +46,7 @@
 #include "duet/v1/monitoring.pb.h"
 #include "ha/runner.h"
 #include "manager/event_intake.h"
+#include "manager/notifier.h"
 #include "monitors/judge.h"
 #include "repository/model.h"
 #include "store/store.h"
@@ -76,6 +77,7 @@ class AgentHub {
     std::function<std::string()> not_master_text;
     Commit commit;
     std::function<EventIntake*()> intake;  // null: events are not raised
+    std::function<Notifier*()> notifier;   // null: nothing is notified
   };
   struct Options {
     std::string node_name;
@@ -197,12 +199,23 @@ class AgentHub {
   void liveness_tick();
   void schedule_maintenance();
   void add_agent_row(store::WriteBatch& batch, const Agent& a, std::int64_t now_ms) const;
-  // Raises an event of `protocol` about `node` into `batch`.
-  void raise(store::WriteBatch& batch, std::map<std::string, std::int64_t>& counted,
-             const std::string& protocol, const std::string& node, Priority priority,
-             std::string message, std::map<std::string, std::string> fields, std::int64_t at_ms);
-  void commit_simple(store::WriteBatch batch, std::map<std::string, std::int64_t> counted,
-                     std::string what);
+  // What a batch did besides its rows: event counts (EventIntake::uncount on
+  // failure) and notifications (Notifier::committed).
+  struct Effects {
+    std::map<std::string, std::int64_t> counted;
+    Notifier::Changes notes;
+  };
+  // Raises an event of `protocol` about `node` into `batch`; its id (0: discarded).
+  // An "agent" event is also passed to the notifications (a monitor's are, per
+  // result, by flush()).
+  std::uint64_t raise(store::WriteBatch& batch, Effects& effects, const std::string& protocol,
+                      const std::string& node, Priority priority, std::string message,
+                      std::map<std::string, std::string> fields, std::int64_t at_ms);
+  // After a commit: the effects kept or undone.
+  void settle(Effects effects, bool ok);
+  void commit_simple(store::WriteBatch batch, Effects effects, std::string what);
+  // The node's scopes and every scope above them; "unregistered" for an unknown node.
+  std::vector<std::string> enclosing_scopes(const std::string& node) const;
   void load_status();
   void change(const std::string& what, std::function<Result<store::WriteBatch>(std::string&)> plan,
               duet::v1::MonitorChangeResponse* resp, Done done);

@@ -205,6 +205,7 @@ void EventIntake::stop_acting(bool handing_over) {
   acting_ = false;
   detail_on_intake_.store(false, std::memory_order_relaxed);
   pending_.clear();
+  pending_occ_.clear();
   forget_decisions();
 }
 
@@ -320,6 +321,24 @@ void EventIntake::emit(intake::IntakeItem item, std::uint64_t id, const std::str
   // gives, so they are not stored (empty; the queries parse raw again):
   // about half of an event's bytes, written, journaled and shipped.
   const bool derived = item.protocol.rfind("syslog/", 0) == 0;
+  if (Notifier* notifier = notifier_ ? notifier_() : nullptr; notifier && notifier->active()) {
+    notify::Occurrence o;
+    o.node = where.nodes.empty() ? std::string() : where.nodes.front();
+    o.monitor = derived ? "syslog" : "snmp";
+    o.scopes = where.enclosing;
+    o.priority = d.priority;
+    o.message = item.message;
+    o.sub_key = d.rule;
+    o.at_ms = item.receipt.received_ms;
+    o.event_id = id;
+    if (notifier->wanted(o)) {
+      o.vars = {{"source", item.receipt.source},
+                {"protocol", item.protocol},
+                {"rule", d.rule},
+                {"fields", item.fields_json}};
+      pending_occ_.push_back(std::move(o));
+    }
+  }
   store::Row& row = pending_.emplace_back();
   row.reserve(16);
   auto put = [&row](const char* name, store::Value v) {

@@ -54,6 +54,7 @@
 #include "intake/rules.h"
 #include "intake/snmp_receiver.h"
 #include "intake/syslog_receivers.h"
+#include "manager/notifier.h"
 #include "repository/resolver.h"
 #include "store/store.h"
 
@@ -73,6 +74,10 @@ class EventIntake {
   ~EventIntake();
   EventIntake(const EventIntake&) = delete;
   EventIntake& operator=(const EventIntake&) = delete;
+
+  // Events from syslog and SNMP go to the notifications (same transaction as
+  // the event); null: they do not. Set before start().
+  void set_notifier(std::function<Notifier*()> notifier) { notifier_ = std::move(notifier); }
 
   // Binds the receivers (an error names the address) and starts the intake thread.
   Status start();
@@ -193,6 +198,9 @@ class EventIntake {
   std::uint64_t next_id_ = 1;
   intake::PairDedup dedup_;
   std::vector<store::Row> pending_;
+  // For the notifications: pending_'s events that a notification matches, in id order.
+  std::deque<notify::Occurrence> pending_occ_;
+  std::function<Notifier*()> notifier_;
   std::optional<TimerId> flush_timer_;
   std::uint64_t in_flight_ = 0;
   struct Held {

@@ -40,6 +40,11 @@ void fill_event(const store::Row& row, bool with_raw, duet::v1::Event* e) {
   if (with_raw) e->set_raw(text_of(row, "raw"));
   e->set_truncated(int_of(row, "truncated") != 0);
   e->set_epoch(static_cast<std::uint64_t>(int_of(row, "epoch")));
+  const std::string cs = text_of(row, "confirm_state");
+  e->set_confirm_state(cs.empty() ? "unconfirmed" : cs);
+  e->set_confirmed_by(text_of(row, "confirmed_by"));
+  e->set_confirmed_at_ms(int_of(row, "confirmed_at_ms"));
+  e->set_confirm_comment(text_of(row, "confirm_comment"));
 }
 
 }  // namespace
@@ -50,11 +55,20 @@ Result<duet::v1::ListEventsResponse> EventIntake::list(
   resp.set_node(config_.node.name);
   const std::size_t limit = req.limit() == 0 ? 100 : req.limit();
   std::size_t found = 0;
+  if (req.has_id()) {
+    DUET_ASSIGN_OR_RETURN(auto row, store_.get("events", static_cast<std::int64_t>(req.id())));
+    if (row) fill_event(*row, req.with_raw(), resp.add_events());
+    return resp;
+  }
   DUET_TRY(store_.scan_newest_first("events", [&](const store::Row& row) {
     const std::int64_t at = int_of(row, "received_at_ms");
     if (req.has_since_ms() && at < req.since_ms()) return at >= req.since_ms() - kListSlackMs;
     if (!req.source().empty() && text_of(row, "source") != req.source()) return true;
     if (!req.priority().empty() && text_of(row, "priority") != req.priority()) return true;
+    if (!req.confirm_state().empty()) {
+      const std::string cs = text_of(row, "confirm_state");
+      if ((cs.empty() ? std::string("unconfirmed") : cs) != req.confirm_state()) return true;
+    }
     fill_event(row, req.with_raw(), resp.add_events());
     return ++found < limit;
   }));

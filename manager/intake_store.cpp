@@ -280,6 +280,7 @@ void EventIntake::flush(bool force) {
   if (pending_.empty() && pending_pairs_.empty() && !cursor_moved && counts_dirty_.empty()) return;
   if (!acting_) {
     pending_.clear();
+    pending_occ_.clear();
     pending_pairs_.clear();
     return;
   }
@@ -385,7 +386,8 @@ std::uint64_t EventIntake::raise_into(const Raised& ev, store::WriteBatch& batch
   for (const auto& [k, n] : added) {
     counts_[k] += n;
     counted[k] += n;
-    batch.put("intake_state", store::Row{{"key", std::string(kCountPrefix) + k}, {"value", counts_[k]}});
+    batch.put("intake_state",
+              store::Row{{"key", std::string(kCountPrefix) + k}, {"value", counts_[k]}});
   }
   batch.put("intake_state", store::Row{{"key", std::string(kNextIdKey)},
                                        {"value", static_cast<std::int64_t>(next_id_)}});
@@ -405,7 +407,22 @@ bool EventIntake::commit_batch(std::vector<store::Row> events, PairsByIncarnatio
   const std::size_t n_events = events.size();
   store::WriteBatch batch;
   std::map<std::string, std::int64_t> added;
-  for (const auto& r : events) count_event(r, 1, added);
+  std::uint64_t last_id = 0;
+  for (const auto& r : events) {
+    count_event(r, 1, added);
+    last_id = std::max(last_id, static_cast<std::uint64_t>(int_of(r, "id")));
+  }
+  // The notifications these events decide, in the same transaction.
+  Notifier* notifier = notifier_ ? notifier_() : nullptr;
+  std::vector<notify::Occurrence> occurrences;
+  auto notes = std::make_shared<Notifier::Changes>();
+  while (!pending_occ_.empty() && pending_occ_.front().event_id <= last_id) {
+    occurrences.push_back(std::move(pending_occ_.front()));
+    pending_occ_.pop_front();
+  }
+  if (notifier != nullptr) {
+    for (const auto& o : occurrences) notifier->evaluate_into(o, batch, *notes);
+  }
   // One journal record for many events; no copy: on failure they come back from the batch.
   batch.put_rows("events", std::move(events));
   const std::set<std::string> dirty_before = counts_dirty_;
@@ -451,8 +468,11 @@ bool EventIntake::commit_batch(std::vector<store::Row> events, PairsByIncarnatio
   ++in_flight_;
   auto failed = std::make_shared<bool>(false);
   // A store failure answers at once (on this strand); success after replication.
-  commit_(batch, [this, n_events, failed](Result<ha::Runner::Committed> r) {
+  commit_(batch, [this, n_events, failed, notes](Result<ha::Runner::Committed> r) {
     --in_flight_;
+    if (Notifier* n = notifier_ ? notifier_() : nullptr; n != nullptr && !notes->empty()) {
+      n->committed(std::move(*notes), r.ok());
+    }
     if (r.ok()) return;
     *failed = true;
     ++store_failures_;
@@ -476,6 +496,8 @@ bool EventIntake::commit_batch(std::vector<store::Row> events, PairsByIncarnatio
     }
     pending_.insert(pending_.begin(), std::make_move_iterator(back.begin()),
                     std::make_move_iterator(back.end()));
+    pending_occ_.insert(pending_occ_.begin(), std::make_move_iterator(occurrences.begin()),
+                        std::make_move_iterator(occurrences.end()));
     for (auto& [incarnation, list] : pairs) {
       auto& into = pending_pairs_[incarnation];
       into.insert(into.begin(), list.begin(), list.end());

@@ -214,10 +214,28 @@ bool Manager::start_server() {
   };
   agent_service_ = std::make_unique<AgentService>(io_.get_executor(), hub);
   monitoring_service_ = std::make_unique<MonitoringService>(io_.get_executor(), hub);
-  server_ = start_grpc_server(
-      config_.node.address, config_.tls,
-      {admin_.get(), peer_service_.get(), events_service_.get(), intake_peer_service_.get(),
-       repository_service_.get(), agent_service_.get(), monitoring_service_.get()});
+  NotifyService::Hooks notify_hooks;
+  notify_hooks.store = [this]() -> store::Store* {
+    return store_ && store_state_ == StoreState::kOk ? store_.get() : nullptr;
+  };
+  notify_hooks.may_act = [this] { return runner_ && !stopping_ && runner_->may_act(); };
+  notify_hooks.not_master = [this] {
+    return runner_ ? not_master_message() : std::string("store not open yet");
+  };
+  notify_hooks.commit = [this](const store::WriteBatch& batch,
+                               std::function<void(Result<ha::Runner::Committed>)> done) {
+    runner_->commit(batch, std::move(done));
+  };
+  notify_hooks.notifier = [this]() -> Notifier* {
+    return store_ && store_state_ == StoreState::kOk ? notifier_.get() : nullptr;
+  };
+  notify_service_ = std::make_unique<NotifyService>(io_.get_executor(), config_.node.name, clock_,
+                                                    std::move(notify_hooks));
+  server_ =
+      start_grpc_server(config_.node.address, config_.tls,
+                        {admin_.get(), peer_service_.get(), events_service_.get(),
+                         intake_peer_service_.get(), repository_service_.get(),
+                         agent_service_.get(), monitoring_service_.get(), notify_service_.get()});
   if (server_ == nullptr) return false;
   if (const auto& enrol = config_.agents.enrol) {
     auto ca = load_tls_material(config_.tls);
@@ -292,6 +310,7 @@ void Manager::start_ha() {
   ha::Runner::Hooks hooks;
   hooks.start_acting = [this](ha::Epoch epoch) {
     acting_master_ = true;
+    if (notifier_) notifier_->start_acting();
     if (intake_) intake_->start_acting(epoch);
     if (agents_) agents_->start_acting();
     if (agentless_) agentless_->update();
@@ -302,6 +321,7 @@ void Manager::start_ha() {
     if (agentless_) agentless_->stop();
     if (agents_) agents_->stop_acting();
     if (agentless_) agentless_->stop();
+    if (notifier_) notifier_->stop_acting();
   };
   runner_ = std::make_unique<ha::Runner>(io_.get_executor(), clock_, std::move(options), *store_,
                                          ha::make_guard(io_.get_executor(), clock_, config_),
@@ -319,6 +339,24 @@ void Manager::start_ha() {
     return;
   }
   intake_ = std::move(intake).value();
+  Notifier::Hooks notifier_hooks;
+  notifier_hooks.store = [this]() -> store::Store* {
+    return store_ && store_state_ == StoreState::kOk ? store_.get() : nullptr;
+  };
+  notifier_hooks.epoch = [this]() -> std::uint64_t { return store_ ? store_->current_epoch() : 0; };
+  notifier_hooks.commit = [this](const store::WriteBatch& batch,
+                                 std::function<void(Result<ha::Runner::Committed>)> done) {
+    runner_->commit(batch, std::move(done));
+  };
+  Notifier::Options notifier_options;
+  notifier_options.workers = static_cast<std::size_t>(config_.notifications.workers);
+  notifier_options.sender = config_.node.name;
+  notifier_options.keep_ms = config_.notifications.keep_ms;
+  notifier_options.state_keep_ms = config_.notifications.state_keep_ms;
+  notifier_ = std::make_unique<Notifier>(io_.get_executor(), clock_, notifier_options,
+                                         std::move(notifier_hooks));
+  notifier_->start();
+  intake_->set_notifier([this] { return notifier_.get(); });
   AgentHub::Hooks agent_hooks;
   agent_hooks.store = [this]() -> store::Store* {
     return store_ && store_state_ == StoreState::kOk ? store_.get() : nullptr;
@@ -332,6 +370,7 @@ void Manager::start_ha() {
     runner_->commit(batch, std::move(done));
   };
   agent_hooks.intake = [this] { return intake_.get(); };
+  agent_hooks.notifier = [this] { return notifier_.get(); };
   AgentHub::Options agent_options;
   agent_options.node_name = config_.node.name;
   agent_options.unreachable_after_ms = config_.agents.unreachable_after_ms;
@@ -498,6 +537,7 @@ void Manager::stop(int exit_code) {
   if (intake_) intake_->stop();
   if (runner_) runner_->stop();
   if (agents_) agents_->stop_acting();
+  if (notifier_) notifier_->stop();
   // Drain the server on another thread: in-flight Status calls need this
   // strand to finish, so it must keep running while Shutdown waits.
   drain_thread_ = std::thread([this] {

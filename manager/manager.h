@@ -32,6 +32,8 @@
 #include "manager/agentless.h"
 #include "manager/event_intake.h"
 #include "manager/events_service.h"
+#include "manager/notifier.h"
+#include "manager/notify_service.h"
 #include "manager/peer_service.h"
 #include "manager/repository_service.h"
 #include "store/store.h"
@@ -77,11 +79,13 @@ class Manager {
   std::unique_ptr<RepositoryService> repository_service_;
   std::unique_ptr<AgentService> agent_service_;
   std::unique_ptr<MonitoringService> monitoring_service_;
+  std::unique_ptr<NotifyService> notify_service_;
   std::unique_ptr<EnrolService> enrol_service_;
   std::unique_ptr<grpc::Server> enrol_server_;  // agents.enrol: TLS without client certificates
   std::optional<CertificateIssuer> issuer_;
   std::unique_ptr<EventIntake> intake_;  // once the store is open
   std::unique_ptr<AgentHub> agents_;     // once the store is open
+  std::unique_ptr<Notifier> notifier_;   // once the store is open
   std::unique_ptr<AgentlessRunner> agentless_;
   std::unique_ptr<ha::Runner> runner_;
   std::unique_ptr<grpc::Server> server_;

@@ -290,6 +290,50 @@ const Schema& manager_schema() {
           // The identity of the agent's outbox file whose numbers acked_up_to counts.
           .add_columns = {AddColumn{"agents", ColumnDef{"outbox_identity", ColumnType::kInt, false}}},
       },
+      Migration{
+          .version = 9,
+          .description = "notifications: channels, definitions, suppression state, the outbox; "
+                         "event confirmation",
+          .create_tables =
+              {// A channel: a duet.v1.ChannelDef.
+               TableDef{.name = "notify_channels",
+                        .columns = {{"name", ColumnType::kText, true},
+                                    {"definition", ColumnType::kBlob, true},
+                                    {"updated_at_ms", ColumnType::kInt, true}},
+                        .key = "name"},
+               // A notification definition: a duet.v1.NotificationDef.
+               TableDef{.name = "notifications",
+                        .columns = {{"name", ColumnType::kText, true},
+                                    {"definition", ColumnType::kBlob, true},
+                                    {"updated_at_ms", ColumnType::kInt, true}},
+                        .key = "name"},
+               // Suppression state per "node\x1fmonitor\x1fnotification\x1fsub-key"
+               // (notify/suppression.h encode_state).
+               TableDef{.name = "notify_state",
+                        .columns = {{"key", ColumnType::kText, true},
+                                    {"state", ColumnType::kText, true},
+                                    {"updated_at_ms", ColumnType::kInt, true}},
+                        .key = "key"},
+               // The outbox: one intent per (notification, channel) decided;
+               // `intent` is a duet.v1.NotifyIntent, `state` its state.
+               TableDef{.name = "notify_outbox",
+                        .columns = {{"id", ColumnType::kInt, true},
+                                    {"created_at_ms", ColumnType::kInt, true},
+                                    {"state", ColumnType::kText, true},
+                                    {"intent", ColumnType::kBlob, true}},
+                        .key = "id"},
+               // "pending_from": every intent below it is sent, failed or muted.
+               TableDef{.name = "notify_meta",
+                        .columns = {{"key", ColumnType::kText, true},
+                                    {"value", ColumnType::kInt, true}},
+                        .key = "key"}},
+          .create_indexes = {},
+          // Who confirmed an event, and when (the event console).
+          .add_columns = {AddColumn{"events", ColumnDef{"confirm_state", ColumnType::kText, false}},
+                          AddColumn{"events", ColumnDef{"confirmed_by", ColumnType::kText, false}},
+                          AddColumn{"events", ColumnDef{"confirmed_at_ms", ColumnType::kInt, false}},
+                          AddColumn{"events", ColumnDef{"confirm_comment", ColumnType::kText, false}}},
+      },
   });
   return schema;
 }
