@@ -67,6 +67,7 @@
 #include <thread>
 
 #include "bench/bench_util.h"
+#include "bench/manager_pair.h"
 #include "bench/proc_util.h"
 #include "duet/v1/admin.grpc.pb.h"
 #include "duet/v1/monitoring.grpc.pb.h"
@@ -160,101 +161,8 @@ long raw_icmp_drops() {
 
 // ---- the pair ----
 
-struct Node {
-  std::string name, ip, grpc, db;
-  pid_t pid = -1;
-  std::shared_ptr<grpc::Channel> channel;
-};
-
-// (role, is the master it names itself) as the node says; nullopt if it does not answer.
-std::optional<std::pair<std::string, bool>> self_view(const std::shared_ptr<grpc::Channel>& ch) {
-  auto stub = duet::v1::Admin::NewStub(ch);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
-  duet::v1::StatusResponse r;
-  if (!stub->Status(&ctx, duet::v1::StatusRequest(), &r).ok()) return std::nullopt;
-  for (const auto& n : r.nodes()) {
-    if (n.self()) return std::make_pair(n.role(), r.has_master() && r.master() == n.name());
-  }
-  return std::nullopt;
-}
-
-// Two managers with SQLite stores, killed on destruction.
-class Pair {
- public:
-  Pair(const Options& o, fs::path dir) : o_(o), dir_(std::move(dir)) {
-    const char* names[2] = {"a", "b"};
-    const char* ips[2] = {"127.0.0.11", "127.0.0.12"};
-    for (int i = 0; i < 2; ++i) {
-      nodes_[i].name = names[i];
-      nodes_[i].ip = ips[i];
-      nodes_[i].grpc = std::string(ips[i]) + ":" + std::to_string(o.port);
-      nodes_[i].db = (dir_ / nodes_[i].name / (nodes_[i].name + ".db")).string();
-    }
-    for (int i = 0; i < 2; ++i) {
-      const Node& n = nodes_[i];
-      const Node& p = nodes_[1 - i];
-      std::ofstream(dir_ / (n.name + ".yaml"))
-          << "node: { name: " << n.name << ", address: \"" << n.grpc << "\" }\n"
-          << "peer: { name: " << p.name << ", address: \"" << p.grpc << "\" }\n"
-          << "store: { sqlite: \"" << n.db << "\" }\n"
-          << "tls: { insecure: true }\n"
-          << "log: { level: warn }\n"
-          << "ha: { guard: reference, reference: [\"icmp:127.0.0.1\"] }\n";
-    }
-  }
-  ~Pair() { kill(); }
-  Pair(const Pair&) = delete;
-  Pair& operator=(const Pair&) = delete;
-
-  void kill() {
-    for (auto& n : nodes_) {
-      duet::bench::kill_and_reap(n.pid);
-      n.pid = -1;
-    }
-  }
-
-  // The index of the master once there are master + standby, or -1 after `limit`.
-  int wait_formed(std::chrono::seconds limit) {
-    const auto deadline = Steady::now() + limit;
-    while (Steady::now() < deadline) {
-      if (int m = master(); m >= 0) return m;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return -1;
-  }
-
-  // Starts both; the index of the master, or -1 after 30 s.
-  int start() {
-    const std::string manager = o_.bin + "/manager/duet-manager";
-    for (auto& n : nodes_) {
-      n.pid = duet::bench::spawn_logged({manager, "--config", (dir_ / (n.name + ".yaml")).string()},
-                                        (dir_ / (n.name + ".log")).string());
-      if (n.pid <= 0) die("cannot start " + manager);
-      g_started.push_back(n.pid);
-      n.channel = grpc::CreateChannel(n.grpc, grpc::InsecureChannelCredentials());
-    }
-    return wait_formed(std::chrono::seconds(30));
-  }
-
-  // The node that is master with the other standby, or -1.
-  int master() {
-    auto v0 = self_view(nodes_[0].channel);
-    auto v1 = self_view(nodes_[1].channel);
-    if (v0 && v1) {
-      if (v0->second && v1->first == "standby") return 0;
-      if (v1->second && v0->first == "standby") return 1;
-    }
-    return -1;
-  }
-
-  Node& node(int i) { return nodes_[i]; }
-
- private:
-  const Options& o_;
-  fs::path dir_;
-  Node nodes_[2];
-};
+using duet::bench::ManagerPair;
+using Node = ManagerPair::Node;
 
 // ---- the targets and the monitor ----
 
@@ -620,9 +528,10 @@ int main(int argc, char** argv) {
   std::string tmpl = o.dir + "/duet-agentless-XXXXXX";
   if (::mkdtemp(tmpl.data()) == nullptr) die("cannot create a directory under " + o.dir);
   const fs::path dir = tmpl;
-  std::optional<Pair> pair;
-  pair.emplace(o, dir);
+  std::optional<ManagerPair> pair;
+  pair.emplace(o.bin, dir, o.port);
   const int first_master = pair->start();
+  g_started = {pair->node(0).pid, pair->node(1).pid};
   if (first_master < 0) die("the pair did not form within 30 s (logs in " + dir.string() + ")");
   progress(o, "master " + pair->node(first_master).name);
 
