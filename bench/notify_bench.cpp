@@ -98,6 +98,7 @@ class Receiver {
   ~Receiver() {
     stopping_ = true;
     boost::system::error_code ec;
+    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);  // wakes the blocking accept()
     acceptor_.close(ec);
     if (thread_.joinable()) thread_.join();
     std::lock_guard lock(mu_);
@@ -408,6 +409,6 @@ int main(int argc, char** argv) {
   pair.kill();
   std::error_code ec;
   fs::remove_all(dir, ec);
-  std::cout << out.dump(2) << "\n";
+  std::cout << out.dump(2) << std::endl;
   return 0;
 }

@@ -1,6 +1,7 @@
 #include "notify/deliver.h"
 
 #include <curl/curl.h>
+#include <sys/socket.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -8,6 +9,7 @@
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -135,6 +137,15 @@ std::string sd_escape(const std::string& v) {
     out += c;
   }
   return out;
+}
+
+// A syslog receiver never writes: a kept connection that is readable was
+// closed (EOF, a reset, or a TLS close_notify waiting). Checked before each
+// use, so a message is not written into a connection the peer has dropped.
+bool peer_gone(int fd) {
+  char c;
+  const ssize_t n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
 std::string get_var(const std::map<std::string, std::string>& vars, const char* k) {
@@ -408,6 +419,8 @@ struct Deliverer::Impl {
     }
     const std::string framed = std::to_string(line.size()) + " " + line;
     for (int attempt = 0; attempt < 2; ++attempt) {
+      if (link.tls && peer_gone(link.tls->next_layer().native_handle())) link.tls.reset();
+      if (link.tcp_socket && peer_gone(link.tcp_socket->native_handle())) link.tcp_socket.reset();
       const bool fresh = transport == "tls" ? !link.tls : !link.tcp_socket;
       if (fresh) {
         if (auto d = syslog_connect(link, host, port, limit); !d.ok) return d;

@@ -45,6 +45,7 @@ struct Fixture {
   std::deque<std::function<void()>> unreplicated;  // done callbacks held back
   bool may_act = true;
   bool fail_commits = false;
+  std::unique_ptr<duet::manager::Notifier> notifier;  // set by tests that notify
   std::unique_ptr<AgentHub> hub;
 
   Fixture() {
@@ -76,6 +77,7 @@ struct Fixture {
       return nm;
     };
     hooks.not_master_text = [] { return std::string("not master; the master is b"); };
+    hooks.notifier = [this] { return notifier.get(); };
     hooks.commit = [this](const duet::store::WriteBatch& batch, auto done) {
       if (fail_commits) {
         done(duet::make_error(duet::CommonErrc::kIo, "disk full"));
@@ -392,4 +394,79 @@ TEST_CASE("hub: a new outbox (a rebuilt host) is taken from its start", "[agent_
   f.hub->stop_acting();
   f.make_hub();
   CHECK(hello(222)->sent[0].welcome().acked_up_to() == 1);
+}
+
+TEST_CASE("hub: every judged result goes to the notifications, with the results' batch",
+          "[agent_hub]") {
+  Fixture f;
+  f.put_monitor(command_monitor("load"));
+  v1::ChannelDef c;
+  c.set_name("hook");
+  c.set_kind("webhook");
+  (*c.mutable_params())["url"] = "http://127.0.0.1:1/";
+  v1::NotificationDef n;
+  n.set_name("load-critical");
+  n.set_enabled(true);
+  n.add_monitors("load");
+  n.add_scopes("web");
+  n.add_priorities("critical");
+  n.add_channels("hook");
+  n.set_after(2);
+  n.set_repeat("never");
+  duet::store::WriteBatch defs;
+  defs.put("notify_channels",
+           duet::store::Row{{"name", std::string("hook")},
+                            {"definition", duet::store::Blob{c.SerializeAsString()}},
+                            {"updated_at_ms", std::int64_t{1}}});
+  defs.put("notifications",
+           duet::store::Row{{"name", n.name()},
+                            {"definition", duet::store::Blob{n.SerializeAsString()}},
+                            {"updated_at_ms", std::int64_t{1}}});
+  REQUIRE(f.store->commit(defs).ok());
+  std::vector<v1::NotifyIntent> sent;
+  duet::manager::Notifier::Hooks hooks;
+  hooks.store = [&f]() -> duet::store::Store* { return f.store.get(); };
+  hooks.epoch = [&f] { return f.store->current_epoch(); };
+  hooks.commit = [&f](const duet::store::WriteBatch& batch, auto done) {
+    auto lsn = f.store->commit(batch);
+    REQUIRE(lsn.ok());
+    done(duet::ha::Runner::Committed{*lsn, f.store->current_epoch(), true});
+  };
+  hooks.make_deliver = [&sent]() -> duet::manager::Notifier::Deliver {
+    return [&sent](const v1::ChannelDef&, const v1::NotifyIntent& i) {
+      sent.push_back(i);
+      return duet::notify::Delivery{true, false, ""};
+    };
+  };
+  duet::manager::Notifier::Options options;
+  options.workers = 0;
+  options.sender = "a";
+  f.notifier = std::make_unique<duet::manager::Notifier>(boost::asio::any_io_executor(), f.clock,
+                                                         options, std::move(hooks));
+  f.notifier->start_acting();
+
+  auto link = f.hello();
+  f.result(link, 1, "load", 1.0);   // info
+  f.result(link, 2, "load", 30.0);  // critical: 1 of 2
+  f.clock.advance(std::chrono::milliseconds(10));
+  auto intents = [&] {
+    std::size_t n = 0;
+    REQUIRE(
+        f.store->scan("notify_outbox", [&](const duet::store::Row&) { return ++n, true; }).ok());
+    return n;
+  };
+  CHECK(intents() == 0);
+  f.result(link, 3, "load", 30.0);  // critical: 2 of 2, notifies
+  f.result(link, 4, "load", 30.0);  // repeat never
+  f.clock.advance(std::chrono::milliseconds(10));
+  CHECK(intents() == 1);  // committed with results 3 and 4
+  CHECK(sent.empty());    // not replicated yet
+  f.replicate();
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].vars().at("monitor") == "load");
+  CHECK(sent[0].vars().at("node") == "web01");
+  CHECK(sent[0].vars().at("priority") == "critical");
+  CHECK(sent[0].vars().at("scope") == "web");
+  CHECK(sent[0].event_id() == 0);  // the event was raised with result 2, the change
+  CHECK(sent[0].vars().at("previous") == "critical");  // the 3rd result's previous status
 }
