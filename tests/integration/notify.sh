@@ -17,11 +17,15 @@ PORT=17641
 HOOK=127.0.0.1:17642
 SMTP=127.0.0.1:17643
 FWD=127.0.0.1:17644
+SMTPS=127.0.0.1:17645
 SINK="$WORK/sink.jsonl"
 
 PY=/usr/bin/python3  # Debian's, where python3-aiosmtpd is installed
 $PY -c 'import aiosmtpd' 2>/dev/null || fail "python3-aiosmtpd is not installed (scripts/setup-deps)"
+"$SRC/scripts/gen-certs" "$WORK/certs" >/dev/null
+printf 'mail-secret\n' >"$WORK/smtp.pass"
 start "$WORK/sink.log" $PY "$SRC/tests/support/notify_sink.py" --http "$HOOK" --smtp "$SMTP" \
+  --smtps "$SMTPS" --smtps-cert "$WORK/certs/manager.pem,$WORK/certs/manager.key,duet,mail-secret" \
   --syslog-udp "$FWD" --out "$SINK" --fail-first 2 --max-seconds 280
 wait_until 10 grep -q ready "$WORK/sink.log" || fail "the sink did not start"
 
@@ -66,6 +70,9 @@ channels:
   - name: mail
     kind: mail
     params: { url: "smtp://$SMTP", starttls: "off", from: duet@example.com, to: "ops@example.com, oncall@example.com", subject: "[{{priority}}] {{message}}" }
+  - name: securemail
+    kind: mail
+    params: { url: "smtp://$SMTPS", starttls: required, ca_file: "$WORK/certs/ca.pem", user: duet, password_file: "$WORK/smtp.pass", from: duet@example.com, to: "sec@example.com" }
   - name: cmd
     kind: command
     params: { command: 'printf "%s %s %s\n" "\$DUET_KEY" "\$DUET_PRIORITY" "\$DUET_MESSAGE" >> $WORK/cmd.out' }
@@ -81,7 +88,7 @@ notifications:
     monitors: [syslog]
     priorities: [critical]
     pattern: "^crit-1\$"
-    channels: [hook, mail, cmd, fwd, night]
+    channels: [hook, mail, securemail, cmd, fwd, night]
   - name: flapping
     monitors: [syslog]
     pattern: "^flap"
@@ -106,13 +113,14 @@ ctl_insecure --manager "$PAIR" export >"$WORK/export.yaml"
 grep -q "name: flapping" "$WORK/export.yaml" || fail "export: $(cat "$WORK/export.yaml")"
 ctl_insecure --manager "$PAIR" apply -f "$WORK/export.yaml" >"$WORK/reapply.out"
 ! grep -E "(created|updated|removed)" "$WORK/reapply.out" || fail "export applied back changed something: $(cat "$WORK/reapply.out")"
-ctl_insecure --manager "$B" notify list --json | jq -e '.channels | length == 5' >/dev/null || fail "the standby does not have the channels"
+ctl_insecure --manager "$B" notify list --json | jq -e '.channels | length == 6' >/dev/null || fail "the standby does not have the channels"
 pass "channels and notifications: apply, refused with FILE:LINE, export round-trips, replicated"
 
 # ---- One critical event: every channel, once; retries; a muted channel ----
 send_both "<13>Oct 11 22:14:15 host app: crit-1"
 wait_until 20 sink_is webhook '.path == "/hook" and .body.text == "crit-1"' 1 || fail "webhook: $(cat "$SINK" 2>/dev/null)"
 wait_until 20 sink_is mail '.subject == "[critical] crit-1"' 1 || fail "mail: $(cat "$SINK")"
+wait_until 20 sink_is mail '.secure and .tls and .login and .to == ["sec@example.com"]' 1 || fail "mail with STARTTLS and AUTH: $(cat "$SINK"; tail "$WORK/sink.log")"
 wait_until 20 sink_is syslog '.line | test("crit-1$")' 1 || fail "syslog forward: $(cat "$SINK")"
 wait_until 20 test -s "$WORK/cmd.out" || fail "command did not run"
 grep -q "critical crit-1" "$WORK/cmd.out" || fail "command output: $(cat "$WORK/cmd.out")"
@@ -120,13 +128,13 @@ sink_is webhook '.path == "/night"' 0 || fail "the muted channel sent"
 j=$(jq -s '[.[] | select(.kind == "webhook" and .path == "/hook")][0]' "$SINK")
 echo "$j" | jq -e '.key | test("^duet-[0-9]+-[0-9]+$")' >/dev/null || fail "Idempotency-Key: $j"
 echo "$j" | jq -e '.header_x_team == "ops" and .body.priority == "critical"' >/dev/null || fail "webhook: $j"
-jq -s -e '[.[] | select(.kind == "mail")][0] | (.to | sort) == ["oncall@example.com", "ops@example.com"] and (.message_id | test("^<duet-[0-9]+-[0-9]+@a.duet>$"))' "$SINK" >/dev/null || fail "mail: $(cat "$SINK")"
+jq -s -e '[.[] | select(.kind == "mail" and (.secure | not))][0] | (.to | sort) == ["oncall@example.com", "ops@example.com"] and (.message_id | test("^<duet-[0-9]+-[0-9]+@a.duet>$"))' "$SINK" >/dev/null || fail "mail: $(cat "$SINK")"
 jq -s -e '[.[] | select(.kind == "syslog")][0].line | test("^<154>1 .* a duet - notify \\[duet@32473 key=\"duet-")' "$SINK" >/dev/null || fail "syslog line: $(cat "$SINK")"
 o=$(ctl_insecure --manager "$PAIR" notify outbox --notification crit-all --json)
 echo "$o" | jq -e '[.intents[] | select(.channel == "night")][0].state == "muted"' >/dev/null || fail "muted intent: $o"
 echo "$o" | jq -e '[.intents[] | select(.channel == "hook")][0] | .state == "sent" and .attempts == 3' >/dev/null || fail "retried intent: $o"
 event=$(echo "$o" | jq -r '.intents[0].event_id')
-pass "one critical event: webhook (after 2 failed tries), mail, command and syslog forward once each; the muted channel kept as muted"
+pass "one critical event: webhook (after 2 failed tries), mail (plain, and STARTTLS with AUTH), command and syslog forward once each; the muted channel kept as muted"
 
 # ---- Suppression: after 3, repeat never ----
 for i in 1 2 3 4 5 6; do send_both "<13>Oct 11 22:14:15 host app: flap-$i"; sleep 0.05; done
@@ -137,11 +145,11 @@ sink_is webhook '.body.text == "flap-3"' 1 || fail "flapping did not notify on t
 pass "after 3, repeat never: the 3rd of 6 warnings notified, and only it"
 
 # ---- The console ----
-ctl_insecure --manager "$PAIR" events show "$event" --json | jq -e '.confirm_state == "unconfirmed" and (.notifications | length == 5)' >/dev/null || fail "events show: $(ctl_insecure --manager "$PAIR" events show "$event" --json)"
+ctl_insecure --manager "$PAIR" events show "$event" --json | jq -e '.confirm_state == "unconfirmed" and (.notifications | length == 6)' >/dev/null || fail "events show: $(ctl_insecure --manager "$PAIR" events show "$event" --json)"
 ctl_insecure --manager "$PAIR" events confirm "$event" --by alice --comment "on it" | grep -q "1 event(s) set confirmed" || fail "events confirm"
 ctl_insecure --manager "$B" events show "$event" --json | jq -e '.confirm_state == "confirmed" and .confirmed_by == "alice" and .confirm_comment == "on it"' >/dev/null || fail "confirmation not on the standby"
 if ctl_insecure --manager "$PAIR" events confirm 99999999 2>/dev/null; then fail "confirming a missing event succeeded"; fi
-ctl_insecure --manager "$PAIR" notify show crit-all | grep -q "channels: hook,mail,cmd,fwd,night" || fail "notify show"
+ctl_insecure --manager "$PAIR" notify show crit-all | grep -q "channels: hook,mail,securemail,cmd,fwd,night" || fail "notify show"
 ctl_insecure --manager "$PAIR" notify test hook --message "hello from the test" >/dev/null || fail "notify test"
 wait_until 10 sink_is webhook '.body.text == "hello from the test"' 1 || fail "notify test did not arrive"
 ctl_insecure --manager "$PAIR" board --json | jq -e '.nodes | type == "array"' >/dev/null || fail "board"

@@ -63,20 +63,38 @@ class Hook(BaseHTTPRequestHandler):
     do_PUT = do_POST
 
 
-def start_smtp(host, port):
+def start_smtp(host, port, secure=None):
+    """secure: (cert, key, user, password): STARTTLS and AUTH required."""
     from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
     from email import message_from_bytes
 
     class Handler:
         async def handle_DATA(self, server, session, envelope):
             msg = message_from_bytes(envelope.content)
-            record({"kind": "mail", "key": msg.get("X-Duet-Key", ""),
+            record({"kind": "mail", "secure": bool(secure),
+                    "tls": session.ssl is not None,
+                    "login": bool(getattr(session, "authenticated", False)),
+                    "key": msg.get("X-Duet-Key", ""),
                     "message_id": msg.get("Message-ID", ""), "subject": msg.get("Subject", ""),
                     "from": envelope.mail_from, "to": list(envelope.rcpt_tos),
                     "body": msg.get_payload(decode=True).decode("utf-8", "replace")})
             return "250 OK"
 
-    controller = Controller(Handler(), hostname=host, port=port)
+    kwargs = {}
+    if secure:
+        import ssl
+        cert, key, user, password = secure
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert, key)
+
+        def authenticator(server, session, envelope, mechanism, data):
+            ok = data is not None and data.login == user.encode() and data.password == password.encode()
+            return AuthResult(success=ok)
+
+        kwargs = {"tls_context": ctx, "require_starttls": True, "auth_required": True,
+                  "auth_require_tls": True, "authenticator": authenticator}
+    controller = Controller(Handler(), hostname=host, port=port, **kwargs)
     controller.start()
     return controller
 
@@ -86,6 +104,8 @@ def main():
     p.add_argument("--http", help="HOST:PORT for webhooks")
     p.add_argument("--smtp", help="HOST:PORT for mail")
     p.add_argument("--out", required=True)
+    p.add_argument("--smtps", help="HOST:PORT for mail with STARTTLS and AUTH required")
+    p.add_argument("--smtps-cert", help="CERT,KEY,USER,PASSWORD for --smtps")
     p.add_argument("--syslog-udp", help="HOST:PORT for forwarded syslog (UDP)")
     p.add_argument("--fail-first", type=int, default=0)
     p.add_argument("--fail-path")
@@ -98,6 +118,9 @@ def main():
     if a.smtp:
         host, port = a.smtp.rsplit(":", 1)
         start_smtp(host, int(port))
+    if a.smtps:
+        host, port = a.smtps.rsplit(":", 1)
+        start_smtp(host, int(port), tuple(a.smtps_cert.split(",")))
     if a.http:
         host, port = a.http.rsplit(":", 1)
         server = ThreadingHTTPServer((host, int(port)), Hook)
