@@ -69,7 +69,11 @@ class Notifier {
     std::string sender;                                 // this manager's name
     std::int64_t keep_ms = 7LL * 24 * 3600'000;         // final intents kept
     std::int64_t state_keep_ms = 30LL * 24 * 3600'000;  // idle suppression keys kept
-    std::chrono::milliseconds commit_delay{5};          // outcomes batched this long
+    // Outcomes wait this long for others to share their commit. 0: committed
+    // at once, those that come while a commit is in flight going together in
+    // the next: the shorter an outcome waits, the fewer notifications a
+    // failover sends twice.
+    std::chrono::milliseconds commit_delay{0};
   };
 
   Notifier(boost::asio::any_io_executor strand, Clock& clock, Options options, Hooks hooks);
