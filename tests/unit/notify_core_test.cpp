@@ -1,6 +1,7 @@
 // The notification cores: suppression, calendars, templates, definitions.
 #include <catch2/catch.hpp>
 
+#include "notify/board.h"
 #include "notify/calendar.h"
 #include "notify/definitions.h"
 #include "notify/suppression.h"
@@ -282,4 +283,39 @@ TEST_CASE("definitions: matching by monitor, node, scope, pattern", "[notify]") 
   CHECK_FALSE(c->matches(other));
   d.set_enabled(false);
   CHECK_FALSE(compile(d)->matches(o));
+}
+
+TEST_CASE("board: worst per node and scope, expired statuses unknown", "[notify]") {
+  const std::int64_t now = 1'000'000'000;
+  std::vector<StatusRow> rows{
+      {"web01", "http", "warning", "slow", now - 50'000, now - 10'000, 180'000},
+      {"web01", "ping", "info", "", now - 50'000, now - 10'000, 180'000},
+      {"web02", "http", "info", "", now - 50'000, now - 400'000, 180'000},  // expired
+      {"db01", "disk", "critical", "full", now - 50'000, now - 10'000, 180'000},
+      {"db01", "log", "warning", "", now - 50'000, now - 900'000, 0},  // never expires
+  };
+  std::map<std::string, std::vector<std::string>> scopes{
+      {"prod", {"db01", "web01", "web02"}}, {"web", {"web01", "web02"}}, {"empty", {}}};
+  auto b = make_board(rows, scopes, {"db01", "web01", "web02", "idle"}, now, "");
+  std::map<std::string, duet::v1::BoardRow> nodes, by_scope;
+  for (const auto& r : b.nodes()) nodes[r.node()] = r;
+  for (const auto& r : b.scopes()) by_scope[r.scope()] = r;
+  CHECK(nodes["web01"].worst() == "warning");
+  CHECK(nodes["web02"].worst() == "unknown");
+  CHECK(nodes["web02"].cells(0).expired());
+  CHECK(nodes["db01"].worst() == "critical");
+  CHECK(nodes["db01"].warning() == 1);  // the log monitor's status does not expire
+  CHECK(nodes["idle"].worst().empty());
+  CHECK(by_scope["web"].worst() == "unknown");  // unknown ranks above warning
+  CHECK(by_scope["prod"].worst() == "critical");
+  CHECK(by_scope["prod"].critical() == 1);
+  CHECK(by_scope["prod"].info() == 1);
+  CHECK(by_scope["empty"].worst().empty());
+  CHECK(board_rank("critical") < board_rank("unknown"));
+  CHECK(board_rank("unknown") < board_rank("warning"));
+  CHECK(board_rank("warning") < board_rank("info"));
+  // One scope: its nodes and its sub-scopes only.
+  auto web = make_board(rows, scopes, {"db01", "web01", "web02", "idle"}, now, "web");
+  CHECK(web.nodes_size() == 2);
+  CHECK(web.scopes_size() == 1);
 }
