@@ -17,18 +17,8 @@ namespace duet::manager::agent_hub_internal {
 inline constexpr char kSep = '\x1f';
 inline constexpr std::uint32_t kDefaultTokenValidS = 24 * 3600;
 
-inline std::string text_of(const store::Row& row, const char* name) {
-  const store::Value* v = store::find_field(row, name);
-  if (v == nullptr) return {};
-  if (const auto* s = std::get_if<std::string>(v)) return *s;
-  if (const auto* b = std::get_if<store::Blob>(v)) return b->bytes;
-  return {};
-}
-
-inline std::int64_t int_of(const store::Row& row, const char* name) {
-  const store::Value* v = store::find_field(row, name);
-  return v != nullptr && std::holds_alternative<std::int64_t>(*v) ? std::get<std::int64_t>(*v) : 0;
-}
+using store::int_of;
+using store::text_of;
 
 inline grpc::Status from_error(const Error& e, grpc::StatusCode code) {
   return grpc::Status(code, e.to_string());

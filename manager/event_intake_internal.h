@@ -41,8 +41,8 @@ inline std::string incarnation_key(const std::string& node) {
   return "peer." + node + ".incarnation";
 }
 
-std::string text_of(const store::Row& row, const char* name);
-std::int64_t int_of(const store::Row& row, const char* name);
+using store::int_of;
+using store::text_of;
 
 // The `pairs` blob of an event_pairs row: (event id, receipt number) as varints.
 std::string encode_pairs(const std::vector<intake::ReceiptPair>& pairs);

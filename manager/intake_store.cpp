@@ -19,21 +19,6 @@ using namespace intake_internal;
 
 namespace intake_internal {
 
-std::string text_of(const store::Row& row, const char* name) {
-  const store::Value* v = store::find_field(row, name);
-  if (v == nullptr) return {};
-  if (const auto* s = std::get_if<std::string>(v)) return *s;
-  if (const auto* b = std::get_if<store::Blob>(v)) return b->bytes;
-  return {};
-}
-
-std::int64_t int_of(const store::Row& row, const char* name) {
-  const store::Value* v = store::find_field(row, name);
-  if (v == nullptr) return 0;
-  if (const auto* i = std::get_if<std::int64_t>(v)) return *i;
-  return 0;
-}
-
 namespace {
 void put_varint(std::string& out, std::uint64_t v) {
   while (v >= 0x80) {

@@ -17,24 +17,8 @@ constexpr auto kFlushRetry = std::chrono::seconds(1);
 constexpr std::int64_t kStateTouchMs = 3600'000;
 constexpr const char* kPendingFrom = "pending_from";
 
-std::string text_of(const store::Row& row, const char* name) {
-  for (const auto& f : row) {
-    if (f.name == name) {
-      if (const auto* s = std::get_if<std::string>(&f.value)) return *s;
-      if (const auto* b = std::get_if<store::Blob>(&f.value)) return b->bytes;
-    }
-  }
-  return {};
-}
-
-std::int64_t int_of(const store::Row& row, const char* name) {
-  for (const auto& f : row) {
-    if (f.name == name) {
-      if (const auto* i = std::get_if<std::int64_t>(&f.value)) return *i;
-    }
-  }
-  return 0;
-}
+using store::int_of;
+using store::text_of;
 
 std::string iso_utc(std::int64_t ms) {
   const std::time_t t = static_cast<std::time_t>(ms / 1000);

@@ -18,22 +18,8 @@ namespace {
 constexpr std::size_t kMaxIntentsScanned = 100'000;  // ListIntents counts over these at most
 constexpr std::size_t kUnconfirmedWindow = 10'000;   // Board: the newest events looked at
 
-std::string text_of(const store::Row& row, const char* name) {
-  for (const auto& f : row) {
-    if (f.name != name) continue;
-    if (const auto* s = std::get_if<std::string>(&f.value)) return *s;
-    if (const auto* b = std::get_if<store::Blob>(&f.value)) return b->bytes;
-  }
-  return {};
-}
-
-std::int64_t int_of(const store::Row& row, const char* name) {
-  for (const auto& f : row) {
-    if (f.name != name) continue;
-    if (const auto* i = std::get_if<std::int64_t>(&f.value)) return *i;
-  }
-  return 0;
-}
+using store::int_of;
+using store::text_of;
 
 void set_field(store::Row& row, const char* name, store::Value v) {
   for (auto& f : row) {

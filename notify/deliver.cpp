@@ -18,6 +18,7 @@
 #include <optional>
 #include <sstream>
 
+#include "common/json_writer.h"
 #include "monitors/command.h"
 #include "notify/template.h"
 
@@ -167,13 +168,9 @@ std::map<std::string, std::string> template_vars(const duet::v1::NotifyIntent& i
 }
 
 std::string default_json(const std::map<std::string, std::string>& vars) {
-  std::string out = "{";
-  for (const auto& [k, v] : vars) {
-    if (out.size() > 1) out += ',';
-    out += '"' + render("{{k}}", {{"k", k}}, Escape::kJsonString) + "\":\"" +
-           render("{{v}}", {{"v", v}}, Escape::kJsonString) + '"';
-  }
-  return out + "}";
+  JsonWriter w;
+  for (const auto& [k, v] : vars) w.field(k, v);
+  return std::move(w).finish();
 }
 
 struct Deliverer::Impl {

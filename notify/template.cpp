@@ -1,8 +1,7 @@
 #include "notify/template.h"
 
-#include <cstdio>
-
 #include "common/errors.h"
+#include "common/json_writer.h"
 
 namespace duet::notify {
 namespace {
@@ -26,35 +25,13 @@ void append_escaped(std::string& out, std::string_view value, Escape escape) {
     case Escape::kHeaderLine:
       for (char c : value) out += (c == '\r' || c == '\n') ? ' ' : c;
       return;
-    case Escape::kJsonString:
-      for (unsigned char c : value) {
-        switch (c) {
-          case '"':
-            out += "\\\"";
-            break;
-          case '\\':
-            out += "\\\\";
-            break;
-          case '\n':
-            out += "\\n";
-            break;
-          case '\r':
-            out += "\\r";
-            break;
-          case '\t':
-            out += "\\t";
-            break;
-          default:
-            if (c < 0x20) {
-              char buf[8];
-              std::snprintf(buf, sizeof buf, "\\u%04x", c);
-              out += buf;
-            } else {
-              out += static_cast<char>(c);
-            }
-        }
-      }
+    case Escape::kJsonString: {
+      // The JSON string's own escaping, without its quotes.
+      std::string quoted;
+      json_append_string(quoted, value);
+      out.append(quoted, 1, quoted.size() - 2);
       return;
+    }
   }
 }
 

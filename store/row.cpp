@@ -15,6 +15,25 @@ const Value* find_field(const Row& row, const std::string& name) {
   return nullptr;
 }
 
+std::string text_of(const Row& row, std::string_view name) {
+  for (const auto& f : row) {
+    if (f.name != name) continue;
+    if (const auto* s = std::get_if<std::string>(&f.value)) return *s;
+    if (const auto* b = std::get_if<Blob>(&f.value)) return b->bytes;
+    return {};
+  }
+  return {};
+}
+
+std::int64_t int_of(const Row& row, std::string_view name) {
+  for (const auto& f : row) {
+    if (f.name != name) continue;
+    if (const auto* i = std::get_if<std::int64_t>(&f.value)) return *i;
+    return 0;
+  }
+  return 0;
+}
+
 std::string to_string(const Value& v) {
   struct Visitor {
     std::string operator()(Null) const { return "NULL"; }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -33,6 +34,10 @@ using Row = std::vector<Field>;
 
 // The value of field `name`, or nullptr.
 const Value* find_field(const Row& row, const std::string& name);
+// The text (or a blob's bytes) of field `name`; "" when absent or of another type.
+std::string text_of(const Row& row, std::string_view name);
+// The integer of field `name`; 0 when absent or of another type.
+std::int64_t int_of(const Row& row, std::string_view name);
 
 // The approximate size of a row's values in bytes (for chunk bounds).
 std::size_t approx_bytes(const Row& row);
