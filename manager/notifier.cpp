@@ -494,12 +494,14 @@ void Notifier::flush() {
 
 void Notifier::maintain() {
   if (!acting_) return;
-  maintain_timer_ = clock_.call_after(kMaintainEvery, [this] {
-    maintain_timer_.reset();
-    maintain();
-  });
   store::Store* s = hooks_.store ? hooks_.store() : nullptr;
-  if (s == nullptr) return;
+  if (s == nullptr) {
+    maintain_timer_ = clock_.call_after(kMaintainEvery, [this] {
+      maintain_timer_.reset();
+      maintain();
+    });
+    return;
+  }
   const std::int64_t now_ms = to_unix_ms(clock_.wall_now());
   const std::int64_t cutoff = now_ms - options_.keep_ms;
   const std::uint64_t from = std::min(pending_from(), stored_pending_from_);
@@ -520,6 +522,12 @@ void Notifier::maintain() {
     batch.erase("notify_outbox", id);
     return ++n < kMaxRetentionRows;
   });
+  // Behind (more to delete than a round takes): the next round soon.
+  maintain_timer_ =
+      clock_.call_after(n >= kMaxRetentionRows ? std::chrono::seconds(1) : kMaintainEvery, [this] {
+        maintain_timer_.reset();
+        maintain();
+      });
   std::vector<std::string> idle;
   for (const auto& [key, st] : states_) {
     if (now_ms - st.last_at_ms > options_.state_keep_ms) idle.push_back(key);

@@ -69,6 +69,8 @@ struct Fixture {
     REQUIRE(store->commit(b).ok());
   }
 
+  std::int64_t keep_ms = 7LL * 24 * 3600'000;
+
   void make_notifier() {
     Notifier::Hooks hooks;
     hooks.store = [this]() -> duet::store::Store* { return store.get(); };
@@ -94,6 +96,7 @@ struct Fixture {
     Notifier::Options options;
     options.workers = 0;  // delivered inline, on the test's thread
     options.sender = "a";
+    options.keep_ms = keep_ms;
     notifier = std::make_unique<Notifier>(boost::asio::any_io_executor(), clock, options,
                                           std::move(hooks));
     notifier->start_acting();
@@ -296,4 +299,40 @@ TEST_CASE("notifier: a closed calendar mutes; a missing channel fails", "[notifi
   CHECK(by_channel["gone"] == "failed");
   CHECK(by_channel["hook"] == "pending");  // the fixture's "web"
   CHECK(f.delivered.size() == 1);
+}
+
+TEST_CASE("notifier: final intents past the keep span are deleted; the newest stays",
+          "[notifier]") {
+  Fixture f;
+  f.keep_ms = 3600'000;  // an hour
+  f.make_notifier();
+  f.answer["hook"] = duet::notify::Delivery{false, false, "down"};
+  for (int i = 0; i < 3; ++i) f.result(Priority::kCritical);  // each fails 3 times: failed
+  f.replicate();
+  f.clock.advance(std::chrono::seconds(5));
+  f.replicate();
+  f.answer.erase("hook");
+  f.result(Priority::kCritical);  // sent
+  f.replicate();
+  f.clock.advance(std::chrono::milliseconds(10));
+  f.replicate();
+  f.answer["hook"] = duet::notify::Delivery{false, false, "down"};
+  auto last = f.result(Priority::kCritical);  // its first attempt fails: pending, retrying
+  f.replicate();
+  REQUIRE(f.states().size() == 5);
+  CHECK(f.states().at(last.intents[0].key()) == "pending");
+  // The master goes; two hours later another takes over and sends the pending one.
+  f.notifier->stop_acting();
+  f.answer.erase("hook");
+  f.clock.advance(std::chrono::hours(2));
+  f.make_notifier();
+  f.replicate();
+  f.clock.advance(std::chrono::milliseconds(10));
+  f.replicate();
+  f.clock.advance(std::chrono::seconds(61));  // its first maintenance round
+  f.replicate();
+  // Every intent is two hours old and final; the newest row stays, so that a
+  // later master numbers its intents on from it.
+  auto left = f.states();
+  CHECK(left == std::map<std::string, std::string>{{last.intents[0].key(), "sent"}});
 }
