@@ -321,7 +321,7 @@ void Manager::start_ha() {
     if (agentless_) agentless_->stop();
     if (agents_) agents_->stop_acting();
     if (agentless_) agentless_->stop();
-    if (notifier_) notifier_->stop_acting();
+    if (notifier_) notifier_->stop_acting(reason.rfind("switchover", 0) == 0);
   };
   runner_ = std::make_unique<ha::Runner>(io_.get_executor(), clock_, std::move(options), *store_,
                                          ha::make_guard(io_.get_executor(), clock_, config_),

@@ -13,6 +13,8 @@ namespace {
 constexpr std::size_t kMaxRetentionRows = 10'000;  // deleted per maintenance round
 constexpr auto kMaintainEvery = std::chrono::seconds(60);
 constexpr auto kFlushRetry = std::chrono::seconds(1);
+// A switchover waits this long at most for the sends in progress.
+constexpr auto kHandOverWait = std::chrono::seconds(5);
 // A key's last result time is written at most this often when nothing else changed.
 constexpr std::int64_t kStateTouchMs = 3600'000;
 constexpr const char* kPendingFrom = "pending_from";
@@ -98,8 +100,21 @@ void Notifier::start_acting() {
   });
 }
 
-void Notifier::stop_acting() {
+void Notifier::stop_acting(bool handing_over) {
   if (!acting_) return;
+  if (handing_over) {
+    // A planned switchover: what is being sent finishes and its outcome is
+    // committed before the standby takes over, so nothing is sent twice.
+    // What has not started stays pending, for the new master.
+    std::unique_lock lock(mu_);
+    jobs_.clear();
+    idle_cv_.wait_for(lock, kHandOverWait, [this] { return busy_ == 0; });
+    lock.unlock();
+    drain_done();
+    for (auto& [id, t] : retry_timers_) clock_.cancel(t);
+    retry_timers_.clear();
+    flush();
+  }
   acting_ = false;
   ++generation_;
   for (auto& [id, t] : retry_timers_) clock_.cancel(t);
@@ -387,13 +402,27 @@ void Notifier::worker_loop() {
       if (closing_) return;
       job = std::move(jobs_.front());
       jobs_.pop_front();
+      ++busy_;
     }
     notify::Delivery d = deliver(job.channel, job.intent);
-    boost::asio::post(strand_, [this, alive = alive_, gen = job.generation,
-                                intent = std::move(job.intent), d = std::move(d)]() mutable {
-      if (*alive) on_delivered(gen, std::move(intent), std::move(d));
+    {
+      std::lock_guard lock(mu_);
+      done_.push_back(Done{job.generation, std::move(job.intent), std::move(d)});
+      if (--busy_ == 0) idle_cv_.notify_all();
+    }
+    boost::asio::post(strand_, [this, alive = alive_] {
+      if (*alive) drain_done();
     });
   }
+}
+
+void Notifier::drain_done() {
+  std::deque<Done> done;
+  {
+    std::lock_guard lock(mu_);
+    done.swap(done_);
+  }
+  for (auto& d : done) on_delivered(d.generation, std::move(d.intent), std::move(d.delivery));
 }
 
 void Notifier::on_delivered(std::uint64_t generation, duet::v1::NotifyIntent intent,

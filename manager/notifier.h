@@ -88,7 +88,9 @@ class Notifier {
 
   // The runner's hooks (strand).
   void start_acting();
-  void stop_acting();
+  // `handing_over`: a planned switchover (the sends in progress finish and
+  // their outcomes are committed first, waiting at most 5 s).
+  void stop_acting(bool handing_over = false);
   // The definitions changed (after a commit).
   void reload();
 
@@ -147,6 +149,7 @@ class Notifier {
   void maintain();
   std::uint64_t pending_from() const;
   void worker_loop();
+  void drain_done();  // strand: the outcomes the workers left in done_
 
   boost::asio::any_io_executor strand_;
   Clock& clock_;
@@ -177,6 +180,14 @@ class Notifier {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> jobs_;  // guarded by mu_
+  struct Done {
+    std::uint64_t generation;
+    duet::v1::NotifyIntent intent;
+    notify::Delivery delivery;
+  };
+  std::deque<Done> done_;  // guarded by mu_: sent, not yet seen by the strand
+  std::size_t busy_ = 0;   // guarded by mu_: workers sending
+  std::condition_variable idle_cv_;
   bool closing_ = false;  // guarded by mu_
   std::vector<std::thread> workers_;
 };

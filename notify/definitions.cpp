@@ -383,8 +383,10 @@ Status check_channel(const duet::v1::ChannelDef& def) {
     }
   } else if (def.kind() == "webhook") {
     const auto url = param("url");
-    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
-      return field_error("params.url", "'" + url + "' is not http:// or https://");
+    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0 &&
+        (url.rfind("file:", 0) != 0 || url.size() == 5)) {
+      return field_error("params.url",
+                         "'" + url + "' is not http://, https:// or file:PATH (a secret URL)");
     }
     const auto m = param("method");
     if (!m.empty() && m != "POST" && m != "PUT") {

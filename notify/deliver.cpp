@@ -205,7 +205,13 @@ struct Deliverer::Impl {
                    const std::map<std::string, std::string>& vars) {
     CURL* h = handle(ch.name());
     if (h == nullptr) return {false, false, "cannot create an HTTP handle"};
-    const std::string url = param(ch, "url");
+    std::string url = param(ch, "url");
+    if (url.rfind("file:", 0) == 0) {
+      // A URL that is itself a secret (a chat tool's incoming webhook).
+      auto secret = read_secret(url.substr(5));
+      if (!secret) return {false, true, "url: cannot read " + url.substr(5)};
+      url = std::move(*secret);
+    }
     const std::string body = ch.params().count("body") != 0
                                  ? render(param(ch, "body"), vars, Escape::kJsonString)
                                  : default_json(vars);

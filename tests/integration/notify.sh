@@ -97,7 +97,7 @@ notifications:
     channels: [hook]
   - name: stream
     monitors: [syslog]
-    pattern: "^crit-s-"
+    pattern: "^crit-[sw]-"
     channels: [hook]
 YAML
 ctl_insecure --manager "$PAIR" apply -f "$WORK/notify.yaml" >"$WORK/apply.out" || fail "apply: $(cat "$WORK/apply.out")"
@@ -181,3 +181,24 @@ echo "failover: $N of $N stream notifications arrived, $dups duplicate(s) by ide
 start_node a 2
 ctl_insecure --manager "$PAIR" failback --wait 60 >/dev/null || fail "failback"
 pass "kill -9 of the master mid-stream: every notification arrived ($dups duplicates, each with its original key)"
+
+# ---- A planned switchover mid-stream: nothing lost, nothing sent twice ----
+wait_until 30 is_role "$A" standby || fail "a is not standby after the failback"
+(
+  for ((i = 1; i <= N; i++)); do
+    send_both "<13>Oct 11 22:14:15 host app: crit-w-$i"
+    sleep 0.01
+  done
+) &
+sender=$!
+sleep 1.5
+ctl_insecure --manager "$PAIR" switchover --wait 30 >/dev/null || fail "switchover"
+wait "$sender"
+sw_count() { jq -s '[.[] | select(.kind == "webhook" and (.body.text | tostring | test("^crit-w-")))] | map(.body.text) | unique | length' "$SINK"; }
+sw_is() { [ "$(sw_count)" = "$N" ]; }
+wait_until 60 sw_is || fail "$(sw_count) of $N notifications arrived across the switchover"
+sleep 1
+sw_total=$(sink_count webhook '.body.text | tostring | test("^crit-w-")')
+[ "$sw_total" = "$N" ] || fail "$sw_total notifications for $N events across a switchover: $((sw_total - N)) sent twice"
+is_role "$A" master || fail "a is not master after the switchover"
+pass "switchover mid-stream: $N of $N notifications, none twice"

@@ -154,6 +154,19 @@ TEST_CASE("deliver: a webhook sends the key and headers, and classifies statuses
   CHECK(missing.error == "header Authorization: cannot read /nonexistent/token");
 }
 
+TEST_CASE("deliver: a webhook URL can be a secret read from a file", "[notify]") {
+  duet::testing::TempDir dir;
+  HttpServer server({200});
+  const std::string file = (dir.path() / "url").string();
+  std::ofstream(file) << server.url() << "\n";
+  duet::notify::Deliverer d("a");
+  CHECK(d.deliver(channel("webhook", {{"url", "file:" + file}}), intent("x")).ok);
+  REQUIRE(server.requests.size() == 1);
+  auto gone = d.deliver(channel("webhook", {{"url", "file:/nonexistent"}}), intent("x"));
+  CHECK(gone.permanent);
+  CHECK(gone.error == "url: cannot read /nonexistent");
+}
+
 TEST_CASE("deliver: syslog over TCP keeps its connection and reconnects when it was closed",
           "[notify]") {
   asio::io_context io;
