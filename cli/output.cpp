@@ -2,20 +2,13 @@
 
 #include <chrono>
 #include <ctime>
-#include <iomanip>
-#include <sstream>
+
+#include "common/clock.h"
 
 namespace duet::cli {
 
 std::string iso_time(std::int64_t unix_ms) {
-  if (unix_ms == 0) return "";
-  const std::time_t s = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&s, &tm);
-  std::ostringstream o;
-  o << std::put_time(&tm, "%Y-%m-%dT%H:%M:%S") << '.' << std::setw(3) << std::setfill('0')
-    << (unix_ms % 1000) << 'Z';
-  return o.str();
+  return unix_ms == 0 ? std::string() : format_utc_ms(unix_ms);
 }
 
 std::int64_t now_unix_ms() {

@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 
 namespace duet {
 
@@ -44,6 +45,8 @@ class Clock {
 // Milliseconds since the Unix epoch, the form stored and sent on the wire.
 std::int64_t to_unix_ms(WallTime t);
 WallTime from_unix_ms(std::int64_t ms);
+// "2026-11-21T04:00:00.123Z" (RFC 3339, UTC, milliseconds).
+std::string format_utc_ms(std::int64_t unix_ms);
 
 // The real clock. Timer callbacks run on the given executor. A SystemClock
 // made without an executor tells time but cannot run timers (call_at aborts).

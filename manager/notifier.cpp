@@ -22,17 +22,6 @@ constexpr const char* kPendingFrom = "pending_from";
 using store::int_of;
 using store::text_of;
 
-std::string iso_utc(std::int64_t ms) {
-  const std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[40];
-  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(((ms % 1000) + 1000) % 1000));
-  return out;
-}
-
 bool same_but_time(const notify::KeyState& a, const notify::KeyState& b) {
   return a.priority == b.priority && a.count == b.count && a.notified == b.notified &&
          a.last_notified_ms == b.last_notified_ms;
@@ -238,7 +227,7 @@ duet::v1::NotifyIntent Notifier::make_intent(const std::string& notification,
   vars["priority"] = priority_name(o.priority);
   vars["message"] = o.message;
   const std::int64_t at = o.at_ms != 0 ? o.at_ms : now_ms;
-  vars["at"] = iso_utc(at);
+  vars["at"] = format_utc_ms(at);
   vars["at_ms"] = std::to_string(at);
   std::string scopes;
   for (const auto& s : o.scopes) scopes += (scopes.empty() ? "" : ",") + s;

@@ -18,6 +18,7 @@
 #include <optional>
 #include <sstream>
 
+#include "common/clock.h"
 #include "common/json_writer.h"
 #include "monitors/command.h"
 #include "notify/template.h"
@@ -59,19 +60,7 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
-std::string rfc3339_now() {
-  const auto now = std::chrono::system_clock::now();
-  const auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  const std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[48];
-  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms % 1000));
-  return out;
-}
+std::string rfc3339_now() { return format_utc_ms(to_unix_ms(std::chrono::system_clock::now())); }
 
 std::string rfc5322_now() {
   const std::time_t t = std::time(nullptr);
