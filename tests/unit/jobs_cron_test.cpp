@@ -1,0 +1,126 @@
+// Cron schedules with seconds in IANA zones (jobs/cron.h), across DST in four
+// zones: no run missed, none doubled.
+#include <catch2/catch.hpp>
+#include <ctime>
+#include <set>
+
+#include "jobs/cron.h"
+
+using duet::jobs::CronSchedule;
+
+namespace {
+
+std::int64_t utc(int y, int mo, int d, int h, int mi, int s = 0) {
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = s;
+  return static_cast<std::int64_t>(timegm(&tm)) * 1000;
+}
+
+// Every time due in [from, to).
+std::vector<std::int64_t> runs(const std::string& expr, const std::string& zone, std::int64_t from,
+                               std::int64_t to) {
+  auto c = CronSchedule::parse(expr, zone);
+  REQUIRE(c.ok());
+  std::vector<std::int64_t> out;
+  std::int64_t at = from - 1;
+  while (auto next = c->next_after(at)) {
+    if (*next >= to) break;
+    REQUIRE(*next > at);
+    out.push_back(*next);
+    at = *next;
+    REQUIRE(out.size() < 100000);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("cron: New York, 02:30 daily across both DST changes: once a day", "[cron]") {
+  // Spring: 2026-03-08 02:00 EST -> 03:00 EDT; 02:30 does not exist: 03:00 EDT (07:00Z).
+  CHECK(runs("0 30 2 * * *", "America/New_York", utc(2026, 3, 7, 0, 0), utc(2026, 3, 10, 0, 0)) ==
+        std::vector<std::int64_t>{utc(2026, 3, 7, 7, 30), utc(2026, 3, 8, 7, 0),
+                                  utc(2026, 3, 9, 6, 30)});
+  // Autumn: 2026-11-01 02:00 EDT -> 01:00 EST; 01:30 comes twice: the first only (05:30Z).
+  CHECK(runs("0 30 1 * * *", "America/New_York", utc(2026, 10, 31, 0, 0), utc(2026, 11, 3, 0, 0)) ==
+        std::vector<std::int64_t>{utc(2026, 10, 31, 5, 30), utc(2026, 11, 1, 5, 30),
+                                  utc(2026, 11, 2, 6, 30)});
+}
+
+TEST_CASE("cron: London, every 15 minutes across both DST changes", "[cron]") {
+  // Autumn, 2026-10-25 02:00 BST -> 01:00 GMT: 01:00..01:45 run in the first
+  // pass (00:00Z..00:45Z) and not again; then 02:00 GMT (02:00Z).
+  auto autumn =
+      runs("0 */15 * * * *", "Europe/London", utc(2026, 10, 24, 23, 0), utc(2026, 10, 25, 3, 0));
+  REQUIRE_FALSE(autumn.empty());
+  std::vector<std::int64_t> gaps;
+  for (std::size_t i = 1; i < autumn.size(); ++i) gaps.push_back(autumn[i] - autumn[i - 1]);
+  std::multiset<std::int64_t> g(gaps.begin(), gaps.end());
+  CHECK(g.count(75 * 60'000) == 1);  // 00:45Z -> 02:00Z
+  CHECK(g.count(15 * 60'000) == gaps.size() - 1);
+  CHECK(std::find(autumn.begin(), autumn.end(), utc(2026, 10, 25, 0, 45)) != autumn.end());
+  CHECK(std::find(autumn.begin(), autumn.end(), utc(2026, 10, 25, 1, 0)) == autumn.end());
+  // Spring, 2026-03-29 01:00 GMT -> 02:00 BST: the skipped labels run once, at 01:00Z.
+  auto spring =
+      runs("0 */15 * * * *", "Europe/London", utc(2026, 3, 29, 0, 0), utc(2026, 3, 29, 2, 0));
+  CHECK(spring == std::vector<std::int64_t>{utc(2026, 3, 29, 0, 0), utc(2026, 3, 29, 0, 15),
+                                            utc(2026, 3, 29, 0, 30), utc(2026, 3, 29, 0, 45),
+                                            utc(2026, 3, 29, 1, 0), utc(2026, 3, 29, 1, 15),
+                                            utc(2026, 3, 29, 1, 30), utc(2026, 3, 29, 1, 45)});
+}
+
+TEST_CASE("cron: Sydney, the southern hemisphere's changes", "[cron]") {
+  // 2026-10-04 02:00 AEST -> 03:00 AEDT: 02:00 does not exist: 03:00 AEDT (16:00Z, Oct 3).
+  CHECK(runs("0 0 2 * * *", "Australia/Sydney", utc(2026, 10, 2, 12, 0), utc(2026, 10, 5, 12, 0)) ==
+        std::vector<std::int64_t>{utc(2026, 10, 2, 16, 0), utc(2026, 10, 3, 16, 0),
+                                  utc(2026, 10, 4, 15, 0)});
+  // 2026-04-05 03:00 AEDT -> 02:00 AEST: 02:30 comes twice: the first (15:30Z, Apr 4).
+  CHECK(runs("0 30 2 * * *", "Australia/Sydney", utc(2026, 4, 3, 12, 0), utc(2026, 4, 6, 12, 0)) ==
+        std::vector<std::int64_t>{utc(2026, 4, 3, 15, 30), utc(2026, 4, 4, 15, 30),
+                                  utc(2026, 4, 5, 16, 30)});
+}
+
+TEST_CASE("cron: Tokyo (no DST), weekdays, seconds", "[cron]") {
+  // Weekdays at 09:00:30 JST (00:00:30Z): Fri 2026-11-20, then Mon 11-23.
+  CHECK(
+      runs("30 0 9 * * mon-fri", "Asia/Tokyo", utc(2026, 11, 20, 0, 0), utc(2026, 11, 24, 0, 0)) ==
+      std::vector<std::int64_t>{utc(2026, 11, 20, 0, 0, 30), utc(2026, 11, 23, 0, 0, 30)});
+  // Every 20 seconds.
+  CHECK(runs("*/20 * * * * *", "Asia/Tokyo", utc(2026, 1, 1, 0, 0), utc(2026, 1, 1, 0, 1)).size() ==
+        3);
+}
+
+TEST_CASE("cron: day of month or day of week; impossible dates; names", "[cron]") {
+  // The 13th, or any Friday: Nov 2026 has Fridays 6, 13, 20, 27 and the 13th is one.
+  auto r = runs("0 0 12 13 nov fri", "UTC", utc(2026, 11, 1, 0, 0), utc(2026, 12, 1, 0, 0));
+  CHECK(r == std::vector<std::int64_t>{utc(2026, 11, 6, 12, 0), utc(2026, 11, 13, 12, 0),
+                                       utc(2026, 11, 20, 12, 0), utc(2026, 11, 27, 12, 0)});
+  // Sunday as 0 and as 7.
+  CHECK(runs("0 0 0 * * 7", "UTC", utc(2026, 11, 1, 0, 0), utc(2026, 11, 9, 0, 0)) ==
+        runs("0 0 0 * * sun", "UTC", utc(2026, 11, 1, 0, 0), utc(2026, 11, 9, 0, 0)));
+  auto feb30 = CronSchedule::parse("0 0 0 30 2 *", "UTC");
+  REQUIRE(feb30.ok());
+  CHECK_FALSE(feb30->next_after(utc(2026, 1, 1, 0, 0)));
+  // Ranges with steps and lists.
+  CHECK(runs("0 0 1-5/2,22 * * *", "UTC", utc(2026, 1, 1, 0, 0), utc(2026, 1, 2, 0, 0)).size() ==
+        4);
+}
+
+TEST_CASE("cron: bad expressions name the field", "[cron]") {
+  auto msg = [](const std::string& e, const std::string& zone = "UTC") {
+    auto c = CronSchedule::parse(e, zone);
+    REQUIRE_FALSE(c.ok());
+    return c.error().message;
+  };
+  CHECK(msg("0 0 25 * * *") == "cron: hour: '25' is outside 0..23");
+  CHECK(msg("0 0 * * * funday") == "cron: day of week: 'funday' is not a number or name");
+  CHECK(msg("0 */0 * * * *") ==
+        "cron: minute: '*/0' has a step that is not a whole number of 1 or more");
+  CHECK(msg("0 0 * * *").rfind("cron: '0 0 * * *' has 5 fields", 0) == 0);
+  CHECK(msg("0 0 0 * * *", "Mars/Olympus") == "cron: zone: unknown time zone 'Mars/Olympus'");
+  CHECK(msg("0 0 5-1 * * *") == "cron: hour: '5-1' is outside 0..23");
+}
