@@ -1,9 +1,10 @@
 // Cron schedules with seconds in IANA zones (jobs/cron.h), across DST in four
-// zones: no run missed, none doubled.
+// zones: no run missed, none doubled; and business calendars.
 #include <catch2/catch.hpp>
 #include <ctime>
 #include <set>
 
+#include "jobs/business_calendar.h"
 #include "jobs/cron.h"
 
 using duet::jobs::CronSchedule;
@@ -123,4 +124,65 @@ TEST_CASE("cron: bad expressions name the field", "[cron]") {
   CHECK(msg("0 0 * * *").rfind("cron: '0 0 * * *' has 5 fields", 0) == 0);
   CHECK(msg("0 0 0 * * *", "Mars/Olympus") == "cron: zone: unknown time zone 'Mars/Olympus'");
   CHECK(msg("0 0 5-1 * * *") == "cron: hour: '5-1' is outside 0..23");
+}
+
+// ---- Business calendars (jobs/business_calendar.h) ----
+
+namespace {
+
+std::int64_t day_of(int y, int m, int d) { return utc(y, m, d, 0, 0) / 86'400'000; }
+
+}  // namespace
+
+TEST_CASE("business calendar: operating days, holidays, extra days, shifts", "[cron]") {
+  duet::jobs::BusinessCalendarDef def;
+  def.zone = "Asia/Tokyo";
+  def.holidays = {"2026-11-23"};    // a Monday
+  def.extra_days = {"2026-11-28"};  // a Saturday worked
+  auto c = duet::jobs::BusinessCalendar::make(def);
+  REQUIRE(c.ok());
+  CHECK(c->operating(day_of(2026, 11, 20)));        // Friday
+  CHECK_FALSE(c->operating(day_of(2026, 11, 21)));  // Saturday
+  CHECK_FALSE(c->operating(day_of(2026, 11, 23)));  // the holiday
+  CHECK(c->operating(day_of(2026, 11, 28)));        // the extra day
+  using duet::jobs::Shift;
+  CHECK(c->shift(day_of(2026, 11, 21), Shift::kNext) == day_of(2026, 11, 24));
+  CHECK(c->shift(day_of(2026, 11, 23), Shift::kPrevious) == day_of(2026, 11, 20));
+  CHECK(c->shift(day_of(2026, 11, 20), Shift::kNext) == day_of(2026, 11, 20));
+  CHECK_FALSE(c->shift(day_of(2026, 11, 22), Shift::kNone));
+  CHECK(duet::jobs::BusinessCalendar::date_text(day_of(2026, 11, 23)) == "2026-11-23");
+}
+
+TEST_CASE("business calendar: a run before the base time belongs to the previous day", "[cron]") {
+  duet::jobs::BusinessCalendarDef def;
+  def.zone = "Europe/London";
+  def.base_time = "05:00";
+  auto c = duet::jobs::BusinessCalendar::make(def);
+  REQUIRE(c.ok());
+  // Tuesday 2026-07-07 01:00 BST (00:00Z): Monday's business day; 06:00 BST: Tuesday's.
+  CHECK(c->business_day(utc(2026, 7, 7, 0, 0)) == day_of(2026, 7, 6));
+  CHECK(c->business_day(utc(2026, 7, 7, 5, 0)) == day_of(2026, 7, 7));
+  // The zone's offset counts: 04:30Z is 05:30 BST (Tuesday), but 04:30 GMT in winter is Monday's.
+  CHECK(c->business_day(utc(2026, 7, 7, 4, 30)) == day_of(2026, 7, 7));
+  CHECK(c->business_day(utc(2026, 1, 13, 4, 30)) == day_of(2026, 1, 12));
+}
+
+TEST_CASE("business calendar: bad fields are named", "[cron]") {
+  auto msg = [](duet::jobs::BusinessCalendarDef def) {
+    auto c = duet::jobs::BusinessCalendar::make(def);
+    REQUIRE_FALSE(c.ok());
+    return c.error().message;
+  };
+  duet::jobs::BusinessCalendarDef d;
+  d.holidays = {"2026-02-30"};
+  CHECK(msg(d) == "calendar.holidays: '2026-02-30' is not a date YYYY-MM-DD");
+  d = {};
+  d.base_time = "24:00";
+  CHECK(msg(d) == "calendar.base_time: '24:00' is not a time HH:MM (00:00 .. 23:59)");
+  d = {};
+  d.weekdays = {"mon", "caturday"};
+  CHECK(msg(d) == "calendar.weekdays: 'caturday' is not one of mon tue wed thu fri sat sun");
+  d = {};
+  d.zone = "Nowhere/Land";
+  CHECK(msg(d) == "calendar.zone: unknown time zone 'Nowhere/Land'");
 }
