@@ -128,7 +128,6 @@ void Notifier::load_definitions() {
   store::Store* s = hooks_.store ? hooks_.store() : nullptr;
   if (s == nullptr) return;
   channel_state_.clear();
-  channels_.clear();
   compiled_.clear();
   (void)s->scan("notify_channels", [&](const store::Row& row) {
     duet::v1::ChannelDef def;
@@ -143,7 +142,6 @@ void Notifier::load_definitions() {
                       cal.error().message);
       }
     }
-    channels_[def.name()] = def;
     channel_state_[def.name()] = std::move(c);
     return true;
   });

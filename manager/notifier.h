@@ -116,13 +116,15 @@ class Notifier {
   void test(const std::string& name, const std::string& message,
             std::function<void(Result<std::vector<duet::v1::NotifyIntent>>)> done);
 
-  const std::map<std::string, duet::v1::ChannelDef>& channels() const { return channels_; }
-
   struct Stats {
     std::uint64_t decided = 0, sent = 0, failed = 0, muted = 0, retried = 0, resent = 0;
-    std::size_t outstanding = 0;
+    std::size_t outstanding = 0;  // decided and committed, not yet final
   };
-  Stats stats() const { return stats_; }
+  Stats stats() const {
+    Stats s = stats_;
+    s.outstanding = outstanding_.size();
+    return s;
+  }
 
  private:
   struct Channel {
@@ -160,7 +162,6 @@ class Notifier {
   bool acting_ = false;
   std::uint64_t generation_ = 0;  // bumped on every change of role: stale results are dropped
   std::map<std::string, Channel> channel_state_;
-  std::map<std::string, duet::v1::ChannelDef> channels_;
   std::vector<notify::Compiled> compiled_;
   std::map<std::string, notify::KeyState> states_;
   std::uint64_t next_id_ = 1;
