@@ -101,6 +101,22 @@ Status AgentProcess::start() {
       apply_assignments(as, false);
     }
   }
+  // Job runs: in a directory beside the outbox; runs of a previous process found again.
+  JobExecutor::Hooks job_hooks;
+  job_hooks.with_outbox = [this](const std::function<void(Outbox&)>& fn) {
+    std::lock_guard lock(outbox_mu_);
+    fn(*outbox_);
+  };
+  job_hooks.notify = [this] { notify(); };
+  job_hooks.check_context = [this] {
+    monitors::CheckContext ctx;
+    ctx.node = config_.node;
+    ctx.node_address = "127.0.0.1";
+    return ctx;
+  };
+  auto runs_dir = std::filesystem::path(config_.outbox).parent_path() / "runs";
+  jobs_ = std::make_unique<JobExecutor>(runs_dir.string(), std::move(job_hooks));
+  DUET_TRY(jobs_->start());
   session_thread_ = std::thread([this] { session_loop(); });
   return ok_status();
 }
@@ -113,6 +129,7 @@ void AgentProcess::stop() {
   }
   notify();
   if (session_thread_.joinable()) session_thread_.join();
+  if (jobs_) jobs_->stop();
   boost::asio::post(impl_->io, [this] {
     for (auto& [name, s] : impl_->monitors) {
       s->cancelled = true;
@@ -555,6 +572,10 @@ std::optional<std::string> AgentProcess::run_session(const std::string& address)
         notify();
       } else if (m.has_assignments()) {
         apply_assignments(m.assignments(), true);
+      } else if (m.has_job_start()) {
+        jobs_->on_start(m.job_start());
+      } else if (m.has_job_kill()) {
+        jobs_->on_kill(m.job_kill());
       } else if (m.has_not_master()) {
         std::lock_guard lock(redirect_mu);
         redirect = m.not_master().master_address();

@@ -34,6 +34,7 @@
 #include <string>
 #include <thread>
 
+#include "agent/job_executor.h"
 #include "agent/outbox.h"
 #include "common/config.h"
 #include "duet/v1/agent.grpc.pb.h"
@@ -78,6 +79,7 @@ class AgentProcess {
   AgentConfig config_;
   std::unique_ptr<Outbox> outbox_;
   mutable std::mutex outbox_mu_;  // guards outbox_
+  std::unique_ptr<JobExecutor> jobs_;
 
   struct Impl;
   std::unique_ptr<Impl> impl_;

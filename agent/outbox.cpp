@@ -162,6 +162,29 @@ Result<std::optional<std::string>> Outbox::position(const std::string& key) cons
   return fail("reading a position");
 }
 
+Result<std::vector<Outbox::Position>> Outbox::positions(const std::string& prefix) const {
+  Stmt s(db_, "SELECT key, value FROM positions WHERE key >= ?1 ORDER BY key");
+  if (!s.ok()) return fail("reading positions");
+  s.bind(1, prefix);
+  std::vector<Position> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    std::string key = s.text_at(0);
+    if (key.compare(0, prefix.size(), prefix) != 0) break;
+    out.push_back(Position{std::move(key), s.text_at(1)});
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail("reading positions");
+  return out;
+}
+
+Status Outbox::erase_position(const std::string& key) {
+  Stmt s(db_, "DELETE FROM positions WHERE key = ?1");
+  if (!s.ok()) return fail("erasing a position");
+  s.bind(1, key);
+  if (s.step() != SQLITE_DONE) return fail("erasing a position");
+  return ok_status();
+}
+
 Result<Outbox::Appended> Outbox::append(const std::string& kind, const std::string& payload,
                                         std::int64_t produced_at_ms,
                                         const std::optional<Position>& position) {

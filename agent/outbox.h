@@ -77,6 +77,9 @@ class Outbox {
   // Only the position (a line that made no result still moves it).
   Status set_position(const Position& position);
   Result<std::optional<std::string>> position(const std::string& key) const;
+  // Every position whose key starts with `prefix`, in key order.
+  Result<std::vector<Position>> positions(const std::string& prefix) const;
+  Status erase_position(const std::string& key);
   // Pending results with seq > after, oldest first, at most `limit`.
   Result<std::vector<OutboxEntry>> pending(std::uint64_t after, std::size_t limit) const;
   // The master has every result up to `seq`: they go. Acks never go back.

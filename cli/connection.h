@@ -46,4 +46,29 @@ std::optional<std::string> command_target(const ConnectionOptions& options, std:
 std::shared_ptr<grpc::Channel> open_channel(const ConnectionOptions& options,
                                             const std::string& address, std::ostream& err);
 
+// One call to `Service` on the command's target (the master when there is
+// one): 0, else an exit status after writing why to `err` (3 NOT_FOUND, 2
+// INVALID_ARGUMENT, 1 anything else).
+template <typename Service, typename Fn>
+int call_service(const ConnectionOptions& options, const char* what, std::ostream& err, Fn fn) {
+  auto address = command_target(options, err);
+  if (!address) return 1;
+  auto channel = open_channel(options, *address, err);
+  if (!channel) return 1;
+  auto stub = Service::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + options.timeout);
+  const grpc::Status s = fn(*stub, ctx);
+  if (s.ok()) return 0;
+  err << "duetctl: " << what << ": " << *address << ": " << s.error_message() << "\n";
+  switch (s.error_code()) {
+    case grpc::StatusCode::NOT_FOUND:
+      return 3;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return 2;
+    default:
+      return 1;
+  }
+}
+
 }  // namespace duet::cli

@@ -6,6 +6,7 @@
 
 #include "cli/connection.h"
 #include "cli/events_commands.h"
+#include "cli/jobs_commands.h"
 #include "cli/notify_commands.h"
 #include "cli/ha_commands.h"
 #include "cli/monitoring_commands.h"
@@ -117,6 +118,7 @@ int main(int argc, char** argv) {
   duet::cli::RepositoryCommands repository(app);
   duet::cli::MonitoringCommands monitoring(app);
   duet::cli::NotifyCommands notify(app, *events);
+  duet::cli::JobsCommands jobs(app);
 
   CLI11_PARSE(app, argc, argv);
 
@@ -163,6 +165,7 @@ int main(int argc, char** argv) {
   if (auto rc = repository.run(options, json, std::cout, std::cerr)) return *rc;
   if (auto rc = monitoring.run(options, json, std::cout, std::cerr)) return *rc;
   if (auto rc = notify.run(options, json, std::cout, std::cerr)) return *rc;
+  if (auto rc = jobs.run(options, json, std::cout, std::cerr)) return *rc;
   if (settings_set->parsed()) {
     return duet::cli::run_settings_set(options, setting_key, setting_value, json, std::cout,
                                        std::cerr);

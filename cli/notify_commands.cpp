@@ -13,30 +13,6 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-// One call to `Service` on the command's target; 0, else the exit status
-// after writing why to `err`.
-template <typename Service, typename Fn>
-int call(const ConnectionOptions& options, const char* what, std::ostream& err, Fn fn) {
-  auto address = command_target(options, err);
-  if (!address) return 1;
-  auto channel = open_channel(options, *address, err);
-  if (!channel) return 1;
-  auto stub = Service::NewStub(channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + options.timeout);
-  const grpc::Status s = fn(*stub, ctx);
-  if (s.ok()) return 0;
-  err << "duetctl: " << what << ": " << *address << ": " << s.error_message() << "\n";
-  switch (s.error_code()) {
-    case grpc::StatusCode::NOT_FOUND:
-      return 3;
-    case grpc::StatusCode::INVALID_ARGUMENT:
-      return 2;
-    default:
-      return 1;
-  }
-}
-
 json intent_json(const duet::v1::NotifyIntent& i) {
   std::map<std::string, std::string> vars(i.vars().begin(), i.vars().end());
   json j{{"id", i.id()},
@@ -124,7 +100,7 @@ std::optional<int> NotifyCommands::run(const ConnectionOptions& options, bool js
 int NotifyCommands::list(const ConnectionOptions& options, bool json_out, std::ostream& out,
                          std::ostream& err) const {
   duet::v1::NotifyDefsResponse resp;
-  int rc = call<duet::v1::Notify>(options, "notify list", err, [&](auto& stub, auto& ctx) {
+  int rc = call_service<duet::v1::Notify>(options, "notify list", err, [&](auto& stub, auto& ctx) {
     return stub.Definitions(&ctx, duet::v1::NotifyDefsRequest(), &resp);
   });
   if (rc != 0) return rc;
@@ -186,7 +162,7 @@ int NotifyCommands::list(const ConnectionOptions& options, bool json_out, std::o
 int NotifyCommands::show(const ConnectionOptions& options, bool json_out, std::ostream& out,
                          std::ostream& err) const {
   duet::v1::NotifyDefsResponse defs;
-  int rc = call<duet::v1::Notify>(options, "notify show", err, [&](auto& stub, auto& ctx) {
+  int rc = call_service<duet::v1::Notify>(options, "notify show", err, [&](auto& stub, auto& ctx) {
     return stub.Definitions(&ctx, duet::v1::NotifyDefsRequest(), &defs);
   });
   if (rc != 0) return rc;
@@ -207,7 +183,7 @@ int NotifyCommands::show(const ConnectionOptions& options, bool json_out, std::o
   req.set_limit(notifications.empty() ? 1000 : 20);
   if (!notifications.empty()) req.set_notification(name_);
   duet::v1::ListIntentsResponse intents;
-  rc = call<duet::v1::Notify>(options, "notify show", err, [&](auto& stub, auto& ctx) {
+  rc = call_service<duet::v1::Notify>(options, "notify show", err, [&](auto& stub, auto& ctx) {
     return stub.ListIntents(&ctx, req, &intents);
   });
   if (rc != 0) return rc;
@@ -302,7 +278,7 @@ int NotifyCommands::test(const ConnectionOptions& options, bool json_out, std::o
   req.set_channel(name_);
   req.set_message(message_);
   duet::v1::TestNotifyResponse resp;
-  int rc = call<duet::v1::Notify>(options, "notify test", err, [&](auto& stub, auto& ctx) {
+  int rc = call_service<duet::v1::Notify>(options, "notify test", err, [&](auto& stub, auto& ctx) {
     return stub.Test(&ctx, req, &resp);
   });
   if (rc != 0) return rc;
@@ -327,9 +303,9 @@ int NotifyCommands::outbox(const ConnectionOptions& options, bool json_out, std:
   req.set_event_id(event_id_);
   req.set_limit(limit_);
   duet::v1::ListIntentsResponse resp;
-  int rc = call<duet::v1::Notify>(options, "notify outbox", err, [&](auto& stub, auto& ctx) {
-    return stub.ListIntents(&ctx, req, &resp);
-  });
+  int rc = call_service<duet::v1::Notify>(
+      options, "notify outbox", err,
+      [&](auto& stub, auto& ctx) { return stub.ListIntents(&ctx, req, &resp); });
   if (rc != 0) return rc;
   std::map<std::string, std::uint64_t> by_state(resp.by_state().begin(), resp.by_state().end());
   if (json_out) {
@@ -357,7 +333,7 @@ int NotifyCommands::event_show(const ConnectionOptions& options, bool json_out, 
   duet::v1::ListEventsRequest req;
   req.set_id(event_id_);
   duet::v1::ListEventsResponse resp;
-  int rc = call<duet::v1::Events>(options, "events show", err, [&](auto& stub, auto& ctx) {
+  int rc = call_service<duet::v1::Events>(options, "events show", err, [&](auto& stub, auto& ctx) {
     return stub.ListEvents(&ctx, req, &resp);
   });
   if (rc != 0) return rc;
@@ -369,7 +345,7 @@ int NotifyCommands::event_show(const ConnectionOptions& options, bool json_out, 
   ireq.set_event_id(event_id_);
   ireq.set_limit(100);
   duet::v1::ListIntentsResponse intents;
-  rc = call<duet::v1::Notify>(options, "events show", err, [&](auto& stub, auto& ctx) {
+  rc = call_service<duet::v1::Notify>(options, "events show", err, [&](auto& stub, auto& ctx) {
     return stub.ListIntents(&ctx, ireq, &intents);
   });
   if (rc != 0) return rc;
@@ -410,9 +386,9 @@ int NotifyCommands::confirm(const ConnectionOptions& options, bool json_out, std
   req.set_by(by_);
   req.set_comment(comment_);
   duet::v1::ConfirmEventsResponse resp;
-  int rc = call<duet::v1::Notify>(options, "events confirm", err, [&](auto& stub, auto& ctx) {
-    return stub.ConfirmEvents(&ctx, req, &resp);
-  });
+  int rc = call_service<duet::v1::Notify>(
+      options, "events confirm", err,
+      [&](auto& stub, auto& ctx) { return stub.ConfirmEvents(&ctx, req, &resp); });
   if (rc != 0) return rc;
   if (json_out) {
     out << json{{"node", resp.node()},
@@ -438,7 +414,7 @@ int NotifyCommands::board(const ConnectionOptions& options, bool json_out, std::
   duet::v1::BoardRequest req;
   req.set_scope(scope_);
   duet::v1::BoardResponse resp;
-  int rc = call<duet::v1::Notify>(
+  int rc = call_service<duet::v1::Notify>(
       options, "board", err, [&](auto& stub, auto& ctx) { return stub.Board(&ctx, req, &resp); });
   if (rc != 0) return rc;
   auto row_json = [](const duet::v1::BoardRow& r) {

@@ -20,6 +20,10 @@ class CommonCategory final : public std::error_category {
         return "TLS material unusable";
       case CommonErrc::kInvalidArgument:
         return "invalid argument";
+      case CommonErrc::kNotFound:
+        return "not found";
+      case CommonErrc::kUnavailable:
+        return "unavailable";
     }
     return "unknown common error";
   }

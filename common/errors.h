@@ -13,6 +13,8 @@ enum class CommonErrc {
   kIo,                 // a file could not be read or written
   kTls,                // TLS material is missing or unusable
   kInvalidArgument,    // a value given by a caller or operator is malformed
+  kNotFound,           // what a caller named does not exist
+  kUnavailable,        // not now: not the acting master, the store not open
 };
 
 const std::error_category& common_category();

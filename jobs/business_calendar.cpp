@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "common/errors.h"
+#include "jobs/local_time.h"
 
 namespace duet::jobs {
 namespace {
@@ -104,6 +105,11 @@ std::optional<std::int64_t> BusinessCalendar::shift(std::int64_t day, Shift how)
     if (operating(day + step * i)) return day + step * i;
   }
   return std::nullopt;
+}
+
+std::int64_t BusinessCalendar::at(std::int64_t day, int seconds_of_day) const {
+  const std::int64_t date = seconds_of_day < base_minutes_ * 60 ? day + 1 : day;
+  return local_to_unix_seconds(zone_, date * 86'400 + seconds_of_day) * 1000;
 }
 
 }  // namespace duet::jobs

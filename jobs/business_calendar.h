@@ -48,6 +48,12 @@ class BusinessCalendar {
   // `day` itself when operating; else the next (or previous) operating day
   // within a year; kNone: nullopt when not operating.
   std::optional<std::int64_t> shift(std::int64_t day, Shift how) const;
+  // The instant (unix ms) of a local time of day on business day `day`: a
+  // time before the base time is on the next calendar date (03:00 with base
+  // 05:00 is the night after). DST as in jobs/local_time.h.
+  std::int64_t at(std::int64_t day, int seconds_of_day) const;
+  // The instant business day `day` begins.
+  std::int64_t start_of(std::int64_t day) const { return at(day, base_minutes_ * 60); }
 
  private:
   const date::time_zone* zone_ = nullptr;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/errors.h"
+#include "jobs/local_time.h"
 
 namespace duet::jobs {
 namespace {
@@ -156,18 +157,8 @@ std::optional<std::int64_t> CronSchedule::next_after(std::int64_t after_ms) cons
   const date::local_seconds local_after =
       zone_ != nullptr ? zone_->to_local(after) : date::local_seconds(after.time_since_epoch());
   const auto first_day = date::floor<days>(local_after - hours(3));
-  auto to_sys = [&](date::local_seconds lt) -> date::sys_seconds {
-    if (zone_ == nullptr) return date::sys_seconds(lt.time_since_epoch());
-    const auto info = zone_->get_info(lt);
-    switch (info.result) {
-      case date::local_info::unique:
-        return date::sys_seconds(lt.time_since_epoch() - info.first.offset);
-      case date::local_info::ambiguous:  // the first occurrence only
-        return date::sys_seconds(lt.time_since_epoch() - info.first.offset);
-      case date::local_info::nonexistent:  // the first instant after the gap
-      default:
-        return info.second.begin;
-    }
+  auto to_sys = [&](date::local_seconds lt) {
+    return date::sys_seconds(seconds(local_to_unix_seconds(zone_, lt.time_since_epoch().count())));
   };
   for (int d = 0; d <= 366 * kYearsAhead + 1; ++d) {
     const date::local_days day = first_day + days(d);

@@ -284,6 +284,7 @@ void AgentHub::on_hello(const std::shared_ptr<AgentLink>& link, const duet::v1::
   link->send(std::move(m));
   spdlog::info("agents: {} connected from {} (agent {}, holds results up to {}, {} monitors)", node,
                a.address, a.version, a.stored, a.monitors);
+  if (JobRunner* jobs = hooks_.jobs ? hooks_.jobs() : nullptr) jobs->agent_connected(node);
   if (!a.in_store || !a.reachable || new_outbox) {
     store::WriteBatch batch;
     Effects effects;
@@ -318,7 +319,14 @@ void AgentHub::on_result(const std::shared_ptr<AgentLink>& link, duet::v1::Agent
   Pending p;
   p.node = a->node;
   p.seq = result.seq();
-  if (result.kind() != "monitor" || !p.result.ParseFromString(result.payload())) {
+  if (result.kind() == "job") {
+    p.job.emplace();
+    if (!p.job->ParseFromString(result.payload()) || p.job->run_id().empty()) {
+      spdlog::warn("agents: {} result {}: a job result that cannot be read; dropped", a->node,
+                   result.seq());
+      p.job->Clear();
+    }
+  } else if (result.kind() != "monitor" || !p.result.ParseFromString(result.payload())) {
     spdlog::warn("agents: {} result {}: kind '{}' not understood; stored as a failed result",
                  a->node, result.seq(), result.kind());
     p.result.set_ok(false);
@@ -456,6 +464,28 @@ void AgentHub::settle(Effects effects, bool ok) {
   if (Notifier* notifier = hooks_.notifier ? hooks_.notifier() : nullptr) {
     notifier->committed(std::move(effects.notes), ok);
   }
+  if (JobRunner* jobs = hooks_.jobs ? hooks_.jobs() : nullptr) {
+    jobs->committed(std::move(effects.jobs), ok);
+  }
+}
+
+bool AgentHub::send_to(const std::string& node, duet::v1::ManagerMessage m) {
+  auto it = agents_.find(node);
+  if (!acting_ || it == agents_.end() || !it->second.link) return false;
+  m.set_epoch(hooks_.epoch());
+  it->second.link->send(std::move(m));
+  return true;
+}
+
+std::optional<duet::v1::MonitorDef> AgentHub::monitor_def(const std::string& name) const {
+  auto it = monitors_.find(name);
+  if (it == monitors_.end()) return std::nullopt;
+  return it->second.def;
+}
+
+bool AgentHub::connected(const std::string& node) const {
+  auto it = agents_.find(node);
+  return it != agents_.end() && it->second.link != nullptr;
 }
 
 void AgentHub::commit_simple(store::WriteBatch batch, Effects effects, std::string what) {
@@ -488,9 +518,15 @@ void AgentHub::flush() {
   std::map<std::string, std::uint64_t> up_to;  // agent → highest seq in this batch
   std::map<std::string, Status> status_before;
   std::set<std::string> status_changed;
+  JobRunner* jobs = hooks_.jobs ? hooks_.jobs() : nullptr;
   for (auto& p : batch_items) {
     auto& r = p.result;
     if (!p.node.empty()) up_to[p.node] = std::max(up_to[p.node], p.seq);
+    if (p.job) {
+      // A job's run: its effect on the session goes into this batch.
+      if (jobs != nullptr && !p.job->run_id().empty()) jobs->report_into(p.node, *p.job);
+      continue;
+    }
     auto mit = monitors_.find(r.monitor());
     const Monitor* mon = mit == monitors_.end() ? nullptr : &mit->second;
     Priority prio = Priority::kUnknown;
@@ -564,7 +600,8 @@ void AgentHub::flush() {
       notifier->evaluate_into(o, batch, effects.notes);
     }
   }
-  batch.put_rows("metrics", std::move(metric_rows));
+  if (!metric_rows.empty()) batch.put_rows("metrics", std::move(metric_rows));
+  if (jobs != nullptr) jobs->take_into(batch, effects.jobs);
   for (const auto& key : status_changed) {
     const Status& st = status_[key];
     const auto sep = key.find(kSep);

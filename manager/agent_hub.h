@@ -46,6 +46,7 @@
 #include "duet/v1/monitoring.pb.h"
 #include "ha/runner.h"
 #include "manager/event_intake.h"
+#include "manager/job_runner.h"
 #include "manager/notifier.h"
 #include "monitors/judge.h"
 #include "repository/model.h"
@@ -78,6 +79,7 @@ class AgentHub {
     Commit commit;
     std::function<EventIntake*()> intake;  // null: events are not raised
     std::function<Notifier*()> notifier;   // null: nothing is notified
+    std::function<JobRunner*()> jobs;      // null: job results are not taken
   };
   struct Options {
     std::string node_name;
@@ -104,6 +106,14 @@ class AgentHub {
   void on_result(const std::shared_ptr<AgentLink>& link, duet::v1::AgentResult result);
   void on_stats(const std::shared_ptr<AgentLink>& link, const duet::v1::AgentStats& stats);
   void on_closed(const std::shared_ptr<AgentLink>& link);
+  // Sends to a node's agent over its session; false when it has none.
+  bool send_to(const std::string& node, duet::v1::ManagerMessage m);
+  bool connected(const std::string& node) const;
+  // For job nets: the nodes of a scope (sub-scopes included), a monitor's definition.
+  std::vector<std::string> nodes_within(const std::string& scope) const {
+    return repo_.nodes_within(scope);
+  }
+  std::optional<duet::v1::MonitorDef> monitor_def(const std::string& name) const;
   // A result the manager measured itself (an agentless check).
   void on_local_result(duet::v1::MonitorResult result);
 
@@ -174,6 +184,7 @@ class AgentHub {
     std::string node;  // agent; empty for a local result
     std::uint64_t seq = 0;
     duet::v1::MonitorResult result;
+    std::optional<duet::v1::JobRunResult> job;  // a result of kind "job" instead
   };
   struct Monitor {
     duet::v1::MonitorDef def;
@@ -204,6 +215,7 @@ class AgentHub {
   struct Effects {
     std::map<std::string, std::int64_t> counted;
     Notifier::Changes notes;
+    JobRunner::Changes jobs;
   };
   // Raises an event of `protocol` about `node` into `batch`; its id (0: discarded).
   // An "agent" event is also passed to the notifications (a monitor's are, per

@@ -231,11 +231,29 @@ bool Manager::start_server() {
   };
   notify_service_ = std::make_unique<NotifyService>(io_.get_executor(), config_.node.name, clock_,
                                                     std::move(notify_hooks));
+  JobsService::Hooks jobs_hooks;
+  jobs_hooks.store = [this]() -> store::Store* {
+    return store_ && store_state_ == StoreState::kOk ? store_.get() : nullptr;
+  };
+  jobs_hooks.may_act = [this] { return runner_ && !stopping_ && runner_->may_act(); };
+  jobs_hooks.not_master = [this] {
+    return runner_ ? not_master_message() : std::string("store not open yet");
+  };
+  jobs_hooks.commit = [this](const store::WriteBatch& batch,
+                             std::function<void(Result<ha::Runner::Committed>)> done) {
+    runner_->commit(batch, std::move(done));
+  };
+  jobs_hooks.jobs = [this]() -> JobRunner* {
+    return store_ && store_state_ == StoreState::kOk ? jobs_.get() : nullptr;
+  };
+  jobs_service_ = std::make_unique<JobsService>(io_.get_executor(), config_.node.name, clock_,
+                                                std::move(jobs_hooks));
   server_ =
       start_grpc_server(config_.node.address, config_.tls,
                         {admin_.get(), peer_service_.get(), events_service_.get(),
                          intake_peer_service_.get(), repository_service_.get(),
-                         agent_service_.get(), monitoring_service_.get(), notify_service_.get()});
+                         agent_service_.get(), monitoring_service_.get(), notify_service_.get(),
+                         jobs_service_.get()});
   if (server_ == nullptr) return false;
   if (const auto& enrol = config_.agents.enrol) {
     auto ca = load_tls_material(config_.tls);
@@ -313,12 +331,14 @@ void Manager::start_ha() {
     if (notifier_) notifier_->start_acting();
     if (intake_) intake_->start_acting(epoch);
     if (agents_) agents_->start_acting();
+    if (jobs_) jobs_->start_acting();
     if (agentless_) agentless_->update();
   };
   hooks.stop_acting = [this](const std::string& reason) {
     acting_master_ = false;
     if (intake_) intake_->stop_acting(reason.rfind("switchover", 0) == 0);
     if (agentless_) agentless_->stop();
+    if (jobs_) jobs_->stop_acting();
     if (agents_) agents_->stop_acting();
     if (agentless_) agentless_->stop();
     if (notifier_) notifier_->stop_acting(reason.rfind("switchover", 0) == 0);
@@ -371,6 +391,7 @@ void Manager::start_ha() {
   };
   agent_hooks.intake = [this] { return intake_.get(); };
   agent_hooks.notifier = [this] { return notifier_.get(); };
+  agent_hooks.jobs = [this] { return jobs_.get(); };
   AgentHub::Options agent_options;
   agent_options.node_name = config_.node.name;
   agent_options.unreachable_after_ms = config_.agents.unreachable_after_ms;
@@ -382,6 +403,32 @@ void Manager::start_ha() {
   agents_->on_reload([this] {
     if (agentless_ && acting_master_) agentless_->update();
   });
+  JobRunner::Hooks job_hooks;
+  job_hooks.store = [this]() -> store::Store* {
+    return store_ && store_state_ == StoreState::kOk ? store_.get() : nullptr;
+  };
+  job_hooks.epoch = [this]() -> std::uint64_t { return store_ ? store_->current_epoch() : 0; };
+  job_hooks.commit = [this](const store::WriteBatch& batch,
+                            std::function<void(Result<ha::Runner::Committed>)> done) {
+    runner_->commit(batch, std::move(done));
+  };
+  job_hooks.send = [this](const std::string& node, duet::v1::ManagerMessage m) {
+    return agents_ && agents_->send_to(node, std::move(m));
+  };
+  job_hooks.connected = [this](const std::string& node) {
+    return agents_ && agents_->connected(node);
+  };
+  job_hooks.nodes_in = [this](const std::string& scope) {
+    return agents_ ? agents_->nodes_within(scope) : std::vector<std::string>{};
+  };
+  job_hooks.monitor = [this](const std::string& name) -> std::optional<duet::v1::MonitorDef> {
+    return agents_ ? agents_->monitor_def(name) : std::nullopt;
+  };
+  job_hooks.intake = [this] { return intake_.get(); };
+  job_hooks.notifier = [this] { return notifier_.get(); };
+  JobRunner::Options job_options;
+  job_options.node_name = config_.node.name;
+  jobs_ = std::make_unique<JobRunner>(io_.get_executor(), clock_, job_options, std::move(job_hooks));
   agentless_ = std::make_unique<AgentlessRunner>(io_.get_executor(), clock_, *agents_,
                                                  config_.agents.workers);
   if (auto s = intake_->start(); !s.ok()) {

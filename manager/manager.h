@@ -34,6 +34,8 @@
 #include "manager/events_service.h"
 #include "manager/notifier.h"
 #include "manager/notify_service.h"
+#include "manager/job_runner.h"
+#include "manager/jobs_service.h"
 #include "manager/peer_service.h"
 #include "manager/repository_service.h"
 #include "store/store.h"
@@ -80,12 +82,14 @@ class Manager {
   std::unique_ptr<AgentService> agent_service_;
   std::unique_ptr<MonitoringService> monitoring_service_;
   std::unique_ptr<NotifyService> notify_service_;
+  std::unique_ptr<JobsService> jobs_service_;
   std::unique_ptr<EnrolService> enrol_service_;
   std::unique_ptr<grpc::Server> enrol_server_;  // agents.enrol: TLS without client certificates
   std::optional<CertificateIssuer> issuer_;
   std::unique_ptr<EventIntake> intake_;  // once the store is open
   std::unique_ptr<AgentHub> agents_;     // once the store is open
   std::unique_ptr<Notifier> notifier_;   // once the store is open
+  std::unique_ptr<JobRunner> jobs_;      // once the store is open
   std::unique_ptr<AgentlessRunner> agentless_;
   std::unique_ptr<ha::Runner> runner_;
   std::unique_ptr<grpc::Server> server_;

@@ -334,6 +334,70 @@ const Schema& manager_schema() {
                           AddColumn{"events", ColumnDef{"confirmed_at_ms", ColumnType::kInt, false}},
                           AddColumn{"events", ColumnDef{"confirm_comment", ColumnType::kText, false}}},
       },
+      Migration{
+          .version = 10,
+          .description = "job nets: definitions and their versions, calendars, limits, sessions, "
+                         "unit states, operations",
+          .create_tables =
+              {// The current definition of a net: a duet.v1.JobNetDef.
+               TableDef{.name = "job_nets",
+                        .columns = {{"name", ColumnType::kText, true},
+                                    {"version", ColumnType::kInt, true},
+                                    {"definition", ColumnType::kBlob, true},
+                                    {"updated_at_ms", ColumnType::kInt, true}},
+                        .key = "name"},
+               // Every version a session ran or runs: "net\x1f<version, 15 digits>".
+               TableDef{.name = "job_net_versions",
+                        .columns = {{"key", ColumnType::kText, true},
+                                    {"definition", ColumnType::kBlob, true}},
+                        .key = "key"},
+               // A business calendar: a duet.v1.JobCalendarDef.
+               TableDef{.name = "job_calendars",
+                        .columns = {{"name", ColumnType::kText, true},
+                                    {"definition", ColumnType::kBlob, true}},
+                        .key = "name"},
+               // Limits: "queue\x1fNAME" or "node\x1fNAME" -> jobs running at once.
+               TableDef{.name = "job_limits",
+                        .columns = {{"key", ColumnType::kText, true},
+                                    {"max_running", ColumnType::kInt, true}},
+                        .key = "key"},
+               // A session: a duet.v1.JobSessionInfo.
+               TableDef{.name = "job_sessions",
+                        .columns = {{"id", ColumnType::kInt, true},
+                                    {"net", ColumnType::kText, true},
+                                    {"state", ColumnType::kText, true},
+                                    {"created_at_ms", ColumnType::kInt, true},
+                                    {"info", ColumnType::kBlob, true}},
+                        .key = "id"},
+               // The sessions still open (a new master restores them).
+               TableDef{.name = "job_open",
+                        .columns = {{"session", ColumnType::kInt, true}},
+                        .key = "session"},
+               // A unit of a session: "<session, 15 digits>\x1f<index, 8 digits>",
+               // a duet.v1.JobUnitState.
+               TableDef{.name = "job_units",
+                        .columns = {{"key", ColumnType::kText, true},
+                                    {"session", ColumnType::kInt, true},
+                                    {"state", ColumnType::kText, true},
+                                    {"unit", ColumnType::kBlob, true}},
+                        .key = "key"},
+               // Operators' operations: a duet.v1.JobOperation.
+               TableDef{.name = "job_operations",
+                        .columns = {{"id", ColumnType::kInt, true},
+                                    {"session", ColumnType::kInt, true},
+                                    {"at_ms", ColumnType::kInt, true},
+                                    {"operation", ColumnType::kBlob, true}},
+                        .key = "id"},
+               // Counters: next_session, next_operation.
+               TableDef{.name = "job_meta",
+                        .columns = {{"key", ColumnType::kText, true},
+                                    {"value", ColumnType::kInt, true}},
+                        .key = "key"}},
+          .create_indexes = {IndexDef{.name = "job_operations_session",
+                                      .table = "job_operations",
+                                      .columns = {"session"}}},
+          .add_columns = {},
+      },
   });
   return schema;
 }

@@ -19,7 +19,7 @@ json=$(ctl_insecure --manager "$addr" status --json)
 echo "$json" | jq -e '.master == "a" and .sync_mode == "sync" and .ha == "standalone"' >/dev/null || fail "status: $json"
 echo "$json" | jq -e '.nodes | length == 1' >/dev/null || fail "nodes: $json"
 echo "$json" | jq -e '.nodes[0] | .name == "a" and .role == "master" and .epoch == 1 and .address == "127.0.1.1:17420" and .heartbeat_age_ms == null and .applied_lsn == 0 and .lag_records == 0 and .lag_ms == 0 and .guard == "none"' >/dev/null || fail "node: $json"
-echo "$json" | jq -e '.store | .backend == "sqlite" and .state == "ok" and .schema_version == 9' >/dev/null || fail "store: $json"
+echo "$json" | jq -e '.store | .backend == "sqlite" and .state == "ok" and .schema_version == 10' >/dev/null || fail "store: $json"
 pass "status --json has the documented shape"
 
 text=$(ctl_insecure --manager "$addr" status)

@@ -165,6 +165,14 @@ TEST_CASE("business calendar: a run before the base time belongs to the previous
   // The zone's offset counts: 04:30Z is 05:30 BST (Tuesday), but 04:30 GMT in winter is Monday's.
   CHECK(c->business_day(utc(2026, 7, 7, 4, 30)) == day_of(2026, 7, 7));
   CHECK(c->business_day(utc(2026, 1, 13, 4, 30)) == day_of(2026, 1, 12));
+  // A time of day on a business day: 03:00 is the night after (before the
+  // base time), 22:00 the same evening; both in BST.
+  CHECK(c->at(day_of(2026, 7, 6), 3 * 3600) == utc(2026, 7, 7, 2, 0));
+  CHECK(c->at(day_of(2026, 7, 6), 22 * 3600) == utc(2026, 7, 6, 21, 0));
+  CHECK(c->start_of(day_of(2026, 7, 6)) == utc(2026, 7, 6, 4, 0));
+  // 01:30 on the night the clocks go forward (2026-03-29 01:00 GMT -> 02:00
+  // BST) does not exist: the end of the gap.
+  CHECK(c->at(day_of(2026, 3, 28), 3600 + 1800) == utc(2026, 3, 29, 1, 0));
 }
 
 TEST_CASE("business calendar: bad fields are named", "[cron]") {

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Job nets between real processes: a pair on 127.0.0.11 / 127.0.0.12 and one
+# agent. Definitions are applied (a bad file is refused with FILE:LINE),
+# a net runs on the agent with variables, an error branch and output tails;
+# operators hold, release, approve, force-end and rerun. Then a net of
+# 1,000 jobs runs and the master is killed (-9) in the middle: every job
+# runs exactly once (each writes its unit and run id to a ledger), and the
+# net ends normal, as it would have without the failure.
+source "$(dirname "$0")/lib.sh"
+A=127.0.0.11:17760
+B=127.0.0.12:17760
+PAIR="$A,$B"
+JOBS=${JOBS_TEST_COUNT:-1000}
+
+pair_config a "$A" b "$B"
+pair_config b "$B" a "$A"
+declare -A PID
+start_node() { start "$WORK/$1.$2.log" "$MANAGER" --config "$WORK/$1.yaml"; PID[$1]=$LAST_PID; }
+ctl() { "$DUETCTL" --insecure --timeout 10 --manager "$@"; }
+
+cat >"$WORK/agent.yaml" <<YAML
+managers: ["$A", "$B"]
+node: batch01
+outbox: $WORK/agent/outbox.db
+tls: { insecure: true }
+reconnect_min_ms: 100
+reconnect_max_ms: 500
+YAML
+mkdir -p "$WORK/agent"
+start_node a 1
+start_node b 1
+wait_until 15 is_role "$A" master || fail "a never became master"
+wait_until 15 is_role "$B" standby || fail "b never became standby"
+ctl "$PAIR" nodes add batch01 --address 127.0.0.1 >/dev/null || fail "nodes add batch01"
+start "$WORK/agent.log" "$AGENT" --config "$WORK/agent.yaml"
+PID[agent]=$LAST_PID
+connected() {
+  ctl "$PAIR" agents list --json 2>/dev/null |
+    jq -e '.agents[] | select(.node == "batch01") | .state == "connected"' >/dev/null
+}
+wait_until 15 connected || fail "the agent never connected"
+pass "pair up, agent batch01 connected"
+
+# A bad file: every problem named with its line; nothing written.
+cat >"$WORK/bad.yaml" <<'YAML'
+jobnets:
+  - name: broken
+    units:
+      - name: a
+        command: {run: "true"}
+      - name: b
+        after: [nope]
+        command: {run: "true", node: batch01}
+YAML
+out=$(ctl "$PAIR" jobs apply -f "$WORK/bad.yaml" 2>&1) && fail "a bad file was accepted"
+echo "$out" | grep -q "bad.yaml:5:" || fail "no line for the missing node: $out"
+echo "$out" | grep -q "bad.yaml:7:.*nope" || fail "no line for the unknown predecessor: $out"
+[ "$(ctl "$PAIR" jobs list --json | jq '.nets | length')" = 0 ] || fail "a bad file wrote something"
+pass "a bad file is refused, each problem as FILE:LINE"
+
+cat >"$WORK/jobs.yaml" <<YAML
+queues:
+  - {name: serial, limit: 1}
+node_limits:
+  - {node: batch01, limit: 32}
+jobnets:
+  - name: smoke
+    params: {TARGET: test}
+    variables: {OUT: $WORK/out}
+    units:
+      - name: extract
+        command: {run: "mkdir -p \${OUT}; echo extracting \${TARGET}; echo '::duet-set ROWS=42'", node: batch01}
+      - name: load
+        after: [extract]
+        command: {run: "echo loaded \$ROWS_ENV rows=\${ROWS} >\${OUT}/load.txt; echo oops >&2; exit 1", node: batch01, env: {ROWS_ENV: "\${ROWS}"}}
+      - name: check
+        after: [{unit: load, status: any}]
+        command: {run: "exit 5", node: batch01}
+      - name: on-error
+        wait:
+          groups:
+            - conditions: [{unit: check, status: abnormal}]
+        command: {run: "echo handled", node: batch01}
+      - name: approve
+        approval: {prompt: "publish?"}
+        after: [on-error]
+      - name: publish
+        after: [approve]
+        command: {run: "echo published", node: batch01}
+  - name: wide
+    units:
+YAML
+for i in $(seq 1 "$JOBS"); do
+  # Ten chains side by side; each job waits for the one before it in its chain.
+  if [ "$i" -le 10 ]; then after=""; else after="after: [j$((i - 10))], "; fi
+  echo "      - {name: j$i, ${after}command: {run: \"echo \$DUET_UNIT \$DUET_RUN_ID >>$WORK/ledger; sleep 0.0\$((RANDOM % 5))\", node: batch01}}" >>"$WORK/jobs.yaml"
+done
+out=$(ctl "$PAIR" jobs apply -f "$WORK/jobs.yaml" --json) || fail "jobs apply: $out"
+echo "$out" | jq -e '.committed and ([.changes[] | select(.kind == "jobnet" and .action == "created")] | length) == 2' \
+  >/dev/null || fail "jobs apply: $out"
+out=$(ctl "$PAIR" jobs apply -f "$WORK/jobs.yaml" --json) || fail "jobs apply again: $out"
+echo "$out" | jq -e '[.changes[] | select(.action != "unchanged")] | length == 0' >/dev/null \
+  || fail "applying the same file changed something: $out"
+ctl "$PAIR" jobs export >"$WORK/export.yaml" || fail "jobs export"
+out=$(ctl "$PAIR" jobs apply -f "$WORK/export.yaml" --json) || fail "apply the export: $out"
+echo "$out" | jq -e '[.changes[] | select(.action != "unchanged")] | length == 0' >/dev/null \
+  || fail "applying the export changed something: $out"
+[ "$(ctl "$B" jobs list --json | jq '.nets | length')" = 2 ] || fail "the standby lacks the nets"
+pass "definitions applied, replicated; applying them again or their export changes nothing"
+
+# The smoke net: variables, an error branch, output tails, approval.
+sid=$(ctl "$PAIR" jobs start smoke --param TARGET=prod --json | jq -r .session) || fail "jobs start"
+unit_state() { ctl "$PAIR" jobs show "$1" --json | jq -r --arg u "$2" '.units[] | select(.path == $u) | .state'; }
+wait_until 20 eval '[ "$(unit_state $sid approve)" = running ]' || fail "never reached the approval: $(ctl "$PAIR" jobs show "$sid")"
+show=$(ctl "$PAIR" jobs show "$sid" --json)
+echo "$show" | jq -e '.units[] | select(.path == "extract") | .runs[0].stdout_tail | contains("extracting prod")' >/dev/null \
+  || fail "extract's output: $show"
+echo "$show" | jq -e '.variables.ROWS == "42"' >/dev/null || fail "::duet-set: $show"
+grep -q "loaded 42 rows=42" "$WORK/out/load.txt" || fail "load did not see the variable: $(cat "$WORK/out/load.txt")"
+echo "$show" | jq -e '.units[] | select(.path == "load") | .end_status == "warning" and .end_value == 1 and (.runs[0].stderr_tail | contains("oops"))' >/dev/null \
+  || fail "load's end: $show"
+echo "$show" | jq -e '.units[] | select(.path == "check") | .end_status == "abnormal" and .end_value == 5' >/dev/null \
+  || fail "check's end: $show"
+echo "$show" | jq -e '.units[] | select(.path == "on-error") | .end_status == "normal"' >/dev/null \
+  || fail "the error branch: $show"
+ctl "$PAIR" jobs approve "$sid" publish >/dev/null 2>&1 && fail "approve of a command job was accepted"
+ctl "$PAIR" jobs approve "$sid" approve >/dev/null || fail "approve"
+wait_until 20 eval '[ "$(ctl "$PAIR" jobs show $sid --json | jq -r .state)" = ended ]' || fail "smoke never ended"
+show=$(ctl "$PAIR" jobs show "$sid" --json)
+echo "$show" | jq -e '.end_status == "abnormal"' >/dev/null || fail "smoke's end: $show"
+echo "$show" | jq -e '.units[] | select(.path == "approve") | .approved_by != ""' >/dev/null || fail "approved_by: $show"
+pass "smoke: params, variables set by a job, tails, an error branch, an approval; ends abnormal (check failed)"
+
+# Force-end the failed check normal: the session ends again, now warning (load's).
+ctl "$PAIR" jobs force-end "$sid" check --status normal >/dev/null || fail "force-end"
+wait_until 10 eval '[ "$(ctl "$PAIR" jobs show $sid --json | jq -r .end_status)" = warning ]' \
+  || fail "after force-end: $(ctl "$PAIR" jobs show "$sid")"
+# Rerun load (from it): load, then check run again with new run ids.
+old=$(ctl "$PAIR" jobs show "$sid" --json | jq -r '.units[] | select(.path == "load") | .runs[0].run_id')
+ctl "$PAIR" jobs rerun "$sid" load --mode from >/dev/null || fail "rerun"
+# Everything after load runs again, the approval too.
+wait_until 20 eval '[ "$(unit_state $sid approve)" = running ]' || fail "the rerun never reached the approval"
+ctl "$PAIR" jobs approve "$sid" approve >/dev/null || fail "approve after the rerun"
+wait_until 20 eval '[ "$(ctl "$PAIR" jobs show $sid --json | jq -r .state)" = ended ]' || fail "rerun never ended"
+show=$(ctl "$PAIR" jobs show "$sid" --json)
+new=$(echo "$show" | jq -r '.units[] | select(.path == "load") | .runs[0].run_id')
+[ "$new" != "$old" ] || fail "rerun used the old run id $old"
+echo "$show" | jq -e '[.operations[].op] | index("rerun") != null and index("force-end") != null and index("approve") != null' >/dev/null \
+  || fail "operations not recorded: $show"
+pass "force-end and rerun, recorded with who and when"
+
+# Hold and release: a held unit waits.
+sid2=$(ctl "$PAIR" jobs start smoke --json | jq -r .session)
+ctl "$PAIR" jobs hold "$sid2" publish >/dev/null || fail "hold"
+wait_until 20 eval '[ "$(unit_state $sid2 approve)" = running ]' || fail "session $sid2 never reached the approval"
+ctl "$PAIR" jobs approve "$sid2" approve >/dev/null || fail "approve 2"
+wait_until 10 eval '[ "$(unit_state $sid2 publish)" = held ]' || fail "publish is not held"
+ctl "$PAIR" jobs release "$sid2" publish >/dev/null || fail "release"
+wait_until 10 eval '[ "$(ctl "$PAIR" jobs show $sid2 --json | jq -r .state)" = ended ]' || fail "not ended after release"
+pass "hold keeps a unit from starting; release lets it go"
+
+# The wide net, and kill -9 of the master in the middle.
+: >"$WORK/ledger"
+wid=$(ctl "$PAIR" jobs start wide --json | jq -r .session) || fail "start wide"
+wait_until 60 eval '[ "$(wc -l <"$WORK/ledger")" -ge $((JOBS / 3)) ]' || fail "the wide net hardly ran"
+kill -9 "${PID[a]}"
+echo "killed a with $(wc -l <"$WORK/ledger") of $JOBS jobs run"
+wait_until 20 is_role "$B" master || fail "b never took over"
+wait_until 120 eval '[ "$(ctl "$B" jobs show $wid --json 2>/dev/null | jq -r .state)" = ended ]' \
+  || fail "wide never ended after the failover: $(ctl "$B" jobs sessions)"
+show=$(ctl "$B" jobs show "$wid" --json)
+echo "$show" | jq -e '.end_status == "normal"' >/dev/null || fail "wide's end: $(echo "$show" | jq -c '.end_status')"
+lines=$(wc -l <"$WORK/ledger")
+units=$(cut -d' ' -f1 "$WORK/ledger" | sort -u | wc -l)
+runs=$(cut -d' ' -f2 "$WORK/ledger" | sort -u | wc -l)
+[ "$lines" = "$JOBS" ] && [ "$units" = "$JOBS" ] && [ "$runs" = "$JOBS" ] \
+  || fail "ledger: $lines lines, $units units, $runs run ids (want $JOBS each)"
+ended=$(echo "$show" | jq '[.units[] | select(.kind == "command" and .state == "ended" and .end_status == "normal")] | length')
+[ "$ended" = "$JOBS" ] || fail "$ended of $JOBS jobs ended normal"
+pass "kill -9 of the master mid-net: $JOBS jobs, each run exactly once; the net ended normal"
+
+# The pair back with one command.
+start_node a 2
+wait_until 30 eval 'ctl "$PAIR" failback --wait 60 >/dev/null 2>&1' || fail "failback"
+wait_until 30 is_role "$A" standby || fail "a is not standby after the failback"
+sid3=$(ctl "$PAIR" jobs start smoke --json | jq -r .session) || fail "start after failback"
+wait_until 20 eval '[ "$(unit_state $sid3 approve)" = running ]' || fail "smoke did not run after failback"
+pass "failback: the pair is whole again, and nets run"
