@@ -107,6 +107,15 @@ std::optional<std::int64_t> BusinessCalendar::shift(std::int64_t day, Shift how)
   return std::nullopt;
 }
 
+int BusinessCalendar::seconds_of_day(std::int64_t unix_ms) const {
+  using namespace std::chrono;
+  const date::sys_time<milliseconds> t{milliseconds(unix_ms)};
+  const auto local =
+      zone_ != nullptr ? zone_->to_local(t) : date::local_time<milliseconds>(t.time_since_epoch());
+  const auto since = local - date::floor<date::days>(local);
+  return static_cast<int>(duration_cast<seconds>(since).count());
+}
+
 std::int64_t BusinessCalendar::at(std::int64_t day, int seconds_of_day) const {
   const std::int64_t date = seconds_of_day < base_minutes_ * 60 ? day + 1 : day;
   return local_to_unix_seconds(zone_, date * 86'400 + seconds_of_day) * 1000;

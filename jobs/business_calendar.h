@@ -52,6 +52,8 @@ class BusinessCalendar {
   // time before the base time is on the next calendar date (03:00 with base
   // 05:00 is the night after). DST as in jobs/local_time.h.
   std::int64_t at(std::int64_t day, int seconds_of_day) const;
+  // Seconds since local midnight of an instant, in the calendar's zone.
+  int seconds_of_day(std::int64_t unix_ms) const;
   // The instant business day `day` begins.
   std::int64_t start_of(std::int64_t day) const { return at(day, base_minutes_ * 60); }
 

@@ -12,6 +12,7 @@
 #include "common/tls.h"
 #include "intake/snmp_setup.h"
 #include "manager/event_intake_internal.h"
+#include "manager/job_runner.h"
 #include "repository/store_rows.h"
 
 namespace duet::manager {
@@ -321,7 +322,11 @@ void EventIntake::emit(intake::IntakeItem item, std::uint64_t id, const std::str
   // gives, so they are not stored (empty; the queries parse raw again):
   // about half of an event's bytes, written, journaled and shipped.
   const bool derived = item.protocol.rfind("syslog/", 0) == 0;
-  if (Notifier* notifier = notifier_ ? notifier_() : nullptr; notifier && notifier->active()) {
+  Notifier* notifier = notifier_ ? notifier_() : nullptr;
+  JobRunner* jobs = jobs_ ? jobs_() : nullptr;
+  const bool notifying = notifier != nullptr && notifier->active();
+  const bool triggering = jobs != nullptr && jobs->wants_events();
+  if (notifying || triggering) {
     notify::Occurrence o;
     o.node = where.nodes.empty() ? std::string() : where.nodes.front();
     o.monitor = derived ? "syslog" : "snmp";
@@ -331,7 +336,7 @@ void EventIntake::emit(intake::IntakeItem item, std::uint64_t id, const std::str
     o.sub_key = d.rule;
     o.at_ms = item.receipt.received_ms;
     o.event_id = id;
-    if (notifier->wanted(o)) {
+    if ((notifying && notifier->wanted(o)) || (triggering && jobs->wants_event(o))) {
       o.vars = {{"source", item.receipt.source},
                 {"protocol", item.protocol},
                 {"rule", d.rule},

@@ -60,6 +60,8 @@
 
 namespace duet::manager {
 
+class JobRunner;
+
 class EventIntake {
  public:
   using Commit = std::function<void(const store::WriteBatch&,
@@ -78,6 +80,8 @@ class EventIntake {
   // Events from syslog and SNMP go to the notifications (same transaction as
   // the event); null: they do not. Set before start().
   void set_notifier(std::function<Notifier*()> notifier) { notifier_ = std::move(notifier); }
+  // The same for job nets started by events (their event triggers).
+  void set_jobs(std::function<JobRunner*()> jobs) { jobs_ = std::move(jobs); }
 
   // Binds the receivers (an error names the address) and starts the intake thread.
   Status start();
@@ -201,6 +205,7 @@ class EventIntake {
   // For the notifications: pending_'s events that a notification matches, in id order.
   std::deque<notify::Occurrence> pending_occ_;
   std::function<Notifier*()> notifier_;
+  std::function<JobRunner*()> jobs_;
   std::optional<TimerId> flush_timer_;
   std::uint64_t in_flight_ = 0;
   struct Held {

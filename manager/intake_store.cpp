@@ -12,6 +12,7 @@
 #include "common/json_writer.h"
 #include "manager/event_intake.h"
 #include "manager/event_intake_internal.h"
+#include "manager/job_runner.h"
 
 namespace duet::manager {
 
@@ -408,6 +409,12 @@ bool EventIntake::commit_batch(std::vector<store::Row> events, PairsByIncarnatio
   if (notifier != nullptr) {
     for (const auto& o : occurrences) notifier->evaluate_into(o, batch, *notes);
   }
+  // The job nets these events start, in the same transaction.
+  JobRunner* jobs = jobs_ ? jobs_() : nullptr;
+  auto job_changes = std::make_shared<JobRunner::Changes>();
+  if (jobs != nullptr && jobs->wants_events() && !occurrences.empty()) {
+    jobs->events_into(occurrences, batch, *job_changes);
+  }
   // One journal record for many events; no copy: on failure they come back from the batch.
   batch.put_rows("events", std::move(events));
   const std::set<std::string> dirty_before = counts_dirty_;
@@ -453,10 +460,13 @@ bool EventIntake::commit_batch(std::vector<store::Row> events, PairsByIncarnatio
   ++in_flight_;
   auto failed = std::make_shared<bool>(false);
   // A store failure answers at once (on this strand); success after replication.
-  commit_(batch, [this, n_events, failed, notes](Result<ha::Runner::Committed> r) {
+  commit_(batch, [this, n_events, failed, notes, job_changes](Result<ha::Runner::Committed> r) {
     --in_flight_;
     if (Notifier* n = notifier_ ? notifier_() : nullptr; n != nullptr && !notes->empty()) {
       n->committed(std::move(*notes), r.ok());
+    }
+    if (JobRunner* j = jobs_ ? jobs_() : nullptr; j != nullptr && !job_changes->empty()) {
+      j->committed(std::move(*job_changes), r.ok());
     }
     if (r.ok()) return;
     *failed = true;

@@ -73,6 +73,8 @@ void JobRunner::start_acting() {
   ++generation_;
   engine_ = std::make_unique<jobs::Engine>(*directory_, hooks_.epoch());
   load_definitions();
+  schedules_.clear();
+  load_triggers(to_unix_ms(clock_.wall_now()));
   restore_all();
 }
 
@@ -86,7 +88,134 @@ void JobRunner::stop_acting() {
 
 void JobRunner::reload() {
   load_definitions();
-  if (engine_) arm_timer();
+  if (!engine_) return;
+  load_triggers(to_unix_ms(clock_.wall_now()));
+  commit_output([](Result<std::uint64_t>) {});
+}
+
+void JobRunner::load_triggers(std::int64_t now) {
+  std::map<std::string, std::int64_t> known;
+  for (const auto& sc : schedules_) known[sc.key] = sc.last_ms;
+  schedules_.clear();
+  event_triggers_.clear();
+  for (const auto& [name, net] : nets_) {
+    if (!net.enabled()) continue;
+    for (int i = 0; i < net.schedules_size(); ++i) {
+      const auto& def = net.schedules(i);
+      const auto& cal_name = def.calendar().empty() ? net.calendar() : def.calendar();
+      const duet::v1::JobCalendarDef* cal = nullptr;
+      if (auto c = calendars_.find(cal_name); c != calendars_.end()) cal = &c->second;
+      auto made = jobs::NetSchedule::make(def, cal, net.zone());
+      if (!made) {
+        spdlog::error("jobs: net {} schedule {}: {}", name, i + 1, made.error().message);
+        continue;
+      }
+      // A changed expression is a new schedule: it starts from now.
+      const std::string key = "schedule\x1f" + name + "\x1f" + def.cron() + "\x1f" + def.zone() +
+                              "\x1f" + cal_name + "\x1f" + def.shift();
+      Schedule sc{name, key, std::move(*made), now, std::nullopt, true};
+      if (auto k = known.find(key); k != known.end()) {
+        sc.last_ms = k->second;
+        sc.dirty = false;
+      } else if (auto c = counters_.find(key); c != counters_.end()) {
+        sc.last_ms = static_cast<std::int64_t>(c->second);
+        sc.dirty = false;
+      }
+      sc.next = sc.schedule.next_after(sc.last_ms);
+      schedules_.push_back(std::move(sc));
+    }
+    for (const auto& t : net.triggers()) {
+      if (t.kind() != "event") continue;
+      EventTrigger et;
+      et.net = name;
+      et.sources.insert(t.sources().begin(), t.sources().end());
+      et.scopes.insert(t.scopes().begin(), t.scopes().end());
+      for (const auto& p : t.priorities()) {
+        if (auto pr = parse_priority(p)) et.priorities.insert(*pr);
+      }
+      if (!t.pattern().empty()) {
+        try {
+          et.pattern.emplace(t.pattern(), std::regex::ECMAScript);
+        } catch (const std::regex_error&) {
+          continue;  // the definitions' checks refuse it; never here
+        }
+      }
+      event_triggers_.push_back(std::move(et));
+    }
+  }
+}
+
+void JobRunner::check_schedules(std::int64_t now, store::WriteBatch& batch) {
+  for (auto& sc : schedules_) {
+    bool changed = sc.dirty;
+    while (sc.next && sc.next->at_ms <= now) {
+      const auto at = sc.next->at_ms;
+      const std::string when = sc.schedule.text() + " at " + format_utc_ms(at);
+      if (now - at > options_.catch_up_ms) {
+        skipped_.push_back(jobs::Notice{0, sc.net, "", Priority::kWarning,
+                                        "job net " + sc.net + ": schedule " + when +
+                                            " was missed (no master was acting); not run late"});
+      } else {
+        auto started =
+            start_into(sc.net, {}, jobs::BusinessCalendar::date_text(sc.next->business_day),
+                       "schedule " + when, batch, now);
+        if (!started) {
+          skipped_.push_back(
+              jobs::Notice{0, sc.net, "", Priority::kWarning,
+                           "job net " + sc.net + ": schedule " + when +
+                               " did not start a session: " + started.error().message});
+        }
+      }
+      sc.last_ms = at;
+      changed = true;
+      sc.next = sc.schedule.next_after(at);
+    }
+    if (!changed) continue;
+    sc.dirty = false;
+    counters_[sc.key] = static_cast<std::uint64_t>(sc.last_ms);
+    batch.put("job_meta", store::Row{{"key", sc.key}, {"value", sc.last_ms}});
+  }
+}
+
+bool JobRunner::wants_event(const notify::Occurrence& o) const {
+  for (const auto& t : event_triggers_) {
+    if (!t.sources.empty() && t.sources.count(o.node) == 0) continue;
+    if (!t.priorities.empty() && t.priorities.count(o.priority) == 0) continue;
+    if (!t.scopes.empty()) {
+      bool in = false;
+      for (const auto& sc : o.scopes) in |= t.scopes.count(sc) != 0;
+      if (!in) continue;
+    }
+    if (t.pattern && !std::regex_search(o.message, *t.pattern)) continue;
+    return true;
+  }
+  return false;
+}
+
+void JobRunner::events_into(const std::vector<notify::Occurrence>& events, store::WriteBatch& batch,
+                            Changes& changes) {
+  if (!engine_) return;
+  const auto now = to_unix_ms(clock_.wall_now());
+  for (const auto& o : events) {
+    for (const auto& t : event_triggers_) {
+      if (!t.sources.empty() && t.sources.count(o.node) == 0) continue;
+      if (!t.priorities.empty() && t.priorities.count(o.priority) == 0) continue;
+      if (!t.scopes.empty()) {
+        bool in = false;
+        for (const auto& sc : o.scopes) in |= t.scopes.count(sc) != 0;
+        if (!in) continue;
+      }
+      if (t.pattern && !std::regex_search(o.message, *t.pattern)) continue;
+      auto started = start_into(t.net, {}, "", "event " + std::to_string(o.event_id), batch, now);
+      if (!started) {
+        skipped_.push_back(
+            jobs::Notice{0, t.net, "", Priority::kWarning,
+                         "job net " + t.net + ": event " + std::to_string(o.event_id) +
+                             " did not start a session: " + started.error().message});
+      }
+    }
+  }
+  take_into(batch, changes);
 }
 
 void JobRunner::load_definitions() {
@@ -223,6 +352,8 @@ std::uint64_t JobRunner::next_counter(const char* key, store::WriteBatch& batch)
 void JobRunner::take_into(store::WriteBatch& batch, Changes& changes) {
   if (!engine_) return;
   auto out = engine_->take();
+  for (auto& n : skipped_) out.notices.push_back(std::move(n));
+  skipped_.clear();
   for (const auto& [id, info] : out.sessions) {
     batch.put("job_sessions", store::Row{{"id", static_cast<std::int64_t>(id)},
                                          {"net", info.net()},
@@ -299,7 +430,9 @@ void JobRunner::committed(Changes changes, bool ok) {
     // The engine is ahead of the store: start again from what is committed.
     spdlog::error("jobs: a commit failed; the engine is restored from the store");
     engine_ = std::make_unique<jobs::Engine>(*directory_, hooks_.epoch());
-    load_definitions();
+    load_definitions();  // and the schedules' progress as committed
+    schedules_.clear();
+    load_triggers(to_unix_ms(clock_.wall_now()));
     restore_all();
     return;
   }
@@ -358,6 +491,7 @@ void JobRunner::commit_output(std::function<void(Result<std::uint64_t>)> done) {
   }
   store::WriteBatch batch;
   Changes changes;
+  check_schedules(to_unix_ms(clock_.wall_now()), batch);
   take_into(batch, changes);
   if (batch.empty()) {
     arm_timer();
@@ -382,6 +516,9 @@ void JobRunner::commit_output(std::function<void(Result<std::uint64_t>)> done) {
 void JobRunner::arm_timer() {
   if (!engine_) return;
   auto next = engine_->next_wakeup();
+  for (const auto& sc : schedules_) {
+    if (sc.next && (!next || sc.next->at_ms < *next)) next = sc.next->at_ms;
+  }
   if (!next) return;
   if (timer_ && timer_at_ <= *next) return;
   if (timer_) clock_.cancel(*timer_);
@@ -399,37 +536,37 @@ void JobRunner::on_timer() {
   commit_output([](Result<std::uint64_t>) {});
 }
 
-void JobRunner::start_session(
-    const std::string& net, std::map<std::string, std::string> params,
-    const std::string& business_day, const std::string& trigger,
-    std::function<void(Result<std::pair<std::uint64_t, std::uint64_t>>)> done) {
-  if (!engine_) {
-    done(make_error(CommonErrc::kUnavailable, "not the acting master"));
-    return;
-  }
+Result<std::uint64_t> JobRunner::start_into(const std::string& net,
+                                            std::map<std::string, std::string> params,
+                                            const std::string& business_day,
+                                            const std::string& trigger, store::WriteBatch& batch,
+                                            std::int64_t now) {
   auto it = nets_.find(net);
-  if (it == nets_.end()) {
-    done(make_error(CommonErrc::kNotFound, "no job net '" + net + "'"));
-    return;
-  }
+  if (it == nets_.end()) return make_error(CommonErrc::kNotFound, "no job net '" + net + "'");
   if (!it->second.enabled()) {
-    done(make_error(CommonErrc::kInvalidArgument, "job net '" + net + "' is disabled"));
-    return;
+    return make_error(CommonErrc::kInvalidArgument, "job net '" + net + "' is disabled");
   }
   for (const auto& [k, v] : params) {
     if (it->second.params().count(k) == 0) {
-      done(make_error(CommonErrc::kInvalidArgument,
-                      "job net '" + net + "' has no parameter '" + k + "'"));
-      return;
+      return make_error(CommonErrc::kInvalidArgument,
+                        "job net '" + net + "' has no parameter '" + k + "'");
     }
+  }
+  const std::uint32_t max = std::max<std::uint32_t>(1, it->second.max_sessions());
+  std::uint32_t open = 0;
+  for (auto id : engine_->open_sessions()) {
+    const auto* info = engine_->session(id);
+    if (info != nullptr && info->net() == net && info->state() != "ended") ++open;
+  }
+  if (open >= max) {
+    return make_error(CommonErrc::kInvalidArgument,
+                      "job net '" + net + "' has " + std::to_string(open) +
+                          " sessions open (max_sessions " + std::to_string(max) + ")");
   }
   auto p = plan(net, it->second.version());
   if (p == nullptr) {
-    done(make_error(CommonErrc::kNotFound, "job net '" + net + "': its definition is missing"));
-    return;
+    return make_error(CommonErrc::kNotFound, "job net '" + net + "': its definition is missing");
   }
-  const auto now = to_unix_ms(clock_.wall_now());
-  store::WriteBatch batch;
   duet::v1::JobSessionInfo info;
   info.set_id(next_counter("next_session", batch));
   info.set_net(net);
@@ -440,6 +577,26 @@ void JobRunner::start_session(
   info.mutable_params()->insert(params.begin(), params.end());
   const auto id = info.id();
   engine_->start(std::move(info), std::move(p), now);
+  return id;
+}
+
+void JobRunner::start_session(
+    const std::string& net, std::map<std::string, std::string> params,
+    const std::string& business_day, const std::string& trigger,
+    std::function<void(Result<std::pair<std::uint64_t, std::uint64_t>>)> done) {
+  if (!engine_) {
+    done(make_error(CommonErrc::kUnavailable, "not the acting master"));
+    return;
+  }
+  const auto now = to_unix_ms(clock_.wall_now());
+  store::WriteBatch batch;
+  auto started = start_into(net, std::move(params), business_day, trigger, batch, now);
+  if (!started) {
+    done(started.error());
+    return;
+  }
+  const auto id = *started;
+  check_schedules(now, batch);
   Changes changes;
   take_into(batch, changes);
   hooks_.commit(batch, [this, id, changes = std::move(changes), done = std::move(done),

@@ -27,6 +27,8 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,7 @@
 #include "duet/v1/jobs.pb.h"
 #include "ha/runner.h"
 #include "jobs/engine.h"
+#include "jobs/schedule.h"
 #include "manager/event_intake.h"
 #include "manager/notifier.h"
 #include "store/store.h"
@@ -60,6 +63,9 @@ class JobRunner {
   struct Options {
     std::string node_name;
     std::uint32_t default_node_limit = 16;
+    // A schedule's time missed by more than this (no master acting then) is
+    // not run late; a warning event says so.
+    std::int64_t catch_up_ms = 3'600'000;
   };
 
   JobRunner(boost::asio::any_io_executor strand, Clock& clock, Options options, Hooks hooks);
@@ -90,6 +96,14 @@ class JobRunner {
   // An agent said hello: what it should have, again.
   void agent_connected(const std::string& node);
 
+  // Event triggers: whether any net starts on events, and on this one.
+  bool wants_events() const { return acting() && !event_triggers_.empty(); }
+  bool wants_event(const notify::Occurrence& event) const;
+  // EventIntake, for the events of the batch it is building: each trigger
+  // that matches starts its net, in that batch.
+  void events_into(const std::vector<notify::Occurrence>& events, store::WriteBatch& batch,
+                   Changes& changes);
+
   // The Jobs service (strand, master).
   using Done = std::function<void(Result<std::uint64_t>)>;  // the LSN
   void start_session(const std::string& net, std::map<std::string, std::string> params,
@@ -102,6 +116,26 @@ class JobRunner {
 
  private:
   class Directory;
+  struct Schedule {
+    std::string net, key;
+    jobs::NetSchedule schedule;
+    std::int64_t last_ms = 0;  // every time up to here is handled
+    std::optional<jobs::ScheduledStart> next;
+    bool dirty = false;  // last_ms to persist
+  };
+  struct EventTrigger {
+    std::string net;
+    std::set<std::string> sources, scopes;
+    std::set<Priority> priorities;
+    std::optional<std::regex> pattern;
+  };
+  void load_triggers(std::int64_t now);
+  // Starts a session of `net` into the engine (the caller commits); its id.
+  Result<std::uint64_t> start_into(const std::string& net,
+                                   std::map<std::string, std::string> params,
+                                   const std::string& business_day, const std::string& trigger,
+                                   store::WriteBatch& batch, std::int64_t now);
+  void check_schedules(std::int64_t now, store::WriteBatch& batch);
   void restore_all();
   void load_definitions();
   Status restore_session(std::uint64_t id);
@@ -123,6 +157,9 @@ class JobRunner {
   std::map<std::string, duet::v1::JobCalendarDef> calendars_;
   std::map<std::pair<std::string, std::uint64_t>, std::shared_ptr<const jobs::Plan>> plans_;
   std::map<std::string, std::uint64_t> counters_;  // job_meta, as committed or in flight
+  std::vector<Schedule> schedules_;
+  std::vector<EventTrigger> event_triggers_;
+  std::vector<jobs::Notice> skipped_;  // schedule times not run, to raise as events
   std::optional<TimerId> timer_;
   std::int64_t timer_at_ = 0;
   std::uint64_t generation_ = 0;  // bumped on each change of role

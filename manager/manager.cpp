@@ -429,6 +429,7 @@ void Manager::start_ha() {
   JobRunner::Options job_options;
   job_options.node_name = config_.node.name;
   jobs_ = std::make_unique<JobRunner>(io_.get_executor(), clock_, job_options, std::move(job_hooks));
+  intake_->set_jobs([this] { return jobs_.get(); });
   agentless_ = std::make_unique<AgentlessRunner>(io_.get_executor(), clock_, *agents_,
                                                  config_.agents.workers);
   if (auto s = intake_->start(); !s.ok()) {

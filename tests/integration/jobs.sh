@@ -12,8 +12,11 @@ B=127.0.0.12:17760
 PAIR="$A,$B"
 JOBS=${JOBS_TEST_COUNT:-1000}
 
+SYSLOG_PORT=17761
 pair_config a "$A" b "$B"
 pair_config b "$B" a "$A"
+echo "receivers: { syslog: { udp: \"127.0.0.11:$SYSLOG_PORT\" } }" >>"$WORK/a.yaml"
+echo "receivers: { syslog: { udp: \"127.0.0.12:$SYSLOG_PORT\" } }" >>"$WORK/b.yaml"
 declare -A PID
 start_node() { start "$WORK/$1.$2.log" "$MANAGER" --config "$WORK/$1.yaml"; PID[$1]=$LAST_PID; }
 ctl() { "$DUETCTL" --insecure --timeout 10 --manager "$@"; }
@@ -87,6 +90,17 @@ jobnets:
       - name: publish
         after: [approve]
         command: {run: "echo published", node: batch01}
+  - name: ticker
+    max_sessions: 5
+    schedules:
+      - {cron: "*/2 * * * * *", zone: Europe/London}
+    units:
+      - {name: tick, command: {run: "echo \$DUET_SESSION \$DUET_BUSINESS_DAY >>$WORK/ticks", node: batch01}}
+  - name: on-alarm
+    triggers:
+      - {kind: event, pattern: "DISK FULL"}
+    units:
+      - {name: clean, command: {run: "echo cleaned >>$WORK/alarms", node: batch01}}
   - name: wide
     units:
 YAML
@@ -96,7 +110,7 @@ for i in $(seq 1 "$JOBS"); do
   echo "      - {name: j$i, ${after}command: {run: \"echo \$DUET_UNIT \$DUET_RUN_ID >>$WORK/ledger; sleep 0.0\$((RANDOM % 5))\", node: batch01}}" >>"$WORK/jobs.yaml"
 done
 out=$(ctl "$PAIR" jobs apply -f "$WORK/jobs.yaml" --json) || fail "jobs apply: $out"
-echo "$out" | jq -e '.committed and ([.changes[] | select(.kind == "jobnet" and .action == "created")] | length) == 2' \
+echo "$out" | jq -e '.committed and ([.changes[] | select(.kind == "jobnet" and .action == "created")] | length) == 4' \
   >/dev/null || fail "jobs apply: $out"
 out=$(ctl "$PAIR" jobs apply -f "$WORK/jobs.yaml" --json) || fail "jobs apply again: $out"
 echo "$out" | jq -e '[.changes[] | select(.action != "unchanged")] | length == 0' >/dev/null \
@@ -105,7 +119,7 @@ ctl "$PAIR" jobs export >"$WORK/export.yaml" || fail "jobs export"
 out=$(ctl "$PAIR" jobs apply -f "$WORK/export.yaml" --json) || fail "apply the export: $out"
 echo "$out" | jq -e '[.changes[] | select(.action != "unchanged")] | length == 0' >/dev/null \
   || fail "applying the export changed something: $out"
-[ "$(ctl "$B" jobs list --json | jq '.nets | length')" = 2 ] || fail "the standby lacks the nets"
+[ "$(ctl "$B" jobs list --json | jq '.nets | length')" = 4 ] || fail "the standby lacks the nets"
 pass "definitions applied, replicated; applying them again or their export changes nothing"
 
 # The smoke net: variables, an error branch, output tails, approval.
@@ -159,6 +173,15 @@ ctl "$PAIR" jobs release "$sid2" publish >/dev/null || fail "release"
 wait_until 10 eval '[ "$(ctl "$PAIR" jobs show $sid2 --json | jq -r .state)" = ended ]' || fail "not ended after release"
 pass "hold keeps a unit from starting; release lets it go"
 
+# An event that matches a trigger starts its net, once.
+printf '<11>1 - host app - - - DISK FULL on /var' >/dev/udp/127.0.0.11/$SYSLOG_PORT
+wait_until 20 eval '[ "$(cat "$WORK/alarms" 2>/dev/null | wc -l)" -ge 1 ]' || fail "the event trigger did not start on-alarm"
+sleep 1
+[ "$(wc -l <"$WORK/alarms")" = 1 ] || fail "on-alarm ran $(wc -l <"$WORK/alarms") times"
+ctl "$PAIR" jobs sessions --net on-alarm --json | jq -e '.sessions[0].trigger | startswith("event ")' >/dev/null \
+  || fail "on-alarm's trigger: $(ctl "$PAIR" jobs sessions --net on-alarm --json)"
+pass "an event matching a trigger started its net once"
+
 # The wide net, and kill -9 of the master in the middle.
 : >"$WORK/ledger"
 wid=$(ctl "$PAIR" jobs start wide --json | jq -r .session) || fail "start wide"
@@ -178,6 +201,18 @@ runs=$(cut -d' ' -f2 "$WORK/ledger" | sort -u | wc -l)
 ended=$(echo "$show" | jq '[.units[] | select(.kind == "command" and .state == "ended" and .end_status == "normal")] | length')
 [ "$ended" = "$JOBS" ] || fail "$ended of $JOBS jobs ended normal"
 pass "kill -9 of the master mid-net: $JOBS jobs, each run exactly once; the net ended normal"
+
+# The ticker ran every 2 s throughout, the failover included: each due time
+# started one session (a time that fell due during the switchover late, once).
+sessions=$(ctl "$B" jobs sessions --net ticker --limit 1000 --json)
+times=$(echo "$sessions" | jq -r '.sessions[].trigger' | sed 's/.* at //' | sort)
+[ -n "$times" ] || fail "the ticker never ran"
+dups=$(echo "$times" | uniq -d | wc -l)
+[ "$dups" = 0 ] || fail "due times started twice: $(echo "$times" | uniq -d | head -3)"
+first=$(date -d "$(echo "$times" | head -1)" +%s); last=$(date -d "$(echo "$times" | tail -1)" +%s)
+count=$(echo "$times" | wc -l)
+[ "$count" = $(((last - first) / 2 + 1)) ] || fail "ticker: $count sessions for $(((last - first) / 2 + 1)) due times between $first and $last"
+pass "the 2-second schedule started each due time once across the failover ($count sessions)"
 
 # The pair back with one command.
 start_node a 2

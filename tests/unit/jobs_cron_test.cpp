@@ -6,6 +6,7 @@
 
 #include "jobs/business_calendar.h"
 #include "jobs/cron.h"
+#include "jobs/schedule.h"
 
 using duet::jobs::CronSchedule;
 
@@ -193,4 +194,55 @@ TEST_CASE("business calendar: bad fields are named", "[cron]") {
   d = {};
   d.zone = "Nowhere/Land";
   CHECK(msg(d) == "calendar.zone: unknown time zone 'Nowhere/Land'");
+}
+
+TEST_CASE("schedule: without a calendar every cron time starts, for its date in the zone", "[cron]") {
+  duet::v1::JobScheduleDef def;
+  def.set_cron("0 0 1 * * *");
+  def.set_zone("Asia/Tokyo");
+  auto s = duet::jobs::NetSchedule::make(def, nullptr, "");
+  REQUIRE(s.ok());
+  auto n = s->next_after(utc(2027, 1, 5, 0, 0));
+  REQUIRE(n);
+  CHECK(n->at_ms == utc(2027, 1, 5, 16, 0));  // 01:00 JST on the 6th
+  CHECK(n->business_day == day_of(2027, 1, 6));
+}
+
+TEST_CASE("schedule: on a calendar, a holiday's run is skipped or shifted", "[cron]") {
+  duet::v1::JobCalendarDef cal;
+  cal.set_name("jp");
+  cal.set_zone("Asia/Tokyo");
+  cal.add_holidays("2027-01-11");  // a Monday
+  cal.set_base_time("05:00");
+  duet::v1::JobScheduleDef def;
+  def.set_cron("0 0 22 * * mon");  // Mondays 22:00 JST (13:00Z), Monday's business day
+  auto first = [&](const std::string& shift) {
+    def.set_shift(shift);
+    auto s = duet::jobs::NetSchedule::make(def, &cal, "");
+    REQUIRE(s.ok());
+    auto n = s->next_after(utc(2027, 1, 5, 0, 0));
+    REQUIRE(n);
+    return *n;
+  };
+  auto none = first("none");
+  CHECK(none.at_ms == utc(2027, 1, 18, 13, 0));
+  CHECK(none.business_day == day_of(2027, 1, 18));
+  auto next = first("next");
+  CHECK(next.at_ms == utc(2027, 1, 12, 13, 0));  // Tuesday 22:00
+  CHECK(next.business_day == day_of(2027, 1, 12));
+  auto prev = first("previous");
+  CHECK(prev.at_ms == utc(2027, 1, 8, 13, 0));  // Friday 22:00 (the weekend is not operating)
+  CHECK(prev.business_day == day_of(2027, 1, 8));
+  // After the shifted run, the next is the Monday after: no run twice, none lost.
+  def.set_shift("previous");
+  auto s = duet::jobs::NetSchedule::make(def, &cal, "");
+  CHECK(s->next_after(prev.at_ms)->at_ms == utc(2027, 1, 18, 13, 0));
+  // A run at 01:00 belongs to the previous business day (base 05:00): Tuesday
+  // 01:00 is Monday's, a holiday, so with shift none it does not run.
+  def.set_cron("0 0 1 * * tue");
+  def.set_shift("none");
+  auto early = duet::jobs::NetSchedule::make(def, &cal, "");
+  CHECK(early->next_after(utc(2027, 1, 11, 0, 0))->at_ms == utc(2027, 1, 18, 16, 0));
+  def.set_shift("sideways");
+  CHECK_FALSE(duet::jobs::NetSchedule::make(def, &cal, "").ok());
 }
