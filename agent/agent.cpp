@@ -93,14 +93,6 @@ Status AgentProcess::start() {
   impl_->pool =
       std::make_unique<boost::asio::thread_pool>(static_cast<std::size_t>(config_.workers));
   impl_->thread = std::thread([this] { impl_->io.run(); });
-  // The assignments of the last session: monitoring goes on before any manager answers.
-  if (auto saved = outbox_->position(kAssignmentsKey); saved.ok() && *saved) {
-    duet::v1::Assignments as;
-    if (as.ParseFromString(**saved)) {
-      spdlog::info("running the {} monitors assigned before the restart", as.monitors_size());
-      apply_assignments(as, false);
-    }
-  }
   // Job runs: in a directory beside the outbox; runs of a previous process found again.
   JobExecutor::Hooks job_hooks;
   job_hooks.with_outbox = [this](const std::function<void(Outbox&)>& fn) {
@@ -115,8 +107,28 @@ Status AgentProcess::start() {
     return ctx;
   };
   auto runs_dir = std::filesystem::path(config_.outbox).parent_path() / "runs";
+  auto with_outbox = job_hooks.with_outbox;
+  auto wake = job_hooks.notify;
   jobs_ = std::make_unique<JobExecutor>(runs_dir.string(), std::move(job_hooks));
   DUET_TRY(jobs_->start());
+  FileWatcher::Hooks watch_hooks;
+  watch_hooks.with_outbox = std::move(with_outbox);
+  watch_hooks.notify = std::move(wake);
+  watcher_ = std::make_unique<FileWatcher>(std::move(watch_hooks));
+  watcher_->start();
+  // The assignments of the last session: monitoring goes on before any manager answers.
+  Result<std::optional<std::string>> saved = std::optional<std::string>();
+  {
+    std::lock_guard lock(outbox_mu_);  // job watchers may report already
+    saved = outbox_->position(kAssignmentsKey);
+  }
+  if (saved.ok() && *saved) {
+    duet::v1::Assignments as;
+    if (as.ParseFromString(**saved)) {
+      spdlog::info("running the {} monitors assigned before the restart", as.monitors_size());
+      apply_assignments(as, false);
+    }
+  }
   session_thread_ = std::thread([this] { session_loop(); });
   return ok_status();
 }
@@ -130,6 +142,7 @@ void AgentProcess::stop() {
   notify();
   if (session_thread_.joinable()) session_thread_.join();
   if (jobs_) jobs_->stop();
+  if (watcher_) watcher_->stop();
   boost::asio::post(impl_->io, [this] {
     for (auto& [name, s] : impl_->monitors) {
       s->cancelled = true;
@@ -156,6 +169,7 @@ void AgentProcess::notify() {
 }
 
 void AgentProcess::apply_assignments(const duet::v1::Assignments& as, bool persist) {
+  if (watcher_) watcher_->set(as.watches());
   if (persist) {
     std::string blob;
     as.SerializeToString(&blob);

@@ -34,6 +34,7 @@
 #include <string>
 #include <thread>
 
+#include "agent/file_watcher.h"
 #include "agent/job_executor.h"
 #include "agent/outbox.h"
 #include "common/config.h"
@@ -80,6 +81,7 @@ class AgentProcess {
   std::unique_ptr<Outbox> outbox_;
   mutable std::mutex outbox_mu_;  // guards outbox_
   std::unique_ptr<JobExecutor> jobs_;
+  std::unique_ptr<FileWatcher> watcher_;
 
   struct Impl;
   std::unique_ptr<Impl> impl_;

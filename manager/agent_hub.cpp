@@ -189,6 +189,9 @@ duet::v1::Assignments AgentHub::assignments_for(const std::string& node) const {
     }
     if (mine) *out.add_monitors() = d;
   }
+  if (JobRunner* jobs = hooks_.jobs ? hooks_.jobs() : nullptr) {
+    for (auto& w : jobs->watches_for(node)) *out.add_watches() = std::move(w);
+  }
   return out;
 }
 
@@ -319,7 +322,10 @@ void AgentHub::on_result(const std::shared_ptr<AgentLink>& link, duet::v1::Agent
   Pending p;
   p.node = a->node;
   p.seq = result.seq();
-  if (result.kind() == "job") {
+  if (result.kind() == "file") {
+    p.file.emplace();
+    if (!p.file->ParseFromString(result.payload())) p.file->Clear();
+  } else if (result.kind() == "job") {
     p.job.emplace();
     if (!p.job->ParseFromString(result.payload()) || p.job->run_id().empty()) {
       spdlog::warn("agents: {} result {}: a job result that cannot be read; dropped", a->node,
@@ -525,6 +531,11 @@ void AgentHub::flush() {
     if (p.job) {
       // A job's run: its effect on the session goes into this batch.
       if (jobs != nullptr && !p.job->run_id().empty()) jobs->report_into(p.node, *p.job);
+      continue;
+    }
+    if (p.file) {
+      // A file-check trigger fired: the net it starts, in this batch.
+      if (jobs != nullptr && !p.file->id().empty()) jobs->file_into(p.node, *p.file);
       continue;
     }
     auto mit = monitors_.find(r.monitor());

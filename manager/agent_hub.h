@@ -185,6 +185,7 @@ class AgentHub {
     std::uint64_t seq = 0;
     duet::v1::MonitorResult result;
     std::optional<duet::v1::JobRunResult> job;  // a result of kind "job" instead
+    std::optional<duet::v1::FileEvent> file;    // a result of kind "file" instead
   };
   struct Monitor {
     duet::v1::MonitorDef def;

@@ -88,6 +88,7 @@ void JobRunner::stop_acting() {
 
 void JobRunner::reload() {
   load_definitions();
+  if (hooks_.watches_changed) hooks_.watches_changed();
   if (!engine_) return;
   load_triggers(to_unix_ms(clock_.wall_now()));
   commit_output([](Result<std::uint64_t>) {});
@@ -175,6 +176,52 @@ void JobRunner::check_schedules(std::int64_t now, store::WriteBatch& batch) {
     counters_[sc.key] = static_cast<std::uint64_t>(sc.last_ms);
     batch.put("job_meta", store::Row{{"key", sc.key}, {"value", sc.last_ms}});
   }
+}
+
+namespace {
+// A file trigger's identity: its net, and the trigger as defined (a changed
+// trigger is a new watch, looked at afresh).
+std::string watch_id(const std::string& net, const duet::v1::JobTriggerDef& t) {
+  return net + "\x1f" + t.node() + "\x1f" + t.path() + "\x1f" +
+         (t.on().empty() ? "created" : t.on());
+}
+}  // namespace
+
+std::vector<duet::v1::FileWatch> JobRunner::watches_for(const std::string& node) const {
+  std::vector<duet::v1::FileWatch> out;
+  for (const auto& [name, net] : nets_) {
+    if (!net.enabled()) continue;
+    for (const auto& t : net.triggers()) {
+      if (t.kind() != "file" || t.node() != node) continue;
+      duet::v1::FileWatch w;
+      w.set_id(watch_id(name, t));
+      w.set_path(t.path());
+      w.set_on(t.on().empty() ? "created" : t.on());
+      w.set_interval_s(t.interval_s() == 0 ? 10 : t.interval_s());
+      out.push_back(std::move(w));
+    }
+  }
+  return out;
+}
+
+void JobRunner::file_into(const std::string& node, const duet::v1::FileEvent& ev) {
+  if (!engine_) return;
+  const auto now = to_unix_ms(clock_.wall_now());
+  const auto net = ev.id().substr(0, ev.id().find('\x1f'));
+  auto it = nets_.find(net);
+  bool current = false;
+  if (it != nets_.end() && it->second.enabled()) {
+    for (const auto& t : it->second.triggers()) {
+      current |= t.kind() == "file" && t.node() == node && watch_id(net, t) == ev.id();
+    }
+  }
+  if (!current) {
+    spdlog::info("jobs: file trigger {} from {}: no such trigger any more; ignored", ev.path(),
+                 node);
+    return;
+  }
+  // Started by take_into(), into the batch that takes this result.
+  file_starts_.push_back({net, "file " + ev.path() + " " + ev.what() + " on " + node, now});
 }
 
 bool JobRunner::wants_event(const notify::Occurrence& o) const {
@@ -351,6 +398,15 @@ std::uint64_t JobRunner::next_counter(const char* key, store::WriteBatch& batch)
 
 void JobRunner::take_into(store::WriteBatch& batch, Changes& changes) {
   if (!engine_) return;
+  for (const auto& f : file_starts_) {
+    auto started = start_into(f.net, {}, "", f.trigger, batch, f.at_ms);
+    if (!started) {
+      skipped_.push_back(jobs::Notice{0, f.net, "", Priority::kWarning,
+                                      "job net " + f.net + ": " + f.trigger +
+                                          " did not start a session: " + started.error().message});
+    }
+  }
+  file_starts_.clear();
   auto out = engine_->take();
   for (auto& n : skipped_) out.notices.push_back(std::move(n));
   skipped_.clear();

@@ -59,6 +59,7 @@ class JobRunner {
     std::function<std::optional<duet::v1::MonitorDef>(const std::string& monitor)> monitor;
     std::function<EventIntake*()> intake;  // null: notices are only logged
     std::function<Notifier*()> notifier;
+    std::function<void()> watches_changed;  // the agents' assignments anew
   };
   struct Options {
     std::string node_name;
@@ -95,6 +96,11 @@ class JobRunner {
   void committed(Changes changes, bool ok);
   // An agent said hello: what it should have, again.
   void agent_connected(const std::string& node);
+
+  // File-check triggers: what `node`'s agent watches (its assignments), and
+  // what to do when it reports a change (AgentHub, in the batch it builds).
+  std::vector<duet::v1::FileWatch> watches_for(const std::string& node) const;
+  void file_into(const std::string& node, const duet::v1::FileEvent& event);
 
   // Event triggers: whether any net starts on events, and on this one.
   bool wants_events() const { return acting() && !event_triggers_.empty(); }
@@ -159,7 +165,12 @@ class JobRunner {
   std::map<std::string, std::uint64_t> counters_;  // job_meta, as committed or in flight
   std::vector<Schedule> schedules_;
   std::vector<EventTrigger> event_triggers_;
-  std::vector<jobs::Notice> skipped_;  // schedule times not run, to raise as events
+  std::vector<jobs::Notice> skipped_;  // triggers that started nothing, to raise as events
+  struct FileStart {
+    std::string net, trigger;
+    std::int64_t at_ms = 0;
+  };
+  std::vector<FileStart> file_starts_;  // reported by agents, started at the next take
   std::optional<TimerId> timer_;
   std::int64_t timer_at_ = 0;
   std::uint64_t generation_ = 0;  // bumped on each change of role

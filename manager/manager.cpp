@@ -330,8 +330,8 @@ void Manager::start_ha() {
     acting_master_ = true;
     if (notifier_) notifier_->start_acting();
     if (intake_) intake_->start_acting(epoch);
+    if (jobs_) jobs_->start_acting();  // before the agents': their assignments hold file triggers
     if (agents_) agents_->start_acting();
-    if (jobs_) jobs_->start_acting();
     if (agentless_) agentless_->update();
   };
   hooks.stop_acting = [this](const std::string& reason) {
@@ -426,6 +426,9 @@ void Manager::start_ha() {
   };
   job_hooks.intake = [this] { return intake_.get(); };
   job_hooks.notifier = [this] { return notifier_.get(); };
+  job_hooks.watches_changed = [this] {
+    if (agents_) agents_->reload();
+  };
   JobRunner::Options job_options;
   job_options.node_name = config_.node.name;
   jobs_ = std::make_unique<JobRunner>(io_.get_executor(), clock_, job_options, std::move(job_hooks));

@@ -101,6 +101,11 @@ jobnets:
       - {kind: event, pattern: "DISK FULL"}
     units:
       - {name: clean, command: {run: "echo cleaned >>$WORK/alarms", node: batch01}}
+  - name: on-file
+    triggers:
+      - {kind: file, node: batch01, path: $WORK/inbox/ready, on: created, interval: 1s}
+    units:
+      - {name: take, command: {run: "echo took >>$WORK/taken", node: batch01}}
   - name: wide
     units:
 YAML
@@ -110,7 +115,7 @@ for i in $(seq 1 "$JOBS"); do
   echo "      - {name: j$i, ${after}command: {run: \"echo \$DUET_UNIT \$DUET_RUN_ID >>$WORK/ledger; sleep 0.0\$((RANDOM % 5))\", node: batch01}}" >>"$WORK/jobs.yaml"
 done
 out=$(ctl "$PAIR" jobs apply -f "$WORK/jobs.yaml" --json) || fail "jobs apply: $out"
-echo "$out" | jq -e '.committed and ([.changes[] | select(.kind == "jobnet" and .action == "created")] | length) == 4' \
+echo "$out" | jq -e '.committed and ([.changes[] | select(.kind == "jobnet" and .action == "created")] | length) == 5' \
   >/dev/null || fail "jobs apply: $out"
 out=$(ctl "$PAIR" jobs apply -f "$WORK/jobs.yaml" --json) || fail "jobs apply again: $out"
 echo "$out" | jq -e '[.changes[] | select(.action != "unchanged")] | length == 0' >/dev/null \
@@ -119,7 +124,7 @@ ctl "$PAIR" jobs export >"$WORK/export.yaml" || fail "jobs export"
 out=$(ctl "$PAIR" jobs apply -f "$WORK/export.yaml" --json) || fail "apply the export: $out"
 echo "$out" | jq -e '[.changes[] | select(.action != "unchanged")] | length == 0' >/dev/null \
   || fail "applying the export changed something: $out"
-[ "$(ctl "$B" jobs list --json | jq '.nets | length')" = 4 ] || fail "the standby lacks the nets"
+[ "$(ctl "$B" jobs list --json | jq '.nets | length')" = 5 ] || fail "the standby lacks the nets"
 pass "definitions applied, replicated; applying them again or their export changes nothing"
 
 # The smoke net: variables, an error branch, output tails, approval.
@@ -181,6 +186,20 @@ sleep 1
 ctl "$PAIR" jobs sessions --net on-alarm --json | jq -e '.sessions[0].trigger | startswith("event ")' >/dev/null \
   || fail "on-alarm's trigger: $(ctl "$PAIR" jobs sessions --net on-alarm --json)"
 pass "an event matching a trigger started its net once"
+
+# A file-check trigger on the agent: created starts the net; modified does not.
+mkdir -p "$WORK/inbox"
+sleep 2  # the agent's first look (a file there before it looks does not count)
+touch "$WORK/inbox/ready"
+wait_until 20 eval '[ "$(cat "$WORK/taken" 2>/dev/null | wc -l)" -ge 1 ]' || fail "the file trigger did not start on-file"
+echo more >>"$WORK/inbox/ready"
+sleep 2.5
+[ "$(wc -l <"$WORK/taken")" = 1 ] || fail "on-file ran $(wc -l <"$WORK/taken") times after a modification"
+rm "$WORK/inbox/ready"; sleep 1.5; touch "$WORK/inbox/ready"
+wait_until 20 eval '[ "$(wc -l <"$WORK/taken")" -ge 2 ]' || fail "a second creation did not start on-file"
+ctl "$PAIR" jobs sessions --net on-file --json | jq -e '.sessions[0].trigger | startswith("file ")' >/dev/null \
+  || fail "on-file's trigger: $(ctl "$PAIR" jobs sessions --net on-file --json)"
+pass "a file created on the agent started its net; a modification did not; created again, again"
 
 # The wide net, and kill -9 of the master in the middle.
 : >"$WORK/ledger"
