@@ -317,8 +317,11 @@ int JobsCommands::show(const ConnectionOptions& options, bool json_out, std::ost
       if (r.stdout_tail().empty() && r.stderr_tail().empty() && r.error().empty()) continue;
       out << "\n" << u.path() << " run " << r.run_id() << " on " << r.node() << ":\n";
       if (!r.error().empty()) out << "  error: " << r.error() << "\n";
-      if (!r.stdout_tail().empty()) out << "  stdout (tail):\n" << r.stdout_tail() << "\n";
-      if (!r.stderr_tail().empty()) out << "  stderr (tail):\n" << r.stderr_tail() << "\n";
+      for (const auto& [name, tail] : {std::pair{"stdout", &r.stdout_tail()},
+                                       std::pair{"stderr", &r.stderr_tail()}}) {
+        if (tail->empty()) continue;
+        out << "  " << name << " (tail):\n" << *tail << (tail->back() == '\n' ? "" : "\n");
+      }
     }
   }
   if (!resp.operations().empty()) {
