@@ -824,6 +824,9 @@ std::map<std::string, std::string> Engine::variables(const Session& s, std::uint
   for (const auto& [k, v] : s.info.params()) vars[k] = v;
   for (auto& [k, v] : s.plan->user_variables_of(unit)) vars[k] = v;
   for (const auto& [k, v] : s.info.variables()) vars[k] = v;
+  if (!run.node().empty()) {
+    for (auto& [k, v] : nodes_.node_variables(run.node())) vars[k] = std::move(v);
+  }
   vars["DUET_SESSION"] = std::to_string(s.info.id());
   vars["DUET_NET"] = s.info.net();
   vars["DUET_UNIT"] = s.pu(unit).path;

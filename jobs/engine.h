@@ -49,6 +49,12 @@ class NodeDirectory {
   // The node a monitor is defined on ("" when unknown), for a monitor job
   // that names no node.
   virtual std::string node_of_monitor(const std::string& monitor) const = 0;
+  // The node's variables from the repository: "node.name", "node.address"
+  // (its first), "node.os" and "node.ATTRIBUTE" for each attribute.
+  virtual std::map<std::string, std::string> node_variables(const std::string& node) const {
+    (void)node;
+    return {};
+  }
 };
 
 // One run for an agent to start. `env` holds the DUET_* variables; `command`

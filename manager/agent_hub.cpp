@@ -489,6 +489,17 @@ std::optional<duet::v1::MonitorDef> AgentHub::monitor_def(const std::string& nam
   return it->second.def;
 }
 
+std::map<std::string, std::string> AgentHub::node_variables(const std::string& node) const {
+  std::map<std::string, std::string> out;
+  auto it = repo_.nodes.find(node);
+  if (it == repo_.nodes.end()) return out;
+  out["node.name"] = node;
+  out["node.address"] = it->second.addresses.empty() ? "" : it->second.addresses.front();
+  out["node.os"] = it->second.os;
+  for (const auto& [k, v] : it->second.attributes) out["node." + k] = v;
+  return out;
+}
+
 bool AgentHub::connected(const std::string& node) const {
   auto it = agents_.find(node);
   return it != agents_.end() && it->second.link != nullptr;

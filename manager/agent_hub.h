@@ -114,6 +114,8 @@ class AgentHub {
     return repo_.nodes_within(scope);
   }
   std::optional<duet::v1::MonitorDef> monitor_def(const std::string& name) const;
+  // A node's repository variables for job commands (jobs/engine.h NodeDirectory).
+  std::map<std::string, std::string> node_variables(const std::string& node) const;
   // A result the manager measured itself (an agentless check).
   void on_local_result(duet::v1::MonitorResult result);
 

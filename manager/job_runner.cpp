@@ -47,6 +47,10 @@ class JobRunner::Directory : public jobs::NodeDirectory {
   bool available(const std::string& node) const override {
     return hooks_.connected && hooks_.connected(node);
   }
+  std::map<std::string, std::string> node_variables(const std::string& node) const override {
+    return hooks_.node_variables ? hooks_.node_variables(node)
+                                 : std::map<std::string, std::string>{};
+  }
   std::string node_of_monitor(const std::string& monitor) const override {
     if (!hooks_.monitor) return {};
     auto m = hooks_.monitor(monitor);

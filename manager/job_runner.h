@@ -57,6 +57,7 @@ class JobRunner {
     std::function<bool(const std::string& node)> connected;
     std::function<std::vector<std::string>(const std::string& scope)> nodes_in;
     std::function<std::optional<duet::v1::MonitorDef>(const std::string& monitor)> monitor;
+    std::function<std::map<std::string, std::string>(const std::string& node)> node_variables;
     std::function<EventIntake*()> intake;  // null: notices are only logged
     std::function<Notifier*()> notifier;
     std::function<void()> watches_changed;  // the agents' assignments anew

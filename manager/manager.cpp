@@ -424,6 +424,9 @@ void Manager::start_ha() {
   job_hooks.monitor = [this](const std::string& name) -> std::optional<duet::v1::MonitorDef> {
     return agents_ ? agents_->monitor_def(name) : std::nullopt;
   };
+  job_hooks.node_variables = [this](const std::string& node) {
+    return agents_ ? agents_->node_variables(node) : std::map<std::string, std::string>{};
+  };
   job_hooks.intake = [this] { return intake_.get(); };
   job_hooks.notifier = [this] { return notifier_.get(); };
   job_hooks.watches_changed = [this] {

@@ -29,6 +29,9 @@ class Directory : public NodeDirectory {
   std::string node_of_monitor(const std::string& m) const override {
     return m == "web-http" ? "web1" : "";
   }
+  std::map<std::string, std::string> node_variables(const std::string& node) const override {
+    return {{"node.name", node}, {"node.address", "192.0.2.1"}};
+  }
 };
 
 JobUnitDef job(const std::string& name, std::vector<std::string> after = {},
@@ -299,7 +302,7 @@ TEST_CASE("engine: OR groups, end values, times of day, minutes after start", "[
 TEST_CASE("engine: params and variables reach commands and conditions", "[engine]") {
   Harness h;
   auto a = job("a");
-  a.mutable_command()->set_run("load ${TARGET} ${DAY} ${UNKNOWN}");
+  a.mutable_command()->set_run("load ${TARGET} ${DAY} ${UNKNOWN} ${node.address}");
   (*a.mutable_command()->mutable_env())["WHERE"] = "${TARGET}";
   auto full = job("full", {"a"});
   full.mutable_wait()->mutable_groups(0)->add_conditions()->set_variable("MODE");
@@ -314,7 +317,7 @@ TEST_CASE("engine: params and variables reach commands and conditions", "[engine
   auto plan = *Plan::compile(def, nullptr);
   const auto s = h.start(plan, {{"TARGET", "prod"}});
   REQUIRE(h.sent.size() == 1);
-  CHECK(h.sent[0].command == "load prod d1 ${UNKNOWN}");
+  CHECK(h.sent[0].command == "load prod d1 ${UNKNOWN} 192.0.2.1");
   CHECK(h.sent[0].env.at("WHERE") == "prod");
   CHECK(h.sent[0].env.at("DUET_BUSINESS_DAY") == "2027-01-15");
   h.end(h.run_of("a"), 0, {{"MODE", "full"}});
