@@ -71,10 +71,13 @@ JobRunner::JobRunner(boost::asio::any_io_executor strand, Clock& clock, Options 
 
 JobRunner::~JobRunner() {
   if (timer_) clock_.cancel(*timer_);
+  if (recover_timer_) clock_.cancel(*recover_timer_);
 }
 
 void JobRunner::start_acting() {
   ++generation_;
+  if (recover_timer_) clock_.cancel(*recover_timer_);
+  recover_timer_.reset();
   engine_ = std::make_unique<jobs::Engine>(*directory_, hooks_.epoch());
   load_definitions();
   schedules_.clear();
@@ -85,6 +88,8 @@ void JobRunner::start_acting() {
 void JobRunner::stop_acting() {
   ++generation_;
   engine_.reset();
+  if (recover_timer_) clock_.cancel(*recover_timer_);
+  recover_timer_.reset();
   if (timer_) clock_.cancel(*timer_);
   timer_.reset();
   plans_.clear();
@@ -487,13 +492,24 @@ void JobRunner::committed(Changes changes, bool ok) {
   }
   if (!engine_) return;
   if (!ok) {
-    // The engine is ahead of the store: start again from what is committed.
-    spdlog::error("jobs: a commit failed; the engine is restored from the store");
-    engine_ = std::make_unique<jobs::Engine>(*directory_, hooks_.epoch());
-    load_definitions();  // and the schedules' progress as committed
-    schedules_.clear();
-    load_triggers(to_unix_ms(clock_.wall_now()));
-    restore_all();
+    // The engine is ahead of the store: it starts again from what is
+    // committed, after a pause (the store may be failing: a full disk). Until
+    // then results are not taken (their agents send them again) and
+    // operations are refused.
+    spdlog::error("jobs: a commit failed; the engine is restored from the store in 1 s");
+    engine_.reset();
+    if (timer_) clock_.cancel(*timer_);
+    timer_.reset();
+    if (recover_timer_) return;
+    recover_timer_ = clock_.call_after(std::chrono::seconds(1), [this, gen = generation_] {
+      recover_timer_.reset();
+      if (gen != generation_) return;
+      engine_ = std::make_unique<jobs::Engine>(*directory_, hooks_.epoch());
+      load_definitions();  // and the schedules' progress as committed
+      schedules_.clear();
+      load_triggers(to_unix_ms(clock_.wall_now()));
+      restore_all();
+    });
     return;
   }
   for (const auto& d : changes.out.dispatch) send(d);

@@ -93,7 +93,7 @@ class JobRunner {
   // Everything the engine decided since the last take, into `batch`.
   void take_into(store::WriteBatch& batch, Changes& changes);
   // After the batch's commit: `ok` (replicated) sends its actions; else the
-  // engine is restored from the store.
+  // engine is dropped and restored from the store a second later.
   void committed(Changes changes, bool ok);
   // An agent said hello: what it should have, again.
   void agent_connected(const std::string& node);
@@ -173,6 +173,7 @@ class JobRunner {
   };
   std::vector<FileStart> file_starts_;  // reported by agents, started at the next take
   std::optional<TimerId> timer_;
+  std::optional<TimerId> recover_timer_;  // after a failed commit
   std::int64_t timer_at_ = 0;
   std::uint64_t generation_ = 0;  // bumped on each change of role
 };

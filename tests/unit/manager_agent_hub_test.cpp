@@ -8,6 +8,7 @@
 #include "manager/agent_hub.h"
 #include "repository/plan.h"
 #include "repository/store_rows.h"
+#include "tests/support/held_commit.h"
 #include "tests/support/store_fixtures.h"
 
 using duet::ManualClock;
@@ -42,9 +43,8 @@ struct Fixture {
   ManualClock clock;
   duet::testing::SqliteLocation where;
   std::unique_ptr<duet::store::JournaledStore> store;
-  std::deque<std::function<void()>> unreplicated;  // done callbacks held back
+  std::unique_ptr<duet::testing::HeldCommit> held;  // replication decided by the test
   bool may_act = true;
-  bool fail_commits = false;
   std::unique_ptr<duet::manager::Notifier> notifier;  // set by tests that notify
   std::unique_ptr<AgentHub> hub;
 
@@ -53,6 +53,7 @@ struct Fixture {
     REQUIRE(opened.ok());
     store = std::move(*opened);
     REQUIRE(store->advance_epoch(3).ok());
+    held = std::make_unique<duet::testing::HeldCommit>(*store);
     auto doc = duet::repository::parse_document(
         "scopes: [{name: web}]\n"
         "nodes: [{name: web01, addresses: [10.0.0.5], scopes: [web]}, "
@@ -78,17 +79,7 @@ struct Fixture {
     };
     hooks.not_master_text = [] { return std::string("not master; the master is b"); };
     hooks.notifier = [this] { return notifier.get(); };
-    hooks.commit = [this](const duet::store::WriteBatch& batch, auto done) {
-      if (fail_commits) {
-        done(duet::make_error(duet::CommonErrc::kIo, "disk full"));
-        return;
-      }
-      auto lsn = store->commit(batch);
-      REQUIRE(lsn.ok());
-      unreplicated.push_back([done, lsn = *lsn, epoch = store->current_epoch()] {
-        done(duet::ha::Runner::Committed{lsn, epoch, true});
-      });
-    };
+    hooks.commit = held->hook();
     AgentHub::Options options;
     options.node_name = "a";
     options.unreachable_after_ms = 5000;
@@ -98,13 +89,7 @@ struct Fixture {
     hub->start_acting();
   }
 
-  void replicate() {
-    while (!unreplicated.empty()) {
-      auto f = std::move(unreplicated.front());
-      unreplicated.pop_front();
-      f();
-    }
-  }
+  void replicate() { held->replicate(); }
 
   void put_monitor(v1::MonitorDef def) {
     v1::PutMonitorRequest req;
@@ -251,13 +236,13 @@ TEST_CASE("hub: a failed commit ends the session and the results come again", "[
   Fixture f;
   f.put_monitor(command_monitor("load"));
   auto link = f.hello();
-  f.fail_commits = true;
+  f.held->fail = true;
   f.result(link, 1, "load", 1.0);
   f.clock.advance(std::chrono::milliseconds(10));
   REQUIRE(link->finished);
   CHECK(link->finished->error_code() == grpc::StatusCode::UNAVAILABLE);
   CHECK(link->acks().empty());
-  f.fail_commits = false;
+  f.held->fail = false;
   auto again = f.hello();
   CHECK(again->sent[0].welcome().acked_up_to() == 0);
   f.result(again, 1, "load", 1.0);

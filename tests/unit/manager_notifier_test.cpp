@@ -7,6 +7,7 @@
 
 #include "common/errors.h"
 #include "manager/notifier.h"
+#include "tests/support/held_commit.h"
 #include "tests/support/store_fixtures.h"
 
 using duet::ManualClock;
@@ -20,8 +21,7 @@ struct Fixture {
   ManualClock clock;
   duet::testing::SqliteLocation where;
   std::unique_ptr<duet::store::JournaledStore> store;
-  std::deque<std::function<void()>> unreplicated;
-  bool fail_commits = false;
+  std::unique_ptr<duet::testing::HeldCommit> held;       // replication decided by the test
   std::vector<v1::NotifyIntent> delivered;               // every send asked for
   std::map<std::string, duet::notify::Delivery> answer;  // by channel; default ok
   std::unique_ptr<Notifier> notifier;
@@ -31,6 +31,7 @@ struct Fixture {
     REQUIRE(opened.ok());
     store = std::move(*opened);
     REQUIRE(store->advance_epoch(4).ok());
+    held = std::make_unique<duet::testing::HeldCommit>(*store);
     channel("hook", "webhook", {{"url", "http://127.0.0.1:1/x"}});
     channel("bad", "webhook", {{"url", "http://127.0.0.1:1/y"}});
     v1::NotificationDef n;
@@ -75,17 +76,7 @@ struct Fixture {
     Notifier::Hooks hooks;
     hooks.store = [this]() -> duet::store::Store* { return store.get(); };
     hooks.epoch = [this] { return store->current_epoch(); };
-    hooks.commit = [this](const duet::store::WriteBatch& batch, auto done) {
-      if (fail_commits) {
-        done(duet::make_error(duet::CommonErrc::kIo, "disk full"));
-        return;
-      }
-      auto lsn = store->commit(batch);
-      REQUIRE(lsn.ok());
-      unreplicated.push_back([done, lsn = *lsn, epoch = store->current_epoch()] {
-        done(duet::ha::Runner::Committed{lsn, epoch, true});
-      });
-    };
+    hooks.commit = held->hook();
     hooks.make_deliver = [this]() -> Notifier::Deliver {
       return [this](const v1::ChannelDef& c, const v1::NotifyIntent& i) {
         delivered.push_back(i);
@@ -102,13 +93,7 @@ struct Fixture {
     notifier->start_acting();
   }
 
-  void replicate() {
-    while (!unreplicated.empty()) {
-      auto f = std::move(unreplicated.front());
-      unreplicated.pop_front();
-      f();
-    }
-  }
+  void replicate() { held->replicate(); }
 
   // One result of web-http on web01, committed like AgentHub does.
   Notifier::Changes result(Priority p, const std::string& message = "down") {
@@ -128,13 +113,8 @@ struct Fixture {
   }
 
   void hooks_commit(const duet::store::WriteBatch& batch, Notifier::Changes changes) {
-    if (fail_commits) {
-      notifier->committed(std::move(changes), false);
-      return;
-    }
-    REQUIRE(store->commit(batch).ok());
-    unreplicated.push_back(
-        [this, changes]() mutable { notifier->committed(std::move(changes), true); });
+    (*held)(batch,
+            [this, changes](auto r) mutable { notifier->committed(std::move(changes), r.ok()); });
   }
 
   std::map<std::string, std::string> states() {
@@ -191,10 +171,10 @@ TEST_CASE("notifier: a failed commit rolls the suppression state back", "[notifi
   n.set_repeat("never");
   f.define(n);
   f.make_notifier();
-  f.fail_commits = true;
+  f.held->fail = true;
   auto lost = f.result(Priority::kCritical);
   CHECK(lost.intents.size() == 2);  // web and once
-  f.fail_commits = false;
+  f.held->fail = false;
   // The result comes again (its agent resends it): it notifies, as if the first never happened.
   auto again = f.result(Priority::kCritical);
   CHECK(again.intents.size() == 2);
