@@ -233,17 +233,20 @@ void JobRunner::file_into(const std::string& node, const duet::v1::FileEvent& ev
   file_starts_.push_back({net, "file " + ev.path() + " " + ev.what() + " on " + node, now});
 }
 
+bool JobRunner::EventTrigger::matches(const notify::Occurrence& o) const {
+  if (!sources.empty() && sources.count(o.node) == 0) return false;
+  if (!priorities.empty() && priorities.count(o.priority) == 0) return false;
+  if (!scopes.empty()) {
+    bool in = false;
+    for (const auto& sc : o.scopes) in |= scopes.count(sc) != 0;
+    if (!in) return false;
+  }
+  return !pattern || std::regex_search(o.message, *pattern);
+}
+
 bool JobRunner::wants_event(const notify::Occurrence& o) const {
   for (const auto& t : event_triggers_) {
-    if (!t.sources.empty() && t.sources.count(o.node) == 0) continue;
-    if (!t.priorities.empty() && t.priorities.count(o.priority) == 0) continue;
-    if (!t.scopes.empty()) {
-      bool in = false;
-      for (const auto& sc : o.scopes) in |= t.scopes.count(sc) != 0;
-      if (!in) continue;
-    }
-    if (t.pattern && !std::regex_search(o.message, *t.pattern)) continue;
-    return true;
+    if (t.matches(o)) return true;
   }
   return false;
 }
@@ -254,14 +257,7 @@ void JobRunner::events_into(const std::vector<notify::Occurrence>& events, store
   const auto now = to_unix_ms(clock_.wall_now());
   for (const auto& o : events) {
     for (const auto& t : event_triggers_) {
-      if (!t.sources.empty() && t.sources.count(o.node) == 0) continue;
-      if (!t.priorities.empty() && t.priorities.count(o.priority) == 0) continue;
-      if (!t.scopes.empty()) {
-        bool in = false;
-        for (const auto& sc : o.scopes) in |= t.scopes.count(sc) != 0;
-        if (!in) continue;
-      }
-      if (t.pattern && !std::regex_search(o.message, *t.pattern)) continue;
+      if (!t.matches(o)) continue;
       auto started = start_into(t.net, {}, "", "event " + std::to_string(o.event_id), batch, now);
       if (!started) {
         skipped_.push_back(

@@ -135,6 +135,7 @@ class JobRunner {
     std::set<std::string> sources, scopes;
     std::set<Priority> priorities;
     std::optional<std::regex> pattern;
+    bool matches(const notify::Occurrence& o) const;  // all of the criteria given
   };
   void load_triggers(std::int64_t now);
   // Starts a session of `net` into the engine (the caller commits); its id.

@@ -12,6 +12,7 @@
 #include "common/errors.h"
 #include "common/yaml_fields.h"
 #include "jobs/definitions.h"
+#include "manager/strand_call.h"
 #include "store/row.h"
 
 namespace duet::manager {
@@ -119,25 +120,26 @@ JobsService::JobsService(boost::asio::any_io_executor strand, std::string node_n
     : strand_(std::move(strand)),
       node_name_(std::move(node_name)),
       clock_(clock),
-      hooks_(std::move(hooks)) {}
+      hooks_(std::move(hooks)),
+      call_{strand_, hooks_.store, hooks_.may_act, hooks_.not_master} {}
 
 grpc::ServerUnaryReactor* JobsService::on_strand(
     grpc::CallbackServerContext* context, bool write,
     std::function<void(store::Store&, std::function<void(grpc::Status)>)> fn) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  boost::asio::post(strand_, [this, reactor, write, fn = std::move(fn)] {
-    store::Store* store = hooks_.store ? hooks_.store() : nullptr;
-    if (store == nullptr) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "store not open yet"));
+  return manager::on_strand(call_, context, write, std::move(fn));
+}
+
+grpc::ServerUnaryReactor* JobsService::on_runner(
+    grpc::CallbackServerContext* context,
+    std::function<void(JobRunner&, std::function<void(grpc::Status)>)> fn) {
+  return on_strand(context, true, [this, fn = std::move(fn)](store::Store&, auto finish) {
+    JobRunner* j = hooks_.jobs ? hooks_.jobs() : nullptr;
+    if (j == nullptr) {
+      finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "jobs not ready"));
       return;
     }
-    if (write && !hooks_.may_act()) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, hooks_.not_master()));
-      return;
-    }
-    fn(*store, [reactor](grpc::Status s) { reactor->Finish(std::move(s)); });
+    fn(*j, std::move(finish));
   });
-  return reactor;
 }
 
 grpc::ServerUnaryReactor* JobsService::Apply(grpc::CallbackServerContext* context,
@@ -291,23 +293,18 @@ grpc::ServerUnaryReactor* JobsService::Start(grpc::CallbackServerContext* contex
                                              const duet::v1::StartJobRequest* request,
                                              duet::v1::StartJobResponse* response) {
   const std::string by = who(context, "an operator");
-  return on_strand(context, true, [this, request, response, by](store::Store&, auto finish) {
-    JobRunner* j = hooks_.jobs ? hooks_.jobs() : nullptr;
-    if (j == nullptr) {
-      finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "jobs not ready"));
-      return;
-    }
+  return on_runner(context, [request, response, by](JobRunner& j, auto finish) {
     std::map<std::string, std::string> params(request->params().begin(), request->params().end());
-    j->start_session(request->net(), std::move(params), request->business_day(), "manual by " + by,
-                     [response, finish](Result<std::pair<std::uint64_t, std::uint64_t>> r) {
-                       if (!r.ok()) {
-                         finish(status_of(r.error()));
-                         return;
-                       }
-                       response->set_session(r->first);
-                       response->set_lsn(r->second);
-                       finish(grpc::Status::OK);
-                     });
+    j.start_session(request->net(), std::move(params), request->business_day(), "manual by " + by,
+                    [response, finish](Result<std::pair<std::uint64_t, std::uint64_t>> r) {
+                      if (!r.ok()) {
+                        finish(status_of(r.error()));
+                        return;
+                      }
+                      response->set_session(r->first);
+                      response->set_lsn(r->second);
+                      finish(grpc::Status::OK);
+                    });
   });
 }
 
@@ -381,12 +378,7 @@ grpc::ServerUnaryReactor* JobsService::Operate(grpc::CallbackServerContext* cont
                                                const duet::v1::JobOperationRequest* request,
                                                duet::v1::JobOperationResponse* response) {
   const std::string by = who(context, "an operator");
-  return on_strand(context, true, [this, request, response, by](store::Store&, auto finish) {
-    JobRunner* j = hooks_.jobs ? hooks_.jobs() : nullptr;
-    if (j == nullptr) {
-      finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "jobs not ready"));
-      return;
-    }
+  return on_runner(context, [request, response, by](JobRunner& j, auto finish) {
     jobs::Operation op;
     op.session = request->session();
     op.unit = request->unit();
@@ -395,7 +387,7 @@ grpc::ServerUnaryReactor* JobsService::Operate(grpc::CallbackServerContext* cont
     op.value = request->value();
     op.rerun = request->rerun().empty() ? "from" : request->rerun();
     op.by = by;
-    j->operate(std::move(op), [response, finish](Result<std::uint64_t> r) {
+    j.operate(std::move(op), [response, finish](Result<std::uint64_t> r) {
       if (!r.ok()) {
         finish(status_of(r.error()));
         return;

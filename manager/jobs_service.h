@@ -20,6 +20,7 @@
 #include "duet/v1/jobs.grpc.pb.h"
 #include "ha/runner.h"
 #include "manager/job_runner.h"
+#include "manager/strand_call.h"
 #include "store/store.h"
 
 namespace duet::manager {
@@ -62,11 +63,16 @@ class JobsService final : public duet::v1::Jobs::CallbackService {
   grpc::ServerUnaryReactor* on_strand(
       grpc::CallbackServerContext* context, bool write,
       std::function<void(store::Store&, std::function<void(grpc::Status)>)> fn);
+  // The same for a write through the job runner (master).
+  grpc::ServerUnaryReactor* on_runner(
+      grpc::CallbackServerContext* context,
+      std::function<void(JobRunner&, std::function<void(grpc::Status)>)> fn);
 
   boost::asio::any_io_executor strand_;
   std::string node_name_;
   const Clock& clock_;
   Hooks hooks_;
+  StrandCall call_;
 };
 
 }  // namespace duet::manager

@@ -7,6 +7,7 @@
 
 #include "common/caller_policy.h"
 #include "duet/v1/monitoring.pb.h"
+#include "manager/strand_call.h"
 #include "monitors/check.h"
 #include "notify/board.h"
 #include "notify/definitions.h"
@@ -98,25 +99,13 @@ NotifyService::NotifyService(boost::asio::any_io_executor strand, std::string no
     : strand_(std::move(strand)),
       node_name_(std::move(node_name)),
       clock_(clock),
-      hooks_(std::move(hooks)) {}
+      hooks_(std::move(hooks)),
+      call_{strand_, hooks_.store, hooks_.may_act, hooks_.not_master} {}
 
 grpc::ServerUnaryReactor* NotifyService::on_strand(
     grpc::CallbackServerContext* context, bool write,
     std::function<void(store::Store&, std::function<void(grpc::Status)>)> fn) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  boost::asio::post(strand_, [this, reactor, write, fn = std::move(fn)] {
-    store::Store* store = hooks_.store ? hooks_.store() : nullptr;
-    if (store == nullptr) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "store not open yet"));
-      return;
-    }
-    if (write && !hooks_.may_act()) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, hooks_.not_master()));
-      return;
-    }
-    fn(*store, [reactor](grpc::Status s) { reactor->Finish(std::move(s)); });
-  });
-  return reactor;
+  return manager::on_strand(call_, context, write, std::move(fn));
 }
 
 grpc::ServerUnaryReactor* NotifyService::Apply(grpc::CallbackServerContext* context,

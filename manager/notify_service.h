@@ -21,6 +21,7 @@
 #include "duet/v1/notify.grpc.pb.h"
 #include "ha/runner.h"
 #include "manager/notifier.h"
+#include "manager/strand_call.h"
 #include "store/store.h"
 
 namespace duet::manager {
@@ -69,6 +70,7 @@ class NotifyService final : public duet::v1::Notify::CallbackService {
   std::string node_name_;
   const Clock& clock_;
   Hooks hooks_;
+  StrandCall call_;
 };
 
 }  // namespace duet::manager
