@@ -278,8 +278,21 @@ void JobExecutor::on_start(const duet::v1::JobStart& s) {
   const auto started = now_ms();
   const pid_t keeper = ::fork();
   if (keeper == 0) {
-    // The keeper: its own session; waits for the job and records its status.
+    // The keeper: its own session; waits for the job and records its
+    // status. It ignores the signals a kill of the group sends at once (the
+    // job sets them back), and holds none of the agent's descriptors.
     ::setsid();
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(sig, &ign, nullptr);
+    if (pipefd[1] > 3) ::close_range(3, static_cast<unsigned>(pipefd[1]) - 1, 0);
+    ::close_range(static_cast<unsigned>(pipefd[1]) + 1, ~0U, 0);
+    if (const int null = ::open("/dev/null", O_RDWR); null >= 0) {
+      ::dup2(null, 0);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+      if (null > 2) ::close(null);
+    }
     const pid_t job = ::fork();
     if (job == 0) {
       struct sigaction dfl {};
@@ -308,9 +321,6 @@ void JobExecutor::on_start(const duet::v1::JobStart& s) {
     }
     if (job < 0) fail_child(pipefd[1], "fork");
     ::close(pipefd[1]);
-    struct sigaction ign {};
-    ign.sa_handler = SIG_IGN;
-    for (int sig : {SIGTERM, SIGINT, SIGHUP}) ::sigaction(sig, &ign, nullptr);
     int status = 0;
     while (::waitpid(job, &status, 0) < 0 && errno == EINTR) {
     }
