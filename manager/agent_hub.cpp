@@ -340,14 +340,10 @@ void AgentHub::on_result(const std::shared_ptr<AgentLink>& link, duet::v1::Agent
   }
   p.result.set_node(a->node);  // an agent speaks for its own node only
   if (p.result.started_at_ms() == 0) p.result.set_started_at_ms(result.produced_at_ms());
-  const bool for_jobs = p.job.has_value() || p.file.has_value();
   pending_.push_back(std::move(p));
-  if (pending_.size() >= options_.max_batch || (for_jobs && commits_in_flight_ == 0)) {
-    if (flush_timer_) clock_.cancel(*flush_timer_);
-    flush_timer_.reset();
+  if (pending_.size() >= options_.max_batch) {
     flush();
   } else {
-    job_waiting_ |= for_jobs;
     schedule_flush();
   }
 }
@@ -649,19 +645,8 @@ void AgentHub::flush() {
   const std::size_t n = batch_items.size();
   std::map<std::string, std::uint64_t> identities;  // the outbox each agent's numbers are of
   for (const auto& [node, seq] : up_to) identities[node] = agents_[node].outbox_identity;
-  ++commits_in_flight_;
   hooks_.commit(batch, [this, up_to, identities, effects = std::move(effects), status_before, n,
                         epoch = hooks_.epoch()](Result<ha::Runner::Committed> r) mutable {
-    --commits_in_flight_;
-    if (commits_in_flight_ == 0 && job_waiting_ && !pending_.empty() && acting_) {
-      // A job's result waited for this commit: it goes now, not after the timer.
-      job_waiting_ = false;
-      if (flush_timer_) clock_.cancel(*flush_timer_);
-      flush_timer_ = clock_.call_after(Duration::zero(), [this] {
-        flush_timer_.reset();
-        flush();
-      });
-    }
     settle(std::move(effects), r.ok());
     if (!r.ok()) {
       ++commit_failures_;

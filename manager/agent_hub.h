@@ -249,11 +249,6 @@ class AgentHub {
   std::map<std::string, Status> status_;  // by status_key
   std::vector<Pending> pending_;
   std::optional<TimerId> flush_timer_;
-  // Result batches handed to commit and not answered yet. A job's result is
-  // flushed at once when none is (a successor waits on it); else it waits
-  // for the commit in flight and goes with what else came meanwhile.
-  std::size_t commits_in_flight_ = 0;
-  bool job_waiting_ = false;
   std::optional<TimerId> liveness_timer_;
   std::optional<TimerId> maintain_timer_;
   std::string maintain_cursor_;  // the status key the next pass starts after
