@@ -19,14 +19,6 @@ Error bad(const std::string& field, const std::string& why) {
   return make_error(CommonErrc::kInvalidArgument, "calendar." + field + ": " + why);
 }
 
-std::optional<std::int64_t> parse_day(const std::string& t) {
-  std::istringstream in(t);
-  date::year_month_day ymd{};
-  in >> date::parse("%Y-%m-%d", ymd);
-  if (in.fail() || !ymd.ok() || t.size() != 10) return std::nullopt;
-  return date::sys_days(ymd).time_since_epoch().count();
-}
-
 }  // namespace
 
 Result<BusinessCalendar> BusinessCalendar::make(const BusinessCalendarDef& def) {
@@ -54,7 +46,7 @@ Result<BusinessCalendar> BusinessCalendar::make(const BusinessCalendarDef& def) 
   for (const auto& [list, into, name] : {std::tuple{&def.holidays, &c.holidays_, "holidays"},
                                          std::tuple{&def.extra_days, &c.extra_, "extra_days"}}) {
     for (const auto& t : *list) {
-      auto d = parse_day(t);
+      auto d = day_of(t);
       if (!d) return bad(name, "'" + t + "' is not a date YYYY-MM-DD");
       into->insert(*d);
     }
@@ -72,6 +64,14 @@ Result<BusinessCalendar> BusinessCalendar::make(const BusinessCalendarDef& def) 
     c.base_minutes_ = h * 60 + m;
   }
   return c;
+}
+
+std::optional<std::int64_t> BusinessCalendar::day_of(const std::string& t) {
+  std::istringstream in(t);
+  date::year_month_day ymd{};
+  in >> date::parse("%Y-%m-%d", ymd);
+  if (in.fail() || !ymd.ok() || t.size() != 10) return std::nullopt;
+  return date::sys_days(ymd).time_since_epoch().count();
 }
 
 std::string BusinessCalendar::date_text(std::int64_t day) {

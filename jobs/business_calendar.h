@@ -41,6 +41,7 @@ class BusinessCalendar {
 
   // Days since 1970-01-01 (a local date) <-> "YYYY-MM-DD".
   static std::string date_text(std::int64_t day);
+  static std::optional<std::int64_t> day_of(const std::string& text);  // nullopt: not a date
 
   bool operating(std::int64_t day) const;
   // The business day (a local date) that the instant belongs to.

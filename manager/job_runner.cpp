@@ -2,41 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cstdio>
-
 #include "common/errors.h"
 #include "jobs/business_calendar.h"
+#include "manager/job_rows.h"
 #include "store/row.h"
 
 namespace duet::manager {
-namespace {
-
 using duet::v1::JobNetDef;
-
-std::string digits(std::uint64_t v, int width) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%0*llu", width, static_cast<unsigned long long>(v));
-  return buf;
-}
-
-std::string unit_key(std::uint64_t session, std::uint32_t unit) {
-  return digits(session, 15) + "\x1f" + digits(unit, 8);
-}
-
-std::string version_key(const std::string& net, std::uint64_t version) {
-  return net + "\x1f" + digits(version, 15);
-}
-
-template <typename M>
-store::Blob blob_of(const M& m) {
-  std::string s;
-  m.SerializeToString(&s);
-  return store::Blob{std::move(s)};
-}
-
-Priority event_priority(const jobs::Notice& n) { return n.priority; }
-
-}  // namespace
 
 class JobRunner::Directory : public jobs::NodeDirectory {
  public:
@@ -316,7 +288,7 @@ std::shared_ptr<const jobs::Plan> JobRunner::plan(const std::string& net, std::u
   if (auto it = plans_.find(key); it != plans_.end()) return it->second;
   store::Store* s = hooks_.store ? hooks_.store() : nullptr;
   if (s == nullptr) return nullptr;
-  auto row = s->get("job_net_versions", version_key(net, version));
+  auto row = s->get("job_net_versions", job_version_key(net, version));
   if (!row.ok() || !row->has_value()) return nullptr;
   JobNetDef def;
   if (!def.ParseFromString(store::text_of(**row, "definition"))) return nullptr;
@@ -348,7 +320,7 @@ Status JobRunner::restore_session(std::uint64_t id) {
                                                  std::to_string(info.version()) + " is gone");
   }
   std::vector<duet::v1::JobUnitState> units;
-  const std::string prefix = digits(id, 15) + "\x1f";
+  const std::string prefix = job_units_prefix(id);
   auto scanned = s->scan_after("job_units", prefix, [&](const store::Row& r) {
     if (store::text_of(r, "key").rfind(prefix, 0) != 0) return false;
     duet::v1::JobUnitState st;
@@ -420,24 +392,24 @@ void JobRunner::take_into(store::WriteBatch& batch, Changes& changes) {
                                          {"net", info.net()},
                                          {"state", info.state()},
                                          {"created_at_ms", info.created_at_ms()},
-                                         {"info", blob_of(info)}});
+                                         {"info", job_blob(info)}});
     if (info.state() != "ended") {
       batch.put("job_open", store::Row{{"session", static_cast<std::int64_t>(id)}});
     }
   }
   for (auto id : out.closed) batch.erase("job_open", static_cast<std::int64_t>(id));
   for (const auto& [key, st] : out.units) {
-    batch.put("job_units", store::Row{{"key", unit_key(key.first, key.second)},
+    batch.put("job_units", store::Row{{"key", job_unit_key(key.first, key.second)},
                                       {"session", static_cast<std::int64_t>(key.first)},
                                       {"state", st.state()},
-                                      {"unit", blob_of(st)}});
+                                      {"unit", job_blob(st)}});
   }
   for (const auto& op : out.operations) {
     const auto id = next_counter("next_operation", batch);
     batch.put("job_operations", store::Row{{"id", static_cast<std::int64_t>(id)},
                                            {"session", static_cast<std::int64_t>(op.session())},
                                            {"at_ms", op.at_ms()},
-                                           {"operation", blob_of(op)}});
+                                           {"operation", job_blob(op)}});
   }
   // Notices become events (and so reach the notifications), in this batch.
   EventIntake* intake = hooks_.intake ? hooks_.intake() : nullptr;
@@ -452,7 +424,7 @@ void JobRunner::take_into(store::WriteBatch& batch, Changes& changes) {
     ev.scopes = {};
     ev.message = n.message;
     ev.fields = {{"net", n.net}, {"session", std::to_string(n.session)}, {"unit", n.unit}};
-    ev.priority = event_priority(n);
+    ev.priority = n.priority;
     ev.at_ms = now;
     const auto id = intake->raise_into(ev, batch, changes.counted);
     if (notifier != nullptr && notifier->active()) {
@@ -557,11 +529,15 @@ void JobRunner::agent_connected(const std::string& node) {
 }
 
 void JobRunner::commit_output(std::function<void(Result<std::uint64_t>)> done) {
+  commit_output(store::WriteBatch(), std::move(done));
+}
+
+void JobRunner::commit_output(store::WriteBatch batch,
+                              std::function<void(Result<std::uint64_t>)> done) {
   if (!engine_) {
     done(make_error(CommonErrc::kUnavailable, "not the acting master"));
     return;
   }
-  store::WriteBatch batch;
   Changes changes;
   check_schedules(to_unix_ms(clock_.wall_now()), batch);
   take_into(batch, changes);
@@ -668,22 +644,13 @@ void JobRunner::start_session(
     return;
   }
   const auto id = *started;
-  check_schedules(now, batch);
-  Changes changes;
-  take_into(batch, changes);
-  hooks_.commit(batch, [this, id, changes = std::move(changes), done = std::move(done),
-                        gen = generation_](Result<ha::Runner::Committed> r) mutable {
-    if (gen != generation_) {
-      done(make_error(CommonErrc::kUnavailable, "the master changed"));
-      return;
-    }
-    committed(std::move(changes), r.ok());
-    if (!r.ok()) {
-      done(r.error());
+  commit_output(std::move(batch), [id, done = std::move(done)](Result<std::uint64_t> lsn) {
+    if (!lsn.ok()) {
+      done(lsn.error());
       return;
     }
     spdlog::info("jobs: session {} started", id);
-    done(std::make_pair(id, static_cast<std::uint64_t>(r->lsn)));
+    done(std::make_pair(id, *lsn));
   });
 }
 

@@ -151,6 +151,8 @@ class JobRunner {
   void on_timer();
   // Takes, commits, and carries out what the engine decided.
   void commit_output(std::function<void(Result<std::uint64_t>)> done);
+  // The same, with `batch` holding what the caller already wrote.
+  void commit_output(store::WriteBatch batch, std::function<void(Result<std::uint64_t>)> done);
   void send(const jobs::Dispatch& d);
   void send(const jobs::Kill& k);
   std::uint64_t next_counter(const char* key, store::WriteBatch& batch);

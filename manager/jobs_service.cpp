@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
-#include <cstdio>
 #include <map>
 #include <set>
 
@@ -12,6 +11,7 @@
 #include "common/errors.h"
 #include "common/yaml_fields.h"
 #include "jobs/definitions.h"
+#include "manager/job_rows.h"
 #include "manager/strand_call.h"
 #include "store/row.h"
 
@@ -35,19 +35,6 @@ grpc::Status status_of(const Error& e) {
     code = grpc::StatusCode::UNAVAILABLE;
   }
   return grpc::Status(code, e.message);
-}
-
-template <typename M>
-store::Blob blob_of(const M& m) {
-  std::string s;
-  m.SerializeToString(&s);
-  return store::Blob{std::move(s)};
-}
-
-std::string digits(std::uint64_t v, int width) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%0*llu", width, static_cast<unsigned long long>(v));
-  return buf;
 }
 
 // What is stored now.
@@ -175,7 +162,7 @@ grpc::ServerUnaryReactor* JobsService::Apply(grpc::CallbackServerContext* contex
           }
           change(response, "calendar", c.name(),
                  it == stored.calendars.end() ? "created" : "updated");
-          batch.put("job_calendars", store::Row{{"name", c.name()}, {"definition", blob_of(c)}});
+          batch.put("job_calendars", store::Row{{"name", c.name()}, {"definition", job_blob(c)}});
         }
         if (request->prune()) {
           for (const auto& [name, c] : stored.calendars) {
@@ -217,11 +204,10 @@ grpc::ServerUnaryReactor* JobsService::Apply(grpc::CallbackServerContext* contex
           net.set_updated_by(by);
           batch.put("job_nets", store::Row{{"name", name},
                                            {"version", static_cast<std::int64_t>(net.version())},
-                                           {"definition", blob_of(net)},
+                                           {"definition", job_blob(net)},
                                            {"updated_at_ms", now_ms}});
-          batch.put("job_net_versions",
-                    store::Row{{"key", name + "\x1f" + digits(net.version(), 15)},
-                               {"definition", blob_of(net)}});
+          batch.put("job_net_versions", store::Row{{"key", job_version_key(name, net.version())},
+                                                   {"definition", job_blob(net)}});
         }
         if (request->prune()) {
           for (const auto& [name, n] : stored.nets) {
@@ -346,7 +332,7 @@ grpc::ServerUnaryReactor* JobsService::Show(grpc::CallbackServerContext* context
     JobRunner* j = hooks_.jobs ? hooks_.jobs() : nullptr;
     auto plan = j != nullptr ? j->plan(info->net(), info->version()) : nullptr;
     std::map<std::uint32_t, duet::v1::JobUnitState> states;
-    const std::string prefix = digits(request->session(), 15) + "\x1f";
+    const std::string prefix = job_units_prefix(request->session());
     (void)s.scan_after("job_units", prefix, [&](const store::Row& r) {
       if (store::text_of(r, "key").rfind(prefix, 0) != 0) return false;
       duet::v1::JobUnitState st;
