@@ -100,12 +100,15 @@ Status AgentProcess::start() {
     fn(*outbox_);
   };
   job_hooks.notify = [this] { notify(); };
+  job_hooks.send = [this](duet::v1::AgentMessage m) { return send_now(std::move(m)); };
   job_hooks.check_context = [this] {
     monitors::CheckContext ctx;
     ctx.node = config_.node;
     ctx.node_address = "127.0.0.1";
     return ctx;
   };
+  files_ = std::make_unique<FileServer>(
+      [this](duet::v1::AgentMessage m) { return send_now(std::move(m)); });
   auto runs_dir = std::filesystem::path(config_.outbox).parent_path() / "runs";
   auto with_outbox = job_hooks.with_outbox;
   auto wake = job_hooks.notify;
@@ -143,6 +146,7 @@ void AgentProcess::stop() {
   if (session_thread_.joinable()) session_thread_.join();
   if (jobs_) jobs_->stop();
   if (watcher_) watcher_->stop();
+  if (files_) files_->stop();
   boost::asio::post(impl_->io, [this] {
     for (auto& [name, s] : impl_->monitors) {
       s->cancelled = true;
@@ -158,6 +162,17 @@ void AgentProcess::stop() {
 AgentProcess::Snapshot AgentProcess::snapshot() const {
   std::lock_guard lock(mu_);
   return Snapshot{connected_, manager_, max_epoch_, impl_->count.load()};
+}
+
+bool AgentProcess::send_now(duet::v1::AgentMessage message) {
+  {
+    std::lock_guard lock(mu_);
+    if (!connected_) return false;
+    outgoing_.push_back(std::move(message));
+    ++wake_;
+  }
+  cv_.notify_all();
+  return true;
 }
 
 void AgentProcess::notify() {
@@ -560,7 +575,9 @@ std::optional<std::string> AgentProcess::run_session(const std::string& address)
     max_epoch_ = std::max(max_epoch_, first.epoch());
     connected_ = true;
     manager_ = welcome.manager().empty() ? address : welcome.manager();
+    outgoing_.clear();  // answers meant for an earlier session
   }
+  jobs_->on_connected();
   spdlog::info("connected to master {} ({}), epoch {}; it holds results up to {}", manager_,
                address, first.epoch(), welcome.acked_up_to());
   const std::uint32_t keepalive_ms = welcome.keepalive_ms() != 0 ? welcome.keepalive_ms() : 10000;
@@ -590,6 +607,10 @@ std::optional<std::string> AgentProcess::run_session(const std::string& address)
         jobs_->on_start(m.job_start());
       } else if (m.has_job_kill()) {
         jobs_->on_kill(m.job_kill());
+      } else if (m.has_file_read()) {
+        files_->on_read(m.file_read());
+      } else if (m.has_file_chunk()) {
+        jobs_->on_chunk(std::move(*m.mutable_file_chunk()));
       } else if (m.has_not_master()) {
         std::lock_guard lock(redirect_mu);
         redirect = m.not_master().master_address();
@@ -603,6 +624,24 @@ std::optional<std::string> AgentProcess::run_session(const std::string& address)
   auto last_write = std::chrono::steady_clock::now();
   std::uint64_t seen_wake = 0;
   while (!stopping_ && !broken) {
+    // Transfer pieces and requests first: small in number, and someone waits for each.
+    for (;;) {
+      std::optional<duet::v1::AgentMessage> next;
+      {
+        std::lock_guard lock(mu_);
+        if (!outgoing_.empty()) {
+          next = std::move(outgoing_.front());
+          outgoing_.pop_front();
+        }
+      }
+      if (!next) break;
+      if (!stream->Write(*next)) {
+        broken = true;
+        break;
+      }
+      last_write = std::chrono::steady_clock::now();
+    }
+    if (broken) break;
     // Send what the window allows.
     std::vector<OutboxEntry> entries;
     if (sent - acked < kWindow) {

@@ -27,6 +27,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -34,6 +35,7 @@
 #include <string>
 #include <thread>
 
+#include "agent/file_server.h"
 #include "agent/file_watcher.h"
 #include "agent/job_executor.h"
 #include "agent/outbox.h"
@@ -76,12 +78,16 @@ class AgentProcess {
   void schedule(const std::shared_ptr<Scheduled>& s, std::chrono::milliseconds delay);
   void run_monitor(const std::shared_ptr<Scheduled>& s);
   void notify();
+  // Sends `message` on the session after what is queued; false without one.
+  // Messages not sent when a session ends are dropped (their senders ask again).
+  bool send_now(duet::v1::AgentMessage message);
 
   AgentConfig config_;
   std::unique_ptr<Outbox> outbox_;
   mutable std::mutex outbox_mu_;  // guards outbox_
   std::unique_ptr<JobExecutor> jobs_;
   std::unique_ptr<FileWatcher> watcher_;
+  std::unique_ptr<FileServer> files_;  // serves transfer jobs' reads
 
   struct Impl;
   std::unique_ptr<Impl> impl_;
@@ -91,6 +97,7 @@ class AgentProcess {
   mutable std::mutex mu_;  // guards the session state below
   std::condition_variable cv_;
   std::uint64_t wake_ = 0;  // bumped by notify()
+  std::deque<duet::v1::AgentMessage> outgoing_;  // send_now's, for the session thread
   bool connected_ = false;
   std::string manager_;
   std::uint64_t max_epoch_ = 0;

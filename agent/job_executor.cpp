@@ -27,7 +27,6 @@ extern char** environ;
 namespace duet::agent {
 namespace {
 
-constexpr const char* kRunPrefix = "run:";
 constexpr auto kKillGrace = std::chrono::seconds(5);
 constexpr std::int64_t kKeepRecordsMs = 7LL * 24 * 3600 * 1000;
 constexpr std::size_t kMaxScan = 16u << 20;  // of stdout, for ::duet-set lines
@@ -102,15 +101,6 @@ void write_number(int fd, int value) {
 
 }  // namespace
 
-struct JobExecutor::Run {
-  std::string run_id;
-  pid_t keeper = 0;
-  bool child = true;  // ours to reap (false: found after an agent restart)
-  std::int64_t started_ms = 0;
-  std::int64_t deadline_ms = 0;     // 0: no limit
-  std::atomic<int> kill_reason{0};  // 0 none, 1 operator, 2 time limit
-};
-
 JobExecutor::JobExecutor(std::string runs_dir, Hooks hooks)
     : runs_dir_(std::move(runs_dir)), hooks_(std::move(hooks)) {}
 
@@ -142,6 +132,10 @@ Status JobExecutor::start() {
     std::string state;
     std::int64_t a = 0, b = 0, c = 0;
     in >> state >> a >> b >> c;
+    if (state == "transfer" || state == "renaming") {
+      resume_transfer(run_id, state, a, b);
+      continue;
+    }
     if (state == "ended" || state == "killed") {
       if (now - a > kKeepRecordsMs)
         hooks_.with_outbox([&](Outbox& o) { (void)o.erase_position(rec.key); });
@@ -173,7 +167,11 @@ Status JobExecutor::start() {
 }
 
 void JobExecutor::stop() {
-  stopping_ = true;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();  // transfers waiting for a piece
   std::unique_lock lock(mu_);
   cv_.wait(lock, [&] { return threads_.empty(); });
 }
@@ -220,6 +218,10 @@ void JobExecutor::on_start(const duet::v1::JobStart& s) {
   failed.set_end_value(kEndFailedToStart);
   if (s.kind() == "monitor") {
     run_monitor(s);
+    return;
+  }
+  if (s.kind() == "transfer") {
+    start_transfer(s);
     return;
   }
   if (s.kind() != "command") {
@@ -448,6 +450,7 @@ void JobExecutor::on_kill(const duet::v1::JobKill& k) {
     if (auto it = runs_.find(k.run_id()); it != runs_.end()) {
       if (it->second->kill_reason == 0) it->second->kill_reason = 1;
       spdlog::info("jobs: run {}: killing ({})", k.run_id(), k.reason());
+      cv_.notify_all();  // a transfer waiting for a piece
       return;
     }
   }

@@ -168,6 +168,9 @@ class Engine {
     std::vector<Kill> kill;
   };
   Undelivered undelivered(const std::string& node) const;
+  // An open run (dispatching or running) by its id, as it was dispatched:
+  // a transfer's fetches are checked against it.
+  std::optional<Dispatch> find_run(const std::string& run_id) const;
 
   // Reading (for the Jobs service and tests).
   bool has(std::uint64_t session) const { return sessions_.count(session) != 0; }

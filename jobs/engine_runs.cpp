@@ -226,6 +226,20 @@ Engine::Undelivered Engine::undelivered(const std::string& node) const {
   return out;
 }
 
+std::optional<Dispatch> Engine::find_run(const std::string& run_id) const {
+  auto it = runs_.find(run_id);
+  if (it == runs_.end()) return std::nullopt;
+  auto sit = sessions_.find(it->second.session);
+  if (sit == sessions_.end()) return std::nullopt;
+  const Session& s = *sit->second;
+  for (const auto& r : s.units[it->second.unit].runs()) {
+    if (r.run_id() == run_id && (r.state() == "dispatching" || r.state() == "running")) {
+      return make_dispatch(s, it->second.unit, r);
+    }
+  }
+  return std::nullopt;
+}
+
 bool Engine::kill_runs(Session& s, std::uint32_t unit, const std::string& reason,
                        std::int64_t now) {
   bool none_open = true;

@@ -34,7 +34,19 @@ AgentHub::AgentHub(boost::asio::any_io_executor strand, Clock& clock, Options op
     : strand_(std::move(strand)),
       clock_(clock),
       options_(std::move(options)),
-      hooks_(std::move(hooks)) {}
+      hooks_(std::move(hooks)),
+      relay_(TransferRelay::Hooks{
+          [this](const std::string& node, duet::v1::ManagerMessage m) {
+            return send_to(node, std::move(m));
+          },
+          [this](const std::string& run_id,
+                 const std::string& node) -> Result<TransferRelay::Source> {
+            JobRunner* jobs = hooks_.jobs ? hooks_.jobs() : nullptr;
+            if (jobs == nullptr) return make_error(CommonErrc::kUnavailable, "no job runner");
+            DUET_ASSIGN_OR_RETURN(auto src, jobs->transfer_source(run_id, node));
+            return TransferRelay::Source{std::move(src.node), std::move(src.path)};
+          },
+          [this] { return clock_.now(); }}) {}
 
 AgentHub::~AgentHub() {
   if (flush_timer_) clock_.cancel(*flush_timer_);
@@ -118,6 +130,7 @@ void AgentHub::stop_acting() {
   if (flush_timer_) clock_.cancel(*flush_timer_);
   flush_timer_.reset();
   pending_.clear();
+  relay_.clear();
   // Agents go to the new master: it says where each stands.
   for (auto& [node, a] : agents_) {
     if (a.link) {
@@ -386,9 +399,19 @@ void AgentHub::on_closed(const std::shared_ptr<AgentLink>& link) {
     a.last_seen_ms = to_unix_ms(clock_.wall_now());
     std::erase_if(pending_, [&](const Pending& p) { return p.node == node; });
     a.taken = a.committed;
+    relay_.on_closed(node);
     spdlog::info("agents: {} disconnected", node);
     return;
   }
+}
+
+void AgentHub::on_fetch(const std::shared_ptr<AgentLink>& link,
+                        const duet::v1::FetchRequest& request) {
+  if (Agent* a = agent_of(link); a != nullptr && acting_) relay_.on_fetch(a->node, request);
+}
+
+void AgentHub::on_chunk(const std::shared_ptr<AgentLink>& link, duet::v1::FileChunk chunk) {
+  if (Agent* a = agent_of(link); a != nullptr && acting_) relay_.on_chunk(a->node, std::move(chunk));
 }
 
 void AgentHub::schedule_flush() {

@@ -48,6 +48,7 @@
 #include "manager/event_intake.h"
 #include "manager/job_runner.h"
 #include "manager/notifier.h"
+#include "manager/transfer_relay.h"
 #include "monitors/judge.h"
 #include "repository/model.h"
 #include "store/store.h"
@@ -106,6 +107,10 @@ class AgentHub {
   void on_result(const std::shared_ptr<AgentLink>& link, duet::v1::AgentResult result);
   void on_stats(const std::shared_ptr<AgentLink>& link, const duet::v1::AgentStats& stats);
   void on_closed(const std::shared_ptr<AgentLink>& link);
+  // Transfer jobs: a receiving agent's fetch, a sending agent's piece (TransferRelay).
+  void on_fetch(const std::shared_ptr<AgentLink>& link, const duet::v1::FetchRequest& request);
+  void on_chunk(const std::shared_ptr<AgentLink>& link, duet::v1::FileChunk chunk);
+  const TransferRelay& transfers() const { return relay_; }
   // Sends to a node's agent over its session; false when it has none.
   bool send_to(const std::string& node, duet::v1::ManagerMessage m);
   bool connected(const std::string& node) const;
@@ -255,6 +260,7 @@ class AgentHub {
   std::uint64_t local_seq_ = 0;  // tells apart local results of the same millisecond
   std::uint64_t commit_failures_ = 0;
   std::function<void()> on_reload_;
+  TransferRelay relay_;
 };
 
 }  // namespace duet::manager

@@ -84,6 +84,12 @@ class SessionReactor final : public grpc::ServerBidiReactor<AgentMessage, Manage
         case AgentMessage::kStats:
           h->on_stats(link, msg.stats());
           break;
+        case AgentMessage::kFetch:
+          h->on_fetch(link, msg.fetch());
+          break;
+        case AgentMessage::kChunk:
+          h->on_chunk(link, std::move(*msg.mutable_chunk()));
+          break;
         case AgentMessage::MSG_NOT_SET:
           break;
       }

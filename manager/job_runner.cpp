@@ -518,6 +518,19 @@ void JobRunner::send(const jobs::Kill& k) {
   if (hooks_.send) (void)hooks_.send(k.node, std::move(m));
 }
 
+Result<JobRunner::TransferSource> JobRunner::transfer_source(const std::string& run_id,
+                                                             const std::string& node) const {
+  auto run = engine_ ? engine_->find_run(run_id) : std::nullopt;
+  if (!run || run->kind != "transfer" || run->spec == nullptr) {
+    return make_error(CommonErrc::kNotFound, "no open transfer run " + run_id);
+  }
+  if (run->run.node() != node) {
+    return make_error(CommonErrc::kInvalidArgument,
+                      "transfer run " + run_id + " is not run by " + node);
+  }
+  return TransferSource{run->spec->transfer().from_node(), run->spec->transfer().from_path()};
+}
+
 void JobRunner::agent_connected(const std::string& node) {
   if (!engine_) return;
   auto u = engine_->undelivered(node);

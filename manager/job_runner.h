@@ -97,6 +97,12 @@ class JobRunner {
   void committed(Changes changes, bool ok);
   // An agent said hello: what it should have, again.
   void agent_connected(const std::string& node);
+  // Transfer jobs (manager/transfer_relay.h): the source of the open
+  // transfer run `run_id` that `node` runs; an error says why there is none.
+  struct TransferSource {
+    std::string node, path;
+  };
+  Result<TransferSource> transfer_source(const std::string& run_id, const std::string& node) const;
 
   // File-check triggers: what `node`'s agent watches (its assignments), and
   // what to do when it reports a change (AgentHub, in the batch it builds).

@@ -106,6 +106,13 @@ jobnets:
       - {kind: file, node: batch01, path: $WORK/inbox/ready, on: created, interval: 1s}
     units:
       - {name: take, command: {run: "echo took >>$WORK/taken", node: batch01}}
+  - name: copy
+    units:
+      - name: send
+        transfer: {from_node: batch01, from_path: $WORK/outgoing.bin, to_node: batch01, to_path: $WORK/incoming/data.bin}
+      - name: verify
+        after: [send]
+        command: {run: "cmp $WORK/outgoing.bin $WORK/incoming/data.bin", node: batch01}
   - name: wide
     units:
 YAML
@@ -115,7 +122,7 @@ for i in $(seq 1 "$JOBS"); do
   echo "      - {name: j$i, ${after}command: {run: \"echo \$DUET_UNIT \$DUET_RUN_ID >>$WORK/ledger; sleep 0.0\$((RANDOM % 5))\", node: batch01}}" >>"$WORK/jobs.yaml"
 done
 out=$(ctl "$PAIR" jobs apply -f "$WORK/jobs.yaml" --json) || fail "jobs apply: $out"
-echo "$out" | jq -e '.committed and ([.changes[] | select(.kind == "jobnet" and .action == "created")] | length) == 5' \
+echo "$out" | jq -e '.committed and ([.changes[] | select(.kind == "jobnet" and .action == "created")] | length) == 6' \
   >/dev/null || fail "jobs apply: $out"
 out=$(ctl "$PAIR" jobs apply -f "$WORK/jobs.yaml" --json) || fail "jobs apply again: $out"
 echo "$out" | jq -e '[.changes[] | select(.action != "unchanged")] | length == 0' >/dev/null \
@@ -124,7 +131,7 @@ ctl "$PAIR" jobs export >"$WORK/export.yaml" || fail "jobs export"
 out=$(ctl "$PAIR" jobs apply -f "$WORK/export.yaml" --json) || fail "apply the export: $out"
 echo "$out" | jq -e '[.changes[] | select(.action != "unchanged")] | length == 0' >/dev/null \
   || fail "applying the export changed something: $out"
-[ "$(ctl "$B" jobs list --json | jq '.nets | length')" = 5 ] || fail "the standby lacks the nets"
+[ "$(ctl "$B" jobs list --json | jq '.nets | length')" = 6 ] || fail "the standby lacks the nets"
 pass "definitions applied, replicated; applying them again or their export changes nothing"
 
 # The smoke net: variables, an error branch, output tails, approval.
@@ -149,6 +156,26 @@ show=$(ctl "$PAIR" jobs show "$sid" --json)
 echo "$show" | jq -e '.end_status == "abnormal"' >/dev/null || fail "smoke's end: $show"
 echo "$show" | jq -e '.units[] | select(.path == "approve") | .approved_by != ""' >/dev/null || fail "approved_by: $show"
 pass "smoke: params, variables set by a job, tails, an error branch, an approval; ends abnormal (check failed)"
+
+# A transfer job: 3 MB through the master, then a job compares; again, the
+# destination exists (overwrite off) and the transfer ends 3, abnormal.
+mkdir -p "$WORK/incoming"
+head -c 3000000 /dev/urandom >"$WORK/outgoing.bin"
+chmod 640 "$WORK/outgoing.bin"
+cid=$(ctl "$PAIR" jobs start copy --json | jq -r .session) || fail "start copy"
+wait_until 20 eval '[ "$(ctl "$PAIR" jobs show $cid --json | jq -r .state)" = ended ]' || fail "copy never ended"
+show=$(ctl "$PAIR" jobs show "$cid" --json)
+echo "$show" | jq -e '.end_status == "normal"' >/dev/null || fail "copy: $show"
+echo "$show" | jq -e '.units[] | select(.path == "send") | .runs[0].stdout_tail | test("copied 3000000 bytes from batch01:")' \
+  >/dev/null || fail "copy's send: $show"
+cmp -s "$WORK/outgoing.bin" "$WORK/incoming/data.bin" || fail "the copy differs"
+[ "$(stat -c %a "$WORK/incoming/data.bin")" = 640 ] || fail "the copy's mode: $(stat -c %a "$WORK/incoming/data.bin")"
+cid=$(ctl "$PAIR" jobs start copy --json | jq -r .session) || fail "start copy again"
+wait_until 20 eval '[ "$(ctl "$PAIR" jobs show $cid --json | jq -r .state)" = ended ]' || fail "copy 2 never ended"
+show=$(ctl "$PAIR" jobs show "$cid" --json)
+echo "$show" | jq -e '.end_status == "abnormal" and (.units[] | select(.path == "send") | .end_value == 3 and (.runs[0].error | test("overwrite is off")))' \
+  >/dev/null || fail "copy onto an existing file: $show"
+pass "a transfer job copies 3 MB through the master with its mode; onto an existing file it ends 3"
 
 # Force-end the failed check normal: the session ends again, now warning (load's).
 ctl "$PAIR" jobs force-end "$sid" check --status normal >/dev/null || fail "force-end"

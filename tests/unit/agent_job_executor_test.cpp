@@ -22,7 +22,7 @@
 
 #include "agent/job_executor.h"
 #include "agent/outbox.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/job_executor_harness.h"
 
 using namespace std::chrono_literals;
 using duet::agent::JobExecutor;
@@ -31,110 +31,13 @@ using duet::agent::kEndKilled;
 using duet::agent::kEndTimeLimit;
 using duet::agent::kTailBytes;
 using duet::agent::Outbox;
-using duet::testing::TempDir;
+using duet::testing::JobHarness;
+using duet::testing::kJobWait;
 using duet::v1::JobKill;
 using duet::v1::JobRunResult;
 using duet::v1::JobStart;
 
 namespace {
-
-// Every command, however short, ends well before this; it only bounds a
-// failing test.
-constexpr auto kWait = 10s;
-
-struct Reported {
-  std::uint64_t seq = 0;
-  JobRunResult result;
-};
-
-// An outbox under a mutex (as the agent holds it), the hooks over it, and a
-// runs directory beside it.
-class Harness {
- public:
-  Harness() : runs_dir_(dir_.file("runs")) {
-    auto box = Outbox::open(dir_.file("outbox.db"), {});
-    REQUIRE(box.ok());
-    box_ = std::move(*box);
-  }
-
-  JobExecutor::Hooks hooks() {
-    JobExecutor::Hooks h;
-    h.with_outbox = [this](const std::function<void(Outbox&)>& fn) {
-      std::lock_guard lock(mu_);
-      fn(*box_);
-    };
-    h.notify = [this] { ++notified_; };
-    h.check_context = [] { return duet::monitors::CheckContext{}; };
-    return h;
-  }
-
-  // The job results in the outbox, oldest first; only `run_id`'s if given.
-  std::vector<Reported> results(const std::string& run_id = {}) {
-    std::lock_guard lock(mu_);
-    auto pending = box_->pending(0, 100'000);
-    if (!pending.ok()) FAIL("the outbox cannot be read: " << pending.error().message);
-    std::vector<Reported> out;
-    for (const auto& e : *pending) {
-      Reported r;
-      r.seq = e.seq;
-      if (e.kind != "job" || !r.result.ParseFromString(e.payload)) {
-        FAIL("result " << e.seq << " (kind '" << e.kind << "') is not a JobRunResult");
-      }
-      if (run_id.empty() || r.result.run_id() == run_id) out.push_back(std::move(r));
-    }
-    return out;
-  }
-
-  std::vector<Reported> ends(const std::string& run_id) {
-    std::vector<Reported> out;
-    for (auto& r : results(run_id)) {
-      if (!r.result.started()) out.push_back(std::move(r));
-    }
-    return out;
-  }
-
-  std::optional<Reported> started(const std::string& run_id) {
-    for (auto& r : results(run_id)) {
-      if (r.result.started()) return r;
-    }
-    return std::nullopt;
-  }
-
-  // Polls the outbox until the run's end result is there (or kWait passed).
-  std::optional<Reported> wait_end(const std::string& run_id) {
-    const auto deadline = std::chrono::steady_clock::now() + kWait;
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto e = ends(run_id);
-      if (!e.empty()) return e.front();
-      std::this_thread::sleep_for(20ms);
-    }
-    return std::nullopt;
-  }
-
-  std::optional<std::string> record(const std::string& run_id) {
-    std::lock_guard lock(mu_);
-    auto p = box_->position("run:" + run_id);
-    REQUIRE(p.ok());
-    return *p;
-  }
-
-  void set_record(const std::string& run_id, const std::string& value) {
-    std::lock_guard lock(mu_);
-    REQUIRE(box_->set_position({"run:" + run_id, value}).ok());
-  }
-
-  int notified() const { return notified_; }
-  const std::string& runs_dir() const { return runs_dir_; }
-  std::string file(const std::string& name) const { return dir_.file(name); }
-  const std::filesystem::path& path() const { return dir_.path(); }
-
- private:
-  TempDir dir_{"duet-jobexec-"};
-  std::string runs_dir_;
-  std::mutex mu_;
-  std::unique_ptr<Outbox> box_;
-  std::atomic<int> notified_{0};
-};
 
 JobStart command_job(const std::string& run_id, const std::string& command) {
   JobStart s;
@@ -180,9 +83,9 @@ bool group_alive(pid_t pgid) {
   return false;
 }
 
-// Waits until nothing of the process group is alive; false if it still is after kWait.
+// Waits until nothing of the process group is alive; false if it still is after kJobWait.
 bool group_gone(pid_t pgid) {
-  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  const auto deadline = std::chrono::steady_clock::now() + kJobWait;
   while (std::chrono::steady_clock::now() < deadline) {
     if (!group_alive(pgid)) return true;
     std::this_thread::sleep_for(20ms);
@@ -209,7 +112,7 @@ class KillGroupAtExit {
 
 TEST_CASE("job executor: a command runs and its end is reported after its start",
           "[job_executor]") {
-  Harness h;
+  JobHarness h;
   JobExecutor ex(h.runs_dir(), h.hooks());
   REQUIRE(ex.start().ok());
   ex.on_start(command_job("r1",
@@ -241,7 +144,7 @@ TEST_CASE("job executor: a command runs and its end is reported after its start"
 }
 
 TEST_CASE("job executor: the same JobStart sent again starts the run only once", "[job_executor]") {
-  Harness h;
+  JobHarness h;
   JobExecutor ex(h.runs_dir(), h.hooks());
   REQUIRE(ex.start().ok());
   const std::string marks = h.file("marks");
@@ -260,7 +163,7 @@ TEST_CASE("job executor: the same JobStart sent again starts the run only once",
 }
 
 TEST_CASE("job executor: environment, directory and user", "[job_executor]") {
-  Harness h;
+  JobHarness h;
   JobExecutor ex(h.runs_dir(), h.hooks());
   REQUIRE(ex.start().ok());
 
@@ -349,7 +252,7 @@ TEST_CASE("job executor: environment, directory and user", "[job_executor]") {
 
 TEST_CASE("job executor: a run past its time limit is killed and reported as -2",
           "[job_executor]") {
-  Harness h;
+  JobHarness h;
   JobExecutor ex(h.runs_dir(), h.hooks());
   REQUIRE(ex.start().ok());
   auto job = command_job("slow", "sleep 30");
@@ -358,7 +261,7 @@ TEST_CASE("job executor: a run past its time limit is killed and reported as -2"
   auto started = h.started("slow");
   REQUIRE(started);
   KillGroupAtExit cleanup(static_cast<pid_t>(started->result.pid()));
-  auto end = h.wait_end("slow");  // within kWait: long before the 30 s
+  auto end = h.wait_end("slow");  // within kJobWait: long before the 30 s
   REQUIRE(end);
   CHECK(end->result.end_value() == kEndTimeLimit);
   CHECK_THAT(end->result.error(), Catch::Contains("time limit"));
@@ -367,7 +270,7 @@ TEST_CASE("job executor: a run past its time limit is killed and reported as -2"
 
 TEST_CASE("job executor: JobKill stops a running run, and forbids one not seen yet",
           "[job_executor]") {
-  Harness h;
+  JobHarness h;
   JobExecutor ex(h.runs_dir(), h.hooks());
   REQUIRE(ex.start().ok());
 
@@ -379,7 +282,7 @@ TEST_CASE("job executor: JobKill stops a running run, and forbids one not seen y
     REQUIRE(pgid > 0);
     KillGroupAtExit cleanup(pgid);
     ex.on_kill(kill_of("long", "operator"));
-    auto end = h.wait_end("long");  // within kWait: long before the 30 s
+    auto end = h.wait_end("long");  // within kJobWait: long before the 30 s
     REQUIRE(end);
     CHECK(end->result.end_value() == kEndKilled);
     CHECK_THAT(end->result.error(), Catch::Contains("killed"));
@@ -397,7 +300,7 @@ TEST_CASE("job executor: JobKill stops a running run, and forbids one not seen y
     REQUIRE(started);
     KillGroupAtExit cleanup(static_cast<pid_t>(started->result.pid()));
     // Kill only once the trap is set, or SIGTERM alone would do.
-    for (auto deadline = std::chrono::steady_clock::now() + kWait;
+    for (auto deadline = std::chrono::steady_clock::now() + kJobWait;
          lines_of(marks).empty() && std::chrono::steady_clock::now() < deadline;) {
       std::this_thread::sleep_for(20ms);
     }
@@ -430,7 +333,7 @@ TEST_CASE("job executor: JobKill stops a running run, and forbids one not seen y
 
 TEST_CASE("job executor: after an agent restart a running run is found and reported once",
           "[job_executor]") {
-  Harness h;
+  JobHarness h;
   auto first = std::make_unique<JobExecutor>(h.runs_dir(), h.hooks());
   REQUIRE(first->start().ok());
   first->on_start(command_job("r1", "sleep 2; echo done; exit 7"));
@@ -464,7 +367,7 @@ TEST_CASE("job executor: after an agent restart a running run is found and repor
 
 TEST_CASE("job executor: a run the agent left starting or lost is reported as -1 at start",
           "[job_executor]") {
-  Harness h;
+  JobHarness h;
   const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
@@ -501,7 +404,7 @@ TEST_CASE("job executor: a run the agent left starting or lost is reported as -1
 
 TEST_CASE("job executor: the tails are the last 4 KiB; ::duet-set is read from all of stdout",
           "[job_executor]") {
-  Harness h;
+  JobHarness h;
   JobExecutor ex(h.runs_dir(), h.hooks());
   REQUIRE(ex.start().ok());
   ex.on_start(command_job("big", "echo '::duet-set EARLY=yes'; seq 1 5000; seq 1 5000 >&2"));
@@ -522,7 +425,7 @@ TEST_CASE("job executor: the tails are the last 4 KiB; ::duet-set is read from a
 
 TEST_CASE("job executor: a monitor job runs its check once and reports the priority",
           "[job_executor]") {
-  Harness h;
+  JobHarness h;
   JobExecutor ex(h.runs_dir(), h.hooks());
   REQUIRE(ex.start().ok());
   auto monitor_job = [](const std::string& run_id, const std::string& command) {
