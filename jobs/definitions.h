@@ -106,6 +106,7 @@ inline constexpr std::uint32_t kDefaultFileInterval = 10;
 // may name besides those of its own file.
 struct KnownNames {
   std::set<std::string> calendars, queues;
+  bool operator==(const KnownNames&) const = default;
 };
 
 // The sections of one apply file.

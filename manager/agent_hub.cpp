@@ -353,11 +353,15 @@ void AgentHub::on_result(const std::shared_ptr<AgentLink>& link, duet::v1::Agent
   }
   p.result.set_node(a->node);  // an agent speaks for its own node only
   if (p.result.started_at_ms() == 0) p.result.set_started_at_ms(result.produced_at_ms());
+  // A job's result (or a file trigger) holds up its successors: flushed as
+  // soon as the strand has taken what is queued, so results that came
+  // together share the transaction. Monitor results wait for the batch timer.
+  const bool urgent = p.job.has_value() || p.file.has_value();
   pending_.push_back(std::move(p));
   if (pending_.size() >= options_.max_batch) {
     flush();
   } else {
-    schedule_flush();
+    schedule_flush(urgent);
   }
 }
 
@@ -414,9 +418,14 @@ void AgentHub::on_chunk(const std::shared_ptr<AgentLink>& link, duet::v1::FileCh
   if (Agent* a = agent_of(link); a != nullptr && acting_) relay_.on_chunk(a->node, std::move(chunk));
 }
 
-void AgentHub::schedule_flush() {
-  if (flush_timer_) return;
-  flush_timer_ = clock_.call_after(std::chrono::milliseconds(options_.batch_delay_ms), [this] {
+void AgentHub::schedule_flush(bool soon) {
+  if (flush_timer_) {
+    if (!soon || flush_soon_) return;
+    clock_.cancel(*flush_timer_);  // a job result: sooner than the timer set
+  }
+  flush_soon_ = soon;
+  const auto delay = std::chrono::milliseconds(soon ? 0 : options_.batch_delay_ms);
+  flush_timer_ = clock_.call_after(delay, [this] {
     flush_timer_.reset();
     flush();
   });
@@ -484,7 +493,7 @@ std::uint64_t AgentHub::raise(store::WriteBatch& batch, Effects& effects,
   return id;
 }
 
-void AgentHub::settle(Effects effects, bool ok) {
+void AgentHub::settle(Effects effects, bool ok, std::uint64_t lsn) {
   if (!ok) {
     if (EventIntake* intake = hooks_.intake ? hooks_.intake() : nullptr) {
       intake->uncount(effects.counted);
@@ -494,7 +503,7 @@ void AgentHub::settle(Effects effects, bool ok) {
     notifier->committed(std::move(effects.notes), ok);
   }
   if (JobRunner* jobs = hooks_.jobs ? hooks_.jobs() : nullptr) {
-    jobs->committed(std::move(effects.jobs), ok);
+    jobs->committed(std::move(effects.jobs), ok, lsn);
   }
 }
 
@@ -532,7 +541,7 @@ void AgentHub::commit_simple(store::WriteBatch batch, Effects effects, std::stri
   hooks_.commit(batch, [this, effects = std::move(effects),
                         what = std::move(what)](Result<ha::Runner::Committed> r) mutable {
     if (!r.ok()) spdlog::error("agents: {}: not committed: {}", what, r.error().to_string());
-    settle(std::move(effects), r.ok());
+    settle(std::move(effects), r.ok(), r.ok() ? static_cast<std::uint64_t>(r->lsn) : 0);
   });
 }
 
@@ -670,7 +679,7 @@ void AgentHub::flush() {
   for (const auto& [node, seq] : up_to) identities[node] = agents_[node].outbox_identity;
   hooks_.commit(batch, [this, up_to, identities, effects = std::move(effects), status_before, n,
                         epoch = hooks_.epoch()](Result<ha::Runner::Committed> r) mutable {
-    settle(std::move(effects), r.ok());
+    settle(std::move(effects), r.ok(), r.ok() ? static_cast<std::uint64_t>(r->lsn) : 0);
     if (!r.ok()) {
       ++commit_failures_;
       spdlog::error("agents: {} results not committed: {}; their agents will send them again", n,

@@ -213,7 +213,8 @@ class AgentHub {
   duet::v1::ManagerMessage message() const;
   duet::v1::Assignments assignments_for(const std::string& node) const;
   void send_assignments(Agent& a, bool force);
-  void schedule_flush();
+  // After batch_delay_ms; `soon`: once the strand has taken what is queued.
+  void schedule_flush(bool soon = false);
   void flush();
   void liveness_tick();
   void schedule_maintenance();
@@ -232,7 +233,7 @@ class AgentHub {
                       const std::string& node, Priority priority, std::string message,
                       std::map<std::string, std::string> fields, std::int64_t at_ms);
   // After a commit: the effects kept or undone.
-  void settle(Effects effects, bool ok);
+  void settle(Effects effects, bool ok, std::uint64_t lsn = 0);
   void commit_simple(store::WriteBatch batch, Effects effects, std::string what);
   // The node's scopes and every scope above them; "unregistered" for an unknown node.
   std::vector<std::string> enclosing_scopes(const std::string& node) const;
@@ -254,6 +255,7 @@ class AgentHub {
   std::map<std::string, Status> status_;  // by status_key
   std::vector<Pending> pending_;
   std::optional<TimerId> flush_timer_;
+  bool flush_soon_ = false;  // flush_timer_ is the soon one
   std::optional<TimerId> liveness_timer_;
   std::optional<TimerId> maintain_timer_;
   std::string maintain_cursor_;  // the status key the next pass starts after

@@ -466,7 +466,8 @@ bool EventIntake::commit_batch(std::vector<store::Row> events, PairsByIncarnatio
       n->committed(std::move(*notes), r.ok());
     }
     if (JobRunner* j = jobs_ ? jobs_() : nullptr; j != nullptr && !job_changes->empty()) {
-      j->committed(std::move(*job_changes), r.ok());
+      j->committed(std::move(*job_changes), r.ok(),
+                   r.ok() ? static_cast<std::uint64_t>(r->lsn) : 0);
     }
     if (r.ok()) return;
     *failed = true;

@@ -44,6 +44,22 @@ JobRunner::JobRunner(boost::asio::any_io_executor strand, Clock& clock, Options 
 JobRunner::~JobRunner() {
   if (timer_) clock_.cancel(*timer_);
   if (recover_timer_) clock_.cancel(*recover_timer_);
+  if (soon_timer_) clock_.cancel(*soon_timer_);
+}
+
+void JobRunner::drop_waiting(const std::string& why) {
+  auto waiting = std::move(waiting_done_);
+  waiting_done_.clear();
+  waiting_.clear();
+  for (auto& done : waiting) done(make_error(CommonErrc::kUnavailable, why));
+}
+
+void JobRunner::commit_soon() {
+  if (soon_timer_) return;
+  soon_timer_ = clock_.call_after(std::chrono::milliseconds(0), [this] {
+    soon_timer_.reset();
+    if (!waiting_done_.empty()) commit_output([](Result<std::uint64_t>) {});
+  });
 }
 
 void JobRunner::start_acting() {
@@ -60,6 +76,7 @@ void JobRunner::start_acting() {
 void JobRunner::stop_acting() {
   ++generation_;
   engine_.reset();
+  drop_waiting("not the acting master");
   if (recover_timer_) clock_.cancel(*recover_timer_);
   recover_timer_.reset();
   if (timer_) clock_.cancel(*timer_);
@@ -375,6 +392,10 @@ std::uint64_t JobRunner::next_counter(const char* key, store::WriteBatch& batch)
 
 void JobRunner::take_into(store::WriteBatch& batch, Changes& changes) {
   if (!engine_) return;
+  // Manual starts waiting: in this batch, whoever commits it.
+  batch.append(std::move(waiting_));
+  for (auto& done : waiting_done_) changes.waiting.push_back(std::move(done));
+  waiting_done_.clear();
   for (const auto& f : file_starts_) {
     auto started = start_into(f.net, {}, "", f.trigger, batch, f.at_ms);
     if (!started) {
@@ -398,12 +419,17 @@ void JobRunner::take_into(store::WriteBatch& batch, Changes& changes) {
     }
   }
   for (auto id : out.closed) batch.erase("job_open", static_cast<std::int64_t>(id));
+  // Units in as few journal records as their size allows: a wide level
+  // changes hundreds at once.
+  std::vector<store::Row> unit_rows;
+  unit_rows.reserve(out.units.size());
   for (const auto& [key, st] : out.units) {
-    batch.put("job_units", store::Row{{"key", job_unit_key(key.first, key.second)},
-                                      {"session", static_cast<std::int64_t>(key.first)},
-                                      {"state", st.state()},
-                                      {"unit", job_blob(st)}});
+    unit_rows.push_back(store::Row{{"key", job_unit_key(key.first, key.second)},
+                                   {"session", static_cast<std::int64_t>(key.first)},
+                                   {"state", st.state()},
+                                   {"unit", job_blob(st)}});
   }
+  batch.put_rows("job_units", std::move(unit_rows));
   for (const auto& op : out.operations) {
     const auto id = next_counter("next_operation", batch);
     batch.put("job_operations", store::Row{{"id", static_cast<std::int64_t>(id)},
@@ -449,7 +475,14 @@ void JobRunner::take_into(store::WriteBatch& batch, Changes& changes) {
   for (auto id : out.closed) into.closed.push_back(id);
 }
 
-void JobRunner::committed(Changes changes, bool ok) {
+void JobRunner::committed(Changes changes, bool ok, std::uint64_t lsn) {
+  for (auto& done : changes.waiting) {
+    if (ok) {
+      done(lsn);
+    } else {
+      done(make_error(CommonErrc::kUnavailable, "the commit failed"));
+    }
+  }
   if (!ok) {
     if (EventIntake* intake = hooks_.intake ? hooks_.intake() : nullptr) {
       intake->uncount(changes.counted);
@@ -466,6 +499,7 @@ void JobRunner::committed(Changes changes, bool ok) {
     // operations are refused.
     spdlog::error("jobs: a commit failed; the engine is restored from the store in 1 s");
     engine_.reset();
+    drop_waiting("a commit failed");
     if (timer_) clock_.cancel(*timer_);
     timer_.reset();
     if (recover_timer_) return;
@@ -562,10 +596,11 @@ void JobRunner::commit_output(store::WriteBatch batch,
   hooks_.commit(batch, [this, changes = std::move(changes), done = std::move(done),
                         gen = generation_](Result<ha::Runner::Committed> r) mutable {
     if (gen != generation_) {
+      for (auto& w : changes.waiting) w(make_error(CommonErrc::kUnavailable, "the master changed"));
       done(make_error(CommonErrc::kUnavailable, "the master changed"));
       return;
     }
-    committed(std::move(changes), r.ok());
+    committed(std::move(changes), r.ok(), r.ok() ? static_cast<std::uint64_t>(r->lsn) : 0);
     if (!r.ok()) {
       done(r.error());
       return;
@@ -650,14 +685,15 @@ void JobRunner::start_session(
     return;
   }
   const auto now = to_unix_ms(clock_.wall_now());
-  store::WriteBatch batch;
-  auto started = start_into(net, std::move(params), business_day, trigger, batch, now);
+  auto started = start_into(net, std::move(params), business_day, trigger, waiting_, now);
   if (!started) {
     done(started.error());
     return;
   }
+  // Starts that come together share one transaction (or ride in the next
+  // batch of agents' results, whichever commits first).
   const auto id = *started;
-  commit_output(std::move(batch), [id, done = std::move(done)](Result<std::uint64_t> lsn) {
+  waiting_done_.push_back([id, done = std::move(done)](Result<std::uint64_t> lsn) {
     if (!lsn.ok()) {
       done(lsn.error());
       return;
@@ -665,6 +701,7 @@ void JobRunner::start_session(
     spdlog::info("jobs: session {} started", id);
     done(std::make_pair(id, *lsn));
   });
+  commit_soon();
 }
 
 void JobRunner::operate(jobs::Operation op, Done done) {

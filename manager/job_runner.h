@@ -86,7 +86,9 @@ class JobRunner {
     jobs::EngineOutput out;
     std::map<std::string, std::int64_t> counted;  // events raised (EventIntake::uncount)
     Notifier::Changes notes;
-    bool empty() const { return out.empty(); }
+    // Manual starts that ride in this batch: told its LSN, or the error.
+    std::vector<std::function<void(Result<std::uint64_t>)>> waiting;
+    bool empty() const { return out.empty() && waiting.empty(); }
   };
   // AgentHub, for a result of kind "job" in the batch it is building.
   void report_into(const std::string& node, const duet::v1::JobRunResult& result);
@@ -94,7 +96,7 @@ class JobRunner {
   void take_into(store::WriteBatch& batch, Changes& changes);
   // After the batch's commit: `ok` (replicated) sends its actions; else the
   // engine is dropped and restored from the store a second later.
-  void committed(Changes changes, bool ok);
+  void committed(Changes changes, bool ok, std::uint64_t lsn = 0);
   // An agent said hello: what it should have, again.
   void agent_connected(const std::string& node);
   // Transfer jobs (manager/transfer_relay.h): the source of the open
@@ -183,6 +185,12 @@ class JobRunner {
   std::vector<FileStart> file_starts_;  // reported by agents, started at the next take
   std::optional<TimerId> timer_;
   std::optional<TimerId> recover_timer_;  // after a failed commit
+  // Manual starts not committed yet: their writes and whom to tell.
+  store::WriteBatch waiting_;
+  std::vector<std::function<void(Result<std::uint64_t>)>> waiting_done_;
+  std::optional<TimerId> soon_timer_;
+  void commit_soon();
+  void drop_waiting(const std::string& why);
   std::int64_t timer_at_ = 0;
   std::uint64_t generation_ = 0;  // bumped on each change of role
 };

@@ -16,6 +16,13 @@
 #include "store/row.h"
 
 namespace duet::manager {
+// What is stored now.
+struct JobsStored {
+  std::map<std::string, duet::v1::JobNetDef> nets;
+  std::map<std::string, duet::v1::JobCalendarDef> calendars;
+  std::map<std::string, std::uint32_t> queues, node_limits;
+};
+
 namespace {
 
 using google::protobuf::util::MessageDifferencer;
@@ -37,12 +44,7 @@ grpc::Status status_of(const Error& e) {
   return grpc::Status(code, e.message);
 }
 
-// What is stored now.
-struct Stored {
-  std::map<std::string, duet::v1::JobNetDef> nets;
-  std::map<std::string, duet::v1::JobCalendarDef> calendars;
-  std::map<std::string, std::uint32_t> queues, node_limits;
-};
+using Stored = JobsStored;
 
 Stored load(store::Store& s) {
   Stored out;
@@ -65,6 +67,15 @@ Stored load(store::Store& s) {
     return true;
   });
   return out;
+}
+
+// The calendars and queues a file may name without defining them.
+jobs::KnownNames known_names(const Stored& stored, bool prune) {
+  jobs::KnownNames known;
+  if (prune) return known;
+  for (const auto& [name, d] : stored.calendars) known.calendars.insert(name);
+  for (const auto& [name, d] : stored.queues) known.queues.insert(name);
+  return known;
 }
 
 void change(duet::v1::ChangeResponse* resp, const std::string& kind, const std::string& name,
@@ -133,109 +144,125 @@ grpc::ServerUnaryReactor* JobsService::Apply(grpc::CallbackServerContext* contex
                                              const duet::v1::ApplyJobsRequest* request,
                                              duet::v1::ChangeResponse* response) {
   const std::string by = who(context, node_name_);
+  const bool write = !request->dry_run();
   return on_strand(
-      context, !request->dry_run(), [this, request, response, by](store::Store& s, auto finish) {
-        response->set_node(node_name_);
-        response->set_dry_run(request->dry_run());
-        const Stored stored = load(s);
-        jobs::KnownNames known;
-        if (!request->prune()) {
-          for (const auto& [name, d] : stored.calendars) known.calendars.insert(name);
-          for (const auto& [name, d] : stored.queues) known.queues.insert(name);
-        }
-        auto file = jobs::parse_jobs_file(request->yaml(), known);
-        if (!file.problems.empty()) {
-          finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                              format_file_problems(request->file(), file.problems)));
-          return;
-        }
-        const std::int64_t now_ms = to_unix_ms(clock_.wall_now());
-        store::WriteBatch batch;
-        // Calendars.
-        std::set<std::string> in_file;
-        for (const auto& c : file.calendars) {
-          in_file.insert(c.name());
-          auto it = stored.calendars.find(c.name());
-          if (it != stored.calendars.end() && MessageDifferencer::Equals(it->second, c)) {
-            change(response, "calendar", c.name(), "unchanged");
-            continue;
-          }
-          change(response, "calendar", c.name(),
-                 it == stored.calendars.end() ? "created" : "updated");
-          batch.put("job_calendars", store::Row{{"name", c.name()}, {"definition", job_blob(c)}});
-        }
-        if (request->prune()) {
-          for (const auto& [name, c] : stored.calendars) {
-            if (in_file.count(name) != 0) continue;
-            change(response, "calendar", name, "removed");
-            batch.erase("job_calendars", name);
-          }
-        }
-        // Queues and node limits.
-        std::map<std::string, std::uint32_t> queues, node_limits;
-        for (const auto& q : file.queues) queues[q.name()] = q.limit();
-        for (const auto& n : file.node_limits) node_limits[n.node()] = n.limit();
-        if (!request->prune()) {
-          // Without prune, what the file does not name stays as it is.
-          for (const auto& [k, v] : stored.queues) queues.emplace(k, v);
-          for (const auto& [k, v] : stored.node_limits) node_limits.emplace(k, v);
-        }
-        plan_limits("queue", queues, stored.queues, request->prune(), response, batch);
-        plan_limits("node", node_limits, stored.node_limits, request->prune(), response, batch);
-        // Nets: a change is a new version; the versions sessions run stay.
-        in_file.clear();
-        for (auto net : file.nets) {
-          const std::string name = net.root().name();
-          in_file.insert(name);
-          auto it = stored.nets.find(name);
-          std::vector<std::string> fields;
-          if (it != stored.nets.end()) {
-            auto have = jobs::with_defaults(it->second);
-            have.set_enabled(it->second.enabled());
-            fields = jobs::changed_fields(net, have);
-            if (fields.empty()) {
-              change(response, "jobnet", name, "unchanged");
-              continue;
-            }
-          }
-          change(response, "jobnet", name, it == stored.nets.end() ? "created" : "updated", fields);
-          net.set_version(it == stored.nets.end() ? 1 : it->second.version() + 1);
-          net.set_updated_at_ms(now_ms);
-          net.set_updated_by(by);
-          batch.put("job_nets", store::Row{{"name", name},
-                                           {"version", static_cast<std::int64_t>(net.version())},
-                                           {"definition", job_blob(net)},
-                                           {"updated_at_ms", now_ms}});
-          batch.put("job_net_versions", store::Row{{"key", job_version_key(name, net.version())},
-                                                   {"definition", job_blob(net)}});
-        }
-        if (request->prune()) {
-          for (const auto& [name, n] : stored.nets) {
-            if (in_file.count(name) != 0) continue;
-            change(response, "jobnet", name, "removed");
-            batch.erase("job_nets", name);
-          }
-        }
-        if (request->dry_run() || batch.empty()) {
-          finish(grpc::Status::OK);
-          return;
-        }
-        hooks_.commit(batch, [this, response, finish](Result<ha::Runner::Committed> r) {
-          if (!r.ok()) {
-            finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                "commit failed, nothing changed: " + r.error().to_string()));
-            return;
-          }
-          if (JobRunner* j = hooks_.jobs ? hooks_.jobs() : nullptr) j->reload();
-          spdlog::info("jobs: definitions applied ({} changes, LSN {})", response->changes_size(),
-                       r->lsn);
-          response->set_committed(true);
-          response->set_lsn(r->lsn);
-          response->set_epoch(r->epoch);
-          response->set_replicated(r->replicated);
-          finish(grpc::Status::OK);
+      context, write, [this, request, response, by, write](store::Store& s, auto finish) {
+        // The YAML is parsed off the strand: a large file takes a fifth of a
+        // second, which the strand's other work (heartbeats, results) must not wait.
+        auto known = known_names(load(s), request->prune());
+        boost::asio::post(parser_, [this, request, response, by, write, known = std::move(known),
+                                    finish = std::move(finish)]() mutable {
+          auto file = jobs::parse_jobs_file(request->yaml(), known);
+          continue_on_strand(
+              call_, write, std::move(finish),
+              [this, request, response, by, known = std::move(known), file = std::move(file)](
+                  store::Store& s, auto finish) mutable {
+                const Stored stored = load(s);
+                if (auto now = known_names(stored, request->prune()); now != known) {
+                  file = jobs::parse_jobs_file(request->yaml(), now);  // changed meanwhile
+                }
+                apply_file(stored, *request, response, by, std::move(file), std::move(finish));
+              });
         });
       });
+}
+
+void JobsService::apply_file(const JobsStored& stored, const duet::v1::ApplyJobsRequest& req,
+                             duet::v1::ChangeResponse* response, const std::string& by,
+                             jobs::JobsFile file, std::function<void(grpc::Status)> finish) {
+  const auto* request = &req;
+  response->set_node(node_name_);
+  response->set_dry_run(request->dry_run());
+  if (!file.problems.empty()) {
+    finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        format_file_problems(request->file(), file.problems)));
+    return;
+  }
+  const std::int64_t now_ms = to_unix_ms(clock_.wall_now());
+  store::WriteBatch batch;
+  // Calendars.
+  std::set<std::string> in_file;
+  for (const auto& c : file.calendars) {
+    in_file.insert(c.name());
+    auto it = stored.calendars.find(c.name());
+    if (it != stored.calendars.end() && MessageDifferencer::Equals(it->second, c)) {
+      change(response, "calendar", c.name(), "unchanged");
+      continue;
+    }
+    change(response, "calendar", c.name(), it == stored.calendars.end() ? "created" : "updated");
+    batch.put("job_calendars", store::Row{{"name", c.name()}, {"definition", job_blob(c)}});
+  }
+  if (request->prune()) {
+    for (const auto& [name, c] : stored.calendars) {
+      if (in_file.count(name) != 0) continue;
+      change(response, "calendar", name, "removed");
+      batch.erase("job_calendars", name);
+    }
+  }
+  // Queues and node limits.
+  std::map<std::string, std::uint32_t> queues, node_limits;
+  for (const auto& q : file.queues) queues[q.name()] = q.limit();
+  for (const auto& n : file.node_limits) node_limits[n.node()] = n.limit();
+  if (!request->prune()) {
+    // Without prune, what the file does not name stays as it is.
+    for (const auto& [k, v] : stored.queues) queues.emplace(k, v);
+    for (const auto& [k, v] : stored.node_limits) node_limits.emplace(k, v);
+  }
+  plan_limits("queue", queues, stored.queues, request->prune(), response, batch);
+  plan_limits("node", node_limits, stored.node_limits, request->prune(), response, batch);
+  // Nets: a change is a new version; the versions sessions run stay.
+  in_file.clear();
+  for (auto net : file.nets) {
+    const std::string name = net.root().name();
+    in_file.insert(name);
+    auto it = stored.nets.find(name);
+    std::vector<std::string> fields;
+    if (it != stored.nets.end()) {
+      auto have = jobs::with_defaults(it->second);
+      have.set_enabled(it->second.enabled());
+      fields = jobs::changed_fields(net, have);
+      if (fields.empty()) {
+        change(response, "jobnet", name, "unchanged");
+        continue;
+      }
+    }
+    change(response, "jobnet", name, it == stored.nets.end() ? "created" : "updated", fields);
+    net.set_version(it == stored.nets.end() ? 1 : it->second.version() + 1);
+    net.set_updated_at_ms(now_ms);
+    net.set_updated_by(by);
+    batch.put("job_nets", store::Row{{"name", name},
+                                     {"version", static_cast<std::int64_t>(net.version())},
+                                     {"definition", job_blob(net)},
+                                     {"updated_at_ms", now_ms}});
+    batch.put("job_net_versions", store::Row{{"key", job_version_key(name, net.version())},
+                                             {"definition", job_blob(net)}});
+  }
+  if (request->prune()) {
+    for (const auto& [name, n] : stored.nets) {
+      if (in_file.count(name) != 0) continue;
+      change(response, "jobnet", name, "removed");
+      batch.erase("job_nets", name);
+    }
+  }
+  if (request->dry_run() || batch.empty()) {
+    finish(grpc::Status::OK);
+    return;
+  }
+  hooks_.commit(batch, [this, response, finish](Result<ha::Runner::Committed> r) {
+    if (!r.ok()) {
+      finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "commit failed, nothing changed: " + r.error().to_string()));
+      return;
+    }
+    if (JobRunner* j = hooks_.jobs ? hooks_.jobs() : nullptr) j->reload();
+    spdlog::info("jobs: definitions applied ({} changes, LSN {})", response->changes_size(),
+                 r->lsn);
+    response->set_committed(true);
+    response->set_lsn(r->lsn);
+    response->set_epoch(r->epoch);
+    response->set_replicated(r->replicated);
+    finish(grpc::Status::OK);
+  });
 }
 
 grpc::ServerUnaryReactor* JobsService::Definitions(grpc::CallbackServerContext* context,

@@ -13,17 +13,21 @@
 // from this node's own store; Start and Operate only on the acting master.
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <functional>
 #include <string>
 
 #include "common/clock.h"
 #include "duet/v1/jobs.grpc.pb.h"
 #include "ha/runner.h"
+#include "jobs/definitions.h"
 #include "manager/job_runner.h"
 #include "manager/strand_call.h"
 #include "store/store.h"
 
 namespace duet::manager {
+
+struct JobsStored;
 
 class JobsService final : public duet::v1::Jobs::CallbackService {
  public:
@@ -68,11 +72,17 @@ class JobsService final : public duet::v1::Jobs::CallbackService {
       grpc::CallbackServerContext* context,
       std::function<void(JobRunner&, std::function<void(grpc::Status)>)> fn);
 
+  // Apply, back on the strand with the parsed file: plans and commits it.
+  void apply_file(const JobsStored& stored, const duet::v1::ApplyJobsRequest& request,
+                  duet::v1::ChangeResponse* response, const std::string& by, jobs::JobsFile file,
+                  std::function<void(grpc::Status)> finish);
+
   boost::asio::any_io_executor strand_;
   std::string node_name_;
   const Clock& clock_;
   Hooks hooks_;
   StrandCall call_;
+  boost::asio::thread_pool parser_{1};  // Apply's YAML, off the strand
 };
 
 }  // namespace duet::manager

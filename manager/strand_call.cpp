@@ -4,22 +4,30 @@
 
 namespace duet::manager {
 
+void continue_on_strand(const StrandCall& call, bool write,
+                        std::function<void(grpc::Status)> finish,
+                        std::function<void(store::Store&, std::function<void(grpc::Status)>)> fn) {
+  boost::asio::post(
+      call.strand, [&call, write, finish = std::move(finish), fn = std::move(fn)]() mutable {
+        store::Store* store = call.store ? call.store() : nullptr;
+        if (store == nullptr) {
+          finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "store not open yet"));
+          return;
+        }
+        if (write && !call.may_act()) {
+          finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, call.not_master()));
+          return;
+        }
+        fn(*store, std::move(finish));
+      });
+}
+
 grpc::ServerUnaryReactor* on_strand(
     const StrandCall& call, grpc::CallbackServerContext* context, bool write,
     std::function<void(store::Store&, std::function<void(grpc::Status)>)> fn) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  boost::asio::post(call.strand, [&call, reactor, write, fn = std::move(fn)] {
-    store::Store* store = call.store ? call.store() : nullptr;
-    if (store == nullptr) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "store not open yet"));
-      return;
-    }
-    if (write && !call.may_act()) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, call.not_master()));
-      return;
-    }
-    fn(*store, [reactor](grpc::Status s) { reactor->Finish(std::move(s)); });
-  });
+  continue_on_strand(
+      call, write, [reactor](grpc::Status s) { reactor->Finish(std::move(s)); }, std::move(fn));
   return reactor;
 }
 

@@ -26,4 +26,10 @@ grpc::ServerUnaryReactor* on_strand(
     const StrandCall& call, grpc::CallbackServerContext* context, bool write,
     std::function<void(store::Store&, std::function<void(grpc::Status)>)> fn);
 
+// The same for a call that did part of its work elsewhere (off the strand):
+// back on the strand, with the same checks, `fn` continues it.
+void continue_on_strand(const StrandCall& call, bool write,
+                        std::function<void(grpc::Status)> finish,
+                        std::function<void(store::Store&, std::function<void(grpc::Status)>)> fn);
+
 }  // namespace duet::manager

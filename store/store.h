@@ -64,6 +64,13 @@ class WriteBatch {
     ops_.push_back(Op{JournalOp::kUpsertRows, std::move(table), {}, Null{}, std::move(rows)});
     return *this;
   }
+  // Moves `other`'s writes after these.
+  WriteBatch& append(WriteBatch&& other) {
+    ops_.insert(ops_.end(), std::make_move_iterator(other.ops_.begin()),
+                std::make_move_iterator(other.ops_.end()));
+    other.ops_.clear();
+    return *this;
+  }
   bool empty() const { return ops_.empty(); }
   std::size_t size() const { return ops_.size(); }
   const std::vector<Op>& ops() const { return ops_; }

@@ -232,6 +232,31 @@ TEST_CASE("hub: results are acknowledged only once replicated, each exactly once
   CHECK(f.stored_seqs("web01", "load") == std::vector<std::uint64_t>{1, 2, 3, 4, 5});
 }
 
+TEST_CASE("hub: a job's result does not wait for the batch timer, and takes what is queued",
+          "[agent_hub]") {
+  Fixture f;
+  f.put_monitor(command_monitor("load"));
+  auto link = f.hello();
+  f.result(link, 1, "load", 1.0);
+  f.clock.run_due();
+  CHECK(f.held->held() == 0);  // a monitor's result waits for the batch timer
+  v1::JobRunResult job;
+  job.set_run_id("7-1");
+  v1::AgentResult ar;
+  ar.set_seq(2);
+  ar.set_kind("job");
+  job.SerializeToString(ar.mutable_payload());
+  f.hub->on_result(link, ar);
+  f.result(link, 3, "load", 2.0);  // came with it: shares its transaction
+  f.clock.run_due();
+  CHECK(f.held->held() == 1);
+  f.replicate();
+  CHECK(link->acks() == std::vector<std::uint64_t>{3});
+  CHECK(f.stored_seqs("web01", "load") == std::vector<std::uint64_t>{1, 3});
+  f.clock.advance(std::chrono::milliseconds(10));  // the timer set for result 1: nothing left
+  CHECK(f.held->held() == 0);
+}
+
 TEST_CASE("hub: a failed commit ends the session and the results come again", "[agent_hub]") {
   Fixture f;
   f.put_monitor(command_monitor("load"));

@@ -95,6 +95,7 @@ struct Fixture {
       REQUIRE(r.ok());
       started = r->first;
     });
+    clock.run_due();  // starts are committed once the strand has taken what is queued
   }
 
   std::vector<std::string> started_runs() const {
@@ -166,6 +167,39 @@ TEST_CASE("job runner: a run is sent only once its run id is replicated", "[job_
   f.commit->replicate();
   CHECK(f.session(id).state() == "ended");
   CHECK(f.session(id).end_status() == "normal");
+}
+
+TEST_CASE("job runner: starts that come together share one transaction", "[job_runner]") {
+  Fixture f;
+  f.define("one", {"a"});
+  f.define("two", {"b"});
+  f.make_runner();
+  std::vector<std::uint64_t> ids;
+  for (const char* net : {"one", "two", "one"}) {
+    f.runner->start_session(net, {}, "", "manual by test", [&](auto r) {
+      REQUIRE(r.ok());
+      CHECK(r->second > 0);  // the LSN that holds it
+      ids.push_back(r->first);
+    });
+  }
+  CHECK(f.commit->held() == 0);  // nothing committed yet: the strand has more to take
+  f.clock.run_due();
+  CHECK(f.commit->held() == 1);  // one transaction for the three
+  CHECK(ids.empty());
+  f.commit->replicate();
+  CHECK(ids == std::vector<std::uint64_t>{1, 2, 3});
+  CHECK(f.started_runs() == std::vector<std::string>{"1-1", "2-1", "3-1"});
+  CHECK(f.session(3).net() == "one");
+  // A start waiting when the master stops is answered, not forgotten.
+  bool answered = false;
+  f.runner->start_session("two", {}, "", "manual by test", [&](auto r) {
+    CHECK_FALSE(r.ok());
+    answered = true;
+  });
+  f.runner->stop_acting();
+  CHECK(answered);
+  f.clock.run_due();
+  CHECK(f.commit->held() == 0);
 }
 
 TEST_CASE("job runner: a new master resends undelivered runs with the same ids", "[job_runner]") {
