@@ -171,6 +171,10 @@ class Engine {
   // An open run (dispatching or running) by its id, as it was dispatched:
   // a transfer's fetches are checked against it.
   std::optional<Dispatch> find_run(const std::string& run_id) const;
+  // A node's agent lost what it ran (a rebuilt host, a new outbox): its runs
+  // that had started end as failed to start (−1, `why`), since their ends
+  // can never come. Runs still dispatching are sent to it again.
+  void runs_lost(const std::string& node, const std::string& why, std::int64_t now);
 
   // Reading (for the Jobs service and tests).
   bool has(std::uint64_t session) const { return sessions_.count(session) != 0; }

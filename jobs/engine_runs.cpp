@@ -240,6 +240,25 @@ std::optional<Dispatch> Engine::find_run(const std::string& run_id) const {
   return std::nullopt;
 }
 
+void Engine::runs_lost(const std::string& node, const std::string& why, std::int64_t now) {
+  std::vector<std::string> lost;
+  for (const auto& [id, ref] : runs_) {
+    auto sit = sessions_.find(ref.session);
+    if (sit == sessions_.end()) continue;
+    for (const auto& r : sit->second->units[ref.unit].runs()) {
+      if (r.run_id() == id && r.node() == node && r.state() == "running") lost.push_back(id);
+    }
+  }
+  for (const auto& id : lost) {
+    RunReport rep;
+    rep.run_id = id;
+    rep.at_ms = now;
+    rep.end_value = kValueFailedToStart;
+    rep.error = why;
+    report(rep, now);
+  }
+}
+
 bool Engine::kill_runs(Session& s, std::uint32_t unit, const std::string& reason,
                        std::int64_t now) {
   bool none_open = true;

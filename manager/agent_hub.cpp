@@ -262,9 +262,10 @@ void AgentHub::on_hello(const std::shared_ptr<AgentLink>& link, const duet::v1::
   }
   a.link = link;
   link_nodes_[link.get()] = node;
-  bool new_outbox = false;
+  bool new_outbox = false, rebuilt = false;
   if (hello.outbox_identity() != 0 && hello.outbox_identity() != a.outbox_identity) {
     if (a.outbox_identity != 0 && a.stored != 0) {
+      rebuilt = true;
       // A rebuilt host: its numbers start at 1 again. Nothing of the old
       // outbox can come any more; take the new one from its start.
       spdlog::warn(
@@ -300,7 +301,9 @@ void AgentHub::on_hello(const std::shared_ptr<AgentLink>& link, const duet::v1::
   link->send(std::move(m));
   spdlog::info("agents: {} connected from {} (agent {}, holds results up to {}, {} monitors)", node,
                a.address, a.version, a.stored, a.monitors);
-  if (JobRunner* jobs = hooks_.jobs ? hooks_.jobs() : nullptr) jobs->agent_connected(node);
+  if (JobRunner* jobs = hooks_.jobs ? hooks_.jobs() : nullptr) {
+    jobs->agent_connected(node, rebuilt);
+  }
   if (!a.in_store || !a.reachable || new_outbox) {
     store::WriteBatch batch;
     Effects effects;

@@ -565,8 +565,16 @@ Result<JobRunner::TransferSource> JobRunner::transfer_source(const std::string& 
   return TransferSource{run->spec->transfer().from_node(), run->spec->transfer().from_path()};
 }
 
-void JobRunner::agent_connected(const std::string& node) {
+void JobRunner::agent_connected(const std::string& node, bool new_outbox) {
   if (!engine_) return;
+  if (new_outbox) {
+    spdlog::warn("jobs: the agent of {} has a new outbox: its running runs are ended as lost",
+                 node);
+    engine_->runs_lost(node,
+                       "the agent of " + node +
+                           " came back with a new outbox (a rebuilt host): this run's end was lost",
+                       to_unix_ms(clock_.wall_now()));
+  }
   auto u = engine_->undelivered(node);
   for (const auto& d : u.dispatch) send(d);
   for (const auto& k : u.kill) send(k);

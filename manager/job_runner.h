@@ -97,8 +97,9 @@ class JobRunner {
   // After the batch's commit: `ok` (replicated) sends its actions; else the
   // engine is dropped and restored from the store a second later.
   void committed(Changes changes, bool ok, std::uint64_t lsn = 0);
-  // An agent said hello: what it should have, again.
-  void agent_connected(const std::string& node);
+  // An agent said hello: what it should have, again. `new_outbox`: its host
+  // was rebuilt (Engine::runs_lost).
+  void agent_connected(const std::string& node, bool new_outbox = false);
   // Transfer jobs (manager/transfer_relay.h): the source of the open
   // transfer run `run_id` that `node` runs; an error says why there is none.
   struct TransferSource {

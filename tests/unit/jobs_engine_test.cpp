@@ -629,6 +629,31 @@ TEST_CASE("engine: a new master restores open sessions; nothing runs twice, noth
   CHECK(h.sent.back().run.epoch() == 2);
 }
 
+TEST_CASE("engine: runs an agent lost (a rebuilt host) end -1; those not started go again",
+          "[engine]") {
+  Harness h;
+  auto plan = plan_of({job("a"), job("b"), job("next", {"a"})});
+  const auto s = h.start(plan);
+  REQUIRE(h.sent.size() == 2);
+  // a started on n1; b was sent but its start never reported.
+  h.engine->report(RunReport{h.run_of("a"), true, h.now, 0, "", "", "", {}}, h.now);
+  h.pump();
+  h.engine->runs_lost("n2", "lost", h.now);  // another node: nothing
+  h.pump();
+  CHECK(h.state(s, "a", *plan) == "running");
+  h.engine->runs_lost("n1", "the agent came back with a new outbox", h.now);
+  h.pump();
+  CHECK(h.state(s, "a", *plan) == "ended");
+  CHECK(h.units.at({s, *plan->find("a")}).end_value() == duet::jobs::kValueFailedToStart);
+  CHECK(h.units.at({s, *plan->find("a")}).runs(0).error() ==
+        "the agent came back with a new outbox");
+  CHECK_FALSE(h.dispatched("next"));  // a ended abnormal
+  CHECK(h.state(s, "b", *plan) == "running");  // not started yet: the agent is sent it again
+  auto again = h.engine->undelivered("n1");
+  REQUIRE(again.dispatch.size() == 1);
+  CHECK(again.dispatch[0].run.run_id() == h.run_of("b"));
+}
+
 TEST_CASE("engine: a net of 10,000 jobs in one level runs them all", "[engine]") {
   Harness h;
   EngineLimits limits;
