@@ -571,6 +571,7 @@ void AgentHub::flush() {
   std::map<std::string, Status> status_before;
   std::set<std::string> status_changed;
   JobRunner* jobs = hooks_.jobs ? hooks_.jobs() : nullptr;
+  std::vector<notify::Occurrence> job_events;  // monitor events that start nets
   for (auto& p : batch_items) {
     auto& r = p.result;
     if (!p.node.empty()) up_to[p.node] = std::max(up_to[p.node], p.seq);
@@ -628,6 +629,7 @@ void AgentHub::flush() {
     st.message = verdict_message;
     status_changed.insert(key);
     std::uint64_t event_id = 0;
+    std::string event_message;
     if (changed || per_result) {
       std::map<std::string, std::string> fields{{"monitor", r.monitor()},
                                                 {"kind", mon->def.kind()},
@@ -635,11 +637,23 @@ void AgentHub::flush() {
                                                 {"priority", pname}};
       if (!first && !per_result) fields["previous"] = status_before[key].priority;
       if (!r.text().empty()) fields["text"] = r.text().substr(0, 1024);
-      std::string msg =
+      event_message =
           per_result ? r.monitor() + " on " + r.node() + ": " + r.text()
                      : r.monitor() + " on " + r.node() + " is " + pname + ": " + verdict_message;
-      event_id = raise(batch, effects, "monitor", r.node(), prio, std::move(msg), std::move(fields),
+      event_id = raise(batch, effects, "monitor", r.node(), prio, event_message, std::move(fields),
                        r.started_at_ms() != 0 ? r.started_at_ms() : now_ms);
+    }
+    // A monitor's event may start job nets (event triggers), in this batch.
+    if (event_id != 0 && jobs != nullptr && jobs->wants_events()) {
+      notify::Occurrence o;
+      o.node = r.node();
+      o.monitor = r.monitor();
+      o.priority = prio;
+      o.message = std::move(event_message);
+      o.at_ms = r.started_at_ms() != 0 ? r.started_at_ms() : now_ms;
+      o.event_id = event_id;
+      o.scopes = enclosing_scopes(r.node());
+      if (jobs->wants_event(o)) job_events.push_back(std::move(o));
     }
     // Every result goes to the notifications: "after N results" counts them.
     if (notifier != nullptr && notifier->active()) {
@@ -658,6 +672,7 @@ void AgentHub::flush() {
     }
   }
   if (!metric_rows.empty()) batch.put_rows("metrics", std::move(metric_rows));
+  if (jobs != nullptr && !job_events.empty()) jobs->events_into(job_events, batch, effects.jobs);
   if (jobs != nullptr) jobs->take_into(batch, effects.jobs);
   for (const auto& key : status_changed) {
     const Status& st = status_[key];

@@ -214,6 +214,18 @@ ctl "$PAIR" jobs sessions --net on-alarm --json | jq -e '.sessions[0].trigger | 
   || fail "on-alarm's trigger: $(ctl "$PAIR" jobs sessions --net on-alarm --json)"
 pass "an event matching a trigger started its net once"
 
+# A monitor's event starts it too: a log line the agent's log monitor matches.
+: >"$WORK/app.log"
+ctl "$PAIR" monitors add app-log --kind log_file --node batch01 --interval 60 \
+  --param path="$WORK/app.log" --param poll_ms=200 --pattern 'ERROR=critical' >/dev/null \
+  || fail "monitors add app-log"
+sleep 2  # the agent takes the assignment and starts reading at the end of the file
+echo "ERROR DISK FULL on /data" >>"$WORK/app.log"
+wait_until 20 eval '[ "$(wc -l <"$WORK/alarms")" -ge 2 ]' || fail "a monitor's event did not start on-alarm"
+sleep 1
+[ "$(wc -l <"$WORK/alarms")" = 2 ] || fail "on-alarm ran $(wc -l <"$WORK/alarms") times after the monitor's event"
+pass "a monitor's event (a log line) matching the trigger started its net once"
+
 # A file-check trigger on the agent: created starts the net; modified does not.
 mkdir -p "$WORK/inbox"
 sleep 2  # the agent's first look (a file there before it looks does not count)
