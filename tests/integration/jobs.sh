@@ -113,6 +113,13 @@ jobnets:
       - name: verify
         after: [send]
         command: {run: "cmp $WORK/outgoing.bin $WORK/incoming/data.bin", node: batch01}
+  - name: bigcopy
+    units:
+      - name: send
+        transfer: {from_node: batch01, from_path: $WORK/big.bin, to_node: batch01, to_path: $WORK/incoming/big.bin, overwrite: true}
+      - name: verify
+        after: [send]
+        command: {run: "cmp $WORK/big.bin $WORK/incoming/big.bin", node: batch01}
   - name: wide
     units:
 YAML
@@ -122,7 +129,7 @@ for i in $(seq 1 "$JOBS"); do
   echo "      - {name: j$i, ${after}command: {run: \"echo \$DUET_UNIT \$DUET_RUN_ID >>$WORK/ledger; sleep 0.0\$((RANDOM % 5))\", node: batch01}}" >>"$WORK/jobs.yaml"
 done
 out=$(ctl "$PAIR" jobs apply -f "$WORK/jobs.yaml" --json) || fail "jobs apply: $out"
-echo "$out" | jq -e '.committed and ([.changes[] | select(.kind == "jobnet" and .action == "created")] | length) == 6' \
+echo "$out" | jq -e '.committed and ([.changes[] | select(.kind == "jobnet" and .action == "created")] | length) == 7' \
   >/dev/null || fail "jobs apply: $out"
 out=$(ctl "$PAIR" jobs apply -f "$WORK/jobs.yaml" --json) || fail "jobs apply again: $out"
 echo "$out" | jq -e '[.changes[] | select(.action != "unchanged")] | length == 0' >/dev/null \
@@ -131,7 +138,7 @@ ctl "$PAIR" jobs export >"$WORK/export.yaml" || fail "jobs export"
 out=$(ctl "$PAIR" jobs apply -f "$WORK/export.yaml" --json) || fail "apply the export: $out"
 echo "$out" | jq -e '[.changes[] | select(.action != "unchanged")] | length == 0' >/dev/null \
   || fail "applying the export changed something: $out"
-[ "$(ctl "$B" jobs list --json | jq '.nets | length')" = 6 ] || fail "the standby lacks the nets"
+[ "$(ctl "$B" jobs list --json | jq '.nets | length')" = 7 ] || fail "the standby lacks the nets"
 pass "definitions applied, replicated; applying them again or their export changes nothing"
 
 # The smoke net: variables, an error branch, output tails, approval.
@@ -244,8 +251,15 @@ pass "a file created on the agent started its net; a modification did not; creat
 : >"$WORK/ledger"
 wid=$(ctl "$PAIR" jobs start wide --json | jq -r .session) || fail "start wide"
 wait_until 60 eval '[ "$(wc -l <"$WORK/ledger")" -ge $((JOBS / 3)) ]' || fail "the wide net hardly ran"
+# And a transfer of 256 MiB under way through the master when it dies.
+head -c 268435456 /dev/urandom >"$WORK/big.bin"
+bid=$(ctl "$PAIR" jobs start bigcopy --json | jq -r .session) || fail "start bigcopy"
+wait_until 20 eval 'ls "$WORK"/incoming/.big.bin.duet-*.part >/dev/null 2>&1' || fail "the big transfer never began"
+sleep 0.3
 kill -9 "${PID[a]}"
-echo "killed a with $(wc -l <"$WORK/ledger") of $JOBS jobs run"
+part=$(ls "$WORK"/incoming/.big.bin.duet-*.part 2>/dev/null | head -1)
+[ -n "$part" ] || fail "the big transfer ended before the kill: make it bigger"
+echo "killed a with $(wc -l <"$WORK/ledger") of $JOBS jobs run and $(stat -c %s "$part") bytes of the transfer written"
 wait_until 20 is_role "$B" master || fail "b never took over"
 wait_until 120 eval '[ "$(ctl "$B" jobs show $wid --json 2>/dev/null | jq -r .state)" = ended ]' \
   || fail "wide never ended after the failover: $(ctl "$B" jobs sessions)"
@@ -259,6 +273,15 @@ runs=$(cut -d' ' -f2 "$WORK/ledger" | sort -u | wc -l)
 ended=$(echo "$show" | jq '[.units[] | select(.kind == "command" and .state == "ended" and .end_status == "normal")] | length')
 [ "$ended" = "$JOBS" ] || fail "$ended of $JOBS jobs ended normal"
 pass "kill -9 of the master mid-net: $JOBS jobs, each run exactly once; the net ended normal"
+wait_until 60 eval '[ "$(ctl "$B" jobs show $bid --json 2>/dev/null | jq -r .state)" = ended ]' \
+  || fail "bigcopy never ended after the failover: $(ctl "$B" jobs show "$bid")"
+show=$(ctl "$B" jobs show "$bid" --json)
+echo "$show" | jq -e '.end_status == "normal" and (.units[] | select(.path == "send") | (.runs | length) == 1)' \
+  >/dev/null || fail "bigcopy across the failover: $show"
+cmp -s "$WORK/big.bin" "$WORK/incoming/big.bin" || fail "the big copy differs"
+ls "$WORK"/incoming/.big.bin.duet-*.part >/dev/null 2>&1 && fail "a part file was left behind"
+rm -f "$WORK/big.bin" "$WORK/incoming/big.bin"
+pass "a 256 MiB transfer under way at the kill finished through the new master, in one run"
 
 # The ticker ran every 2 s throughout, the failover included: each due time
 # started one session (a time that fell due during the switchover late, once).
