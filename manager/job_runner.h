@@ -8,8 +8,10 @@
 // in one transaction with what caused it:
 // - an agent's job result: in AgentHub's batch that takes the result and
 //   moves the agent's high-water mark (report_into, then take_into);
-// - a time that came (tick), an operator's operation, a manual start: in a
-//   batch of its own.
+// - a time that came (tick), an operator's operation: in a batch of its own;
+// - manual starts: those that come together share one batch, or ride in the
+//   next batch of results, whichever commits first (commit_soon).
+// Triggers (schedules, file checks, events) are in job_triggers.cpp.
 // Only when that batch is replicated does committed() carry out the actions:
 // JobStart / JobKill to the agents (a run id is so persisted before it is
 // dispatched). A failed commit reloads the engine from the store.
