@@ -248,21 +248,14 @@ void JobsService::apply_file(const JobsStored& stored, const duet::v1::ApplyJobs
     finish(grpc::Status::OK);
     return;
   }
-  hooks_.commit(batch, [this, response, finish](Result<ha::Runner::Committed> r) {
-    if (!r.ok()) {
-      finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          "commit failed, nothing changed: " + r.error().to_string()));
-      return;
-    }
-    if (JobRunner* j = hooks_.jobs ? hooks_.jobs() : nullptr) j->reload();
-    spdlog::info("jobs: definitions applied ({} changes, LSN {})", response->changes_size(),
-                 r->lsn);
-    response->set_committed(true);
-    response->set_lsn(r->lsn);
-    response->set_epoch(r->epoch);
-    response->set_replicated(r->replicated);
-    finish(grpc::Status::OK);
-  });
+  commit_change(
+      hooks_.commit, batch, response,
+      [this, response](const ha::Runner::Committed& c) {
+        if (JobRunner* j = hooks_.jobs ? hooks_.jobs() : nullptr) j->reload();
+        spdlog::info("jobs: definitions applied ({} changes, LSN {})", response->changes_size(),
+                     c.lsn);
+      },
+      std::move(finish));
 }
 
 grpc::ServerUnaryReactor* JobsService::Definitions(grpc::CallbackServerContext* context,

@@ -160,21 +160,14 @@ grpc::ServerUnaryReactor* NotifyService::Apply(grpc::CallbackServerContext* cont
           finish(grpc::Status::OK);
           return;
         }
-        hooks_.commit(batch, [this, response, finish](Result<ha::Runner::Committed> r) {
-          if (!r.ok()) {
-            finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                "commit failed, nothing changed: " + r.error().to_string()));
-            return;
-          }
-          if (Notifier* n = hooks_.notifier ? hooks_.notifier() : nullptr) n->reload();
-          spdlog::info("notify: definitions applied ({} changes, LSN {})", response->changes_size(),
-                       r->lsn);
-          response->set_committed(true);
-          response->set_lsn(r->lsn);
-          response->set_epoch(r->epoch);
-          response->set_replicated(r->replicated);
-          finish(grpc::Status::OK);
-        });
+        commit_change(
+            hooks_.commit, batch, response,
+            [this, response](const ha::Runner::Committed& c) {
+              if (Notifier* n = hooks_.notifier ? hooks_.notifier() : nullptr) n->reload();
+              spdlog::info("notify: definitions applied ({} changes, LSN {})",
+                           response->changes_size(), c.lsn);
+            },
+            std::move(finish));
       });
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "manager/repository_proto.h"
+#include "manager/strand_call.h"
 #include "repository/export.h"
 #include "repository/store_rows.h"
 
@@ -93,22 +94,13 @@ grpc::ServerUnaryReactor* RepositoryService::change(grpc::CallbackServerContext*
       return;
     }
     const repository::Stamp stamp{to_unix_ms(clock_.wall_now()), node_name_};
-    hooks_.commit(repository::to_batch(*plan, stamp), [reactor, response, what,
-                                                       done = summary(*plan)](
-                                                          Result<ha::Runner::Committed> r) {
-      if (!r.ok()) {
-        reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                     "commit failed, nothing changed: " + r.error().to_string()));
-        return;
-      }
-      spdlog::info("repository: {}: {} (LSN {}, {})", what, done, r->lsn,
-                   r->replicated ? "replicated" : "not replicated");
-      response->set_committed(true);
-      response->set_lsn(r->lsn);
-      response->set_epoch(r->epoch);
-      response->set_replicated(r->replicated);
-      reactor->Finish(grpc::Status::OK);
-    });
+    commit_change(
+        hooks_.commit, repository::to_batch(*plan, stamp), response,
+        [what, done = summary(*plan)](const ha::Runner::Committed& c) {
+          spdlog::info("repository: {}: {} (LSN {}, {})", what, done, c.lsn,
+                       c.replicated ? "replicated" : "not replicated");
+        },
+        [reactor](grpc::Status st) { reactor->Finish(std::move(st)); });
   });
   return reactor;
 }

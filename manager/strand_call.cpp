@@ -31,4 +31,24 @@ grpc::ServerUnaryReactor* on_strand(
   return reactor;
 }
 
+void commit_change(const CommitHook& commit, const store::WriteBatch& batch,
+                   duet::v1::ChangeResponse* response,
+                   std::function<void(const ha::Runner::Committed&)> then,
+                   std::function<void(grpc::Status)> finish) {
+  commit(batch, [response, then = std::move(then),
+                 finish = std::move(finish)](Result<ha::Runner::Committed> r) {
+    if (!r.ok()) {
+      finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "commit failed, nothing changed: " + r.error().to_string()));
+      return;
+    }
+    if (then) then(*r);
+    response->set_committed(true);
+    response->set_lsn(r->lsn);
+    response->set_epoch(r->epoch);
+    response->set_replicated(r->replicated);
+    finish(grpc::Status::OK);
+  });
+}
+
 }  // namespace duet::manager

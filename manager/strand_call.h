@@ -11,6 +11,8 @@
 #include <functional>
 #include <string>
 
+#include "duet/v1/repository.pb.h"
+#include "ha/runner.h"
 #include "store/store.h"
 
 namespace duet::manager {
@@ -31,5 +33,15 @@ grpc::ServerUnaryReactor* on_strand(
 void continue_on_strand(const StrandCall& call, bool write,
                         std::function<void(grpc::Status)> finish,
                         std::function<void(store::Store&, std::function<void(grpc::Status)>)> fn);
+
+// A definitions change (Repository, Notify, Jobs) committed: on success the
+// response says where it landed (LSN, epoch, replicated) and `then` runs
+// (reloads, a log line); on failure UNAVAILABLE says nothing changed.
+using CommitHook = std::function<void(const store::WriteBatch&,
+                                      std::function<void(Result<ha::Runner::Committed>)>)>;
+void commit_change(const CommitHook& commit, const store::WriteBatch& batch,
+                   duet::v1::ChangeResponse* response,
+                   std::function<void(const ha::Runner::Committed&)> then,
+                   std::function<void(grpc::Status)> finish);
 
 }  // namespace duet::manager
