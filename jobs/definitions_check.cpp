@@ -340,6 +340,12 @@ class Checker {
             std::pair{"to_node", &t.to_node()}, std::pair{"to_path", &t.to_path()}}) {
         if (v->empty()) add(at, std::string("transfer.") + key, "required");
       }
+      for (const auto& [key, v] :
+           {std::pair{"from_path", &t.from_path()}, std::pair{"to_path", &t.to_path()}}) {
+        if (!v->empty() && v->front() != '/' && v->rfind("${", 0) != 0) {
+          add(at, std::string("transfer.") + key, q(*v) + " is not an absolute path");
+        }
+      }
     } else if (u.kind() == "monitor") {
       if (u.monitor().monitor().empty()) add(at, "monitor.monitor", "name the monitor to run");
     } else if (u.kind() == "reference") {

@@ -68,6 +68,7 @@ struct Dispatch {
   std::map<std::string, std::string> env;
   std::uint32_t time_limit_s = 0;
   const duet::v1::JobUnitDef* spec = nullptr;  // transfer, monitor: what to do
+  std::string from_path, to_path;              // transfer: with ${VAR} replaced
 };
 
 struct Kill {

@@ -183,6 +183,13 @@ void Engine::launch(Session& s, std::uint32_t unit, JobRun& run, std::int64_t no
   run.set_state("dispatching");
   run.set_dispatched_at_ms(now);
   run.set_epoch(epoch_);
+  if (s.pu(unit).kind == "transfer") {
+    // The paths as of now, kept with the run: a resend and the master's
+    // check of the agent's fetches use these, whatever variables do later.
+    const auto vars = variables(s, unit, run);
+    run.set_from_path(substitute(s.pu(unit).spec->transfer().from_path(), vars));
+    run.set_to_path(substitute(s.pu(unit).spec->transfer().to_path(), vars));
+  }
   occupy(run.node(), queue_of(s, unit), +1);
   if (st.state() == us::kQueued) set_state(s, unit, us::kRunning);
   out_.dispatch.push_back(make_dispatch(s, unit, run));
@@ -205,6 +212,8 @@ Dispatch Engine::make_dispatch(const Session& s, std::uint32_t unit, const JobRu
   }
   for (const auto& [k, v] : pu.spec->command().env()) d.env[k] = substitute(v, vars);
   d.time_limit_s = pu.spec->time_limit_s();
+  d.from_path = run.from_path();
+  d.to_path = run.to_path();
   return d;
 }
 

@@ -370,8 +370,8 @@ void JobRunner::send(const jobs::Dispatch& d) {
   if (d.kind == "transfer") {
     const auto& t = d.spec->transfer();
     s->set_from_node(t.from_node());
-    s->set_from_path(t.from_path());
-    s->set_to_path(t.to_path());
+    s->set_from_path(d.from_path);
+    s->set_to_path(d.to_path);
     s->set_overwrite(t.overwrite());
   }
   // Not connected: sent when the agent says hello (agent_connected).
@@ -395,7 +395,7 @@ Result<JobRunner::TransferSource> JobRunner::transfer_source(const std::string& 
     return make_error(CommonErrc::kInvalidArgument,
                       "transfer run " + run_id + " is not run by " + node);
   }
-  return TransferSource{run->spec->transfer().from_node(), run->spec->transfer().from_path()};
+  return TransferSource{run->spec->transfer().from_node(), run->from_path};
 }
 
 void JobRunner::agent_connected(const std::string& node, bool new_outbox) {

@@ -346,6 +346,8 @@ TEST_CASE("job definitions: each check names the key at its line", "[jobdefs]") 
       {"      - name: a\n        transfer:\n          from_node: a\n          from_path: /x\n"
        "          to_node: b\n",
        5, "transfer.to_path: required"},
+      {"      - {name: a, transfer: {from_node: a, from_path: data/x, to_node: b, to_path: /y}}\n",
+       4, "transfer.from_path: 'data/x' is not an absolute path"},
       {"      - {name: a, monitor: {node: b}}\n", 4, "monitor.monitor: name the monitor"},
       // End, retry, delays, limits.
       {"      - name: a\n        command: {run: x, node: a}\n        end:\n          - {min: 0, "

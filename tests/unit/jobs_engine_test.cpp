@@ -326,6 +326,35 @@ TEST_CASE("engine: params and variables reach commands and conditions", "[engine
   CHECK(h.info(s).variables().at("MODE") == "full");
 }
 
+TEST_CASE("engine: a transfer's paths take variables once, as it is dispatched", "[engine]") {
+  Harness h;
+  JobUnitDef t;
+  t.set_name("ship");
+  t.set_kind("transfer");
+  auto* spec = t.mutable_transfer();
+  spec->set_from_node("db1");
+  spec->set_from_path("/exports/${TARGET}-${DUET_BUSINESS_DAY}.csv");
+  spec->set_to_node("n1");
+  spec->set_to_path("/imports/${TARGET}.csv");
+  JobNetDef def;
+  *def.mutable_root() = net("nightly", {t});
+  (*def.mutable_params())["TARGET"] = "test";
+  auto plan = *Plan::compile(def, nullptr);
+  const auto s = h.start(plan, {{"TARGET", "sales"}});
+  REQUIRE(h.sent.size() == 1);
+  CHECK(h.sent[0].run.node() == "n1");  // the receiving agent runs it
+  CHECK(h.sent[0].from_path == "/exports/sales-2027-01-15.csv");
+  CHECK(h.sent[0].to_path == "/imports/sales.csv");
+  // Kept with the run: what a resend and the master's fetch check use.
+  const auto& run = h.units.at({s, *plan->find("ship")}).runs(0);
+  CHECK(run.from_path() == "/exports/sales-2027-01-15.csv");
+  auto found = h.engine->find_run(run.run_id());
+  REQUIRE(found);
+  CHECK(found->from_path == "/exports/sales-2027-01-15.csv");
+  CHECK(found->kind == "transfer");
+  CHECK_FALSE(h.engine->find_run("no-such-run"));
+}
+
 TEST_CASE("engine: every node of a scope, any one node, and multiplicity", "[engine]") {
   Harness h;
   h.dir.scopes["web"] = {"w1", "w2", "w3"};
