@@ -96,7 +96,7 @@ class AgentProcess {
   std::thread session_thread_;
   mutable std::mutex mu_;  // guards the session state below
   std::condition_variable cv_;
-  std::uint64_t wake_ = 0;  // bumped by notify()
+  std::uint64_t wake_ = 0;                       // bumped by notify()
   std::deque<duet::v1::AgentMessage> outgoing_;  // send_now's, for the session thread
   bool connected_ = false;
   std::string manager_;

@@ -676,7 +676,7 @@ TEST_CASE("engine: runs an agent lost (a rebuilt host) end -1; those not started
   CHECK(h.units.at({s, *plan->find("a")}).end_value() == duet::jobs::kValueFailedToStart);
   CHECK(h.units.at({s, *plan->find("a")}).runs(0).error() ==
         "the agent came back with a new outbox");
-  CHECK_FALSE(h.dispatched("next"));  // a ended abnormal
+  CHECK_FALSE(h.dispatched("next"));           // a ended abnormal
   CHECK(h.state(s, "b", *plan) == "running");  // not started yet: the agent is sent it again
   auto again = h.engine->undelivered("n1");
   REQUIRE(again.dispatch.size() == 1);
