@@ -229,6 +229,7 @@ class Engine {
   std::uint32_t node_limit(const std::string& node) const;
   bool fits(const std::string& node, const std::string& queue) const;
   duet::v1::JobRun* run_of(const RunRef& ref, Session** session);
+  const duet::v1::JobRun* run_of(const RunRef& ref, const Session** session) const;
   void launch(Session& s, std::uint32_t unit, duet::v1::JobRun& run, std::int64_t now);
   Dispatch make_dispatch(const Session& s, std::uint32_t unit, const duet::v1::JobRun& run) const;
   void occupy(const std::string& node, const std::string& queue, int delta);

@@ -2,6 +2,7 @@
 // dispatch (with the variables a run sees) and kills (jobs/engine.h).
 
 #include <string>
+#include <utility>
 
 #include "jobs/engine.h"
 #include "jobs/engine_session.h"
@@ -112,16 +113,23 @@ void Engine::enqueue(const RunRef& ref, const std::string& node) {
   recheck_.insert(node);
 }
 
-JobRun* Engine::run_of(const RunRef& ref, Session** session) {
-  Session* s = find(ref.session);
-  if (s == nullptr) return nullptr;
-  for (auto& r : *s->units[ref.unit].mutable_runs()) {
+const JobRun* Engine::run_of(const RunRef& ref, const Session** session) const {
+  auto it = sessions_.find(ref.session);
+  if (it == sessions_.end()) return nullptr;
+  for (const auto& r : it->second->units[ref.unit].runs()) {
     if (r.run_id() == ref.run_id) {
-      if (session != nullptr) *session = s;
+      if (session != nullptr) *session = it->second.get();
       return &r;
     }
   }
   return nullptr;
+}
+
+JobRun* Engine::run_of(const RunRef& ref, Session** session) {
+  const Session* s = nullptr;
+  const JobRun* r = std::as_const(*this).run_of(ref, &s);
+  if (session != nullptr && r != nullptr) *session = const_cast<Session*>(s);
+  return const_cast<JobRun*>(r);
 }
 
 void Engine::admit(std::int64_t now) {
@@ -220,16 +228,13 @@ Dispatch Engine::make_dispatch(const Session& s, std::uint32_t unit, const JobRu
 Engine::Undelivered Engine::undelivered(const std::string& node) const {
   Undelivered out;
   for (const auto& [id, ref] : runs_) {
-    auto sit = sessions_.find(ref.session);
-    if (sit == sessions_.end()) continue;
-    const Session& s = *sit->second;
-    for (const auto& r : s.units[ref.unit].runs()) {
-      if (r.run_id() != id || r.node() != node) continue;
-      if (r.state() == "dispatching") out.dispatch.push_back(make_dispatch(s, ref.unit, r));
-      const auto& state = s.units[ref.unit].state();
-      if (r.state() != "queued" && (state == unit_state::kStopping || unit_state::final(state))) {
-        out.kill.push_back(Kill{r.run_id(), r.node(), "stopped"});
-      }
+    const Session* s = nullptr;
+    const JobRun* r = run_of(ref, &s);
+    if (r == nullptr || r->node() != node) continue;
+    if (r->state() == "dispatching") out.dispatch.push_back(make_dispatch(*s, ref.unit, *r));
+    const auto& state = s->units[ref.unit].state();
+    if (r->state() != "queued" && (state == unit_state::kStopping || unit_state::final(state))) {
+      out.kill.push_back(Kill{r->run_id(), r->node(), "stopped"});
     }
   }
   return out;
@@ -238,25 +243,17 @@ Engine::Undelivered Engine::undelivered(const std::string& node) const {
 std::optional<Dispatch> Engine::find_run(const std::string& run_id) const {
   auto it = runs_.find(run_id);
   if (it == runs_.end()) return std::nullopt;
-  auto sit = sessions_.find(it->second.session);
-  if (sit == sessions_.end()) return std::nullopt;
-  const Session& s = *sit->second;
-  for (const auto& r : s.units[it->second.unit].runs()) {
-    if (r.run_id() == run_id && (r.state() == "dispatching" || r.state() == "running")) {
-      return make_dispatch(s, it->second.unit, r);
-    }
-  }
-  return std::nullopt;
+  const Session* s = nullptr;
+  const JobRun* r = run_of(it->second, &s);
+  if (r == nullptr || (r->state() != "dispatching" && r->state() != "running")) return std::nullopt;
+  return make_dispatch(*s, it->second.unit, *r);
 }
 
 void Engine::runs_lost(const std::string& node, const std::string& why, std::int64_t now) {
   std::vector<std::string> lost;
   for (const auto& [id, ref] : runs_) {
-    auto sit = sessions_.find(ref.session);
-    if (sit == sessions_.end()) continue;
-    for (const auto& r : sit->second->units[ref.unit].runs()) {
-      if (r.run_id() == id && r.node() == node && r.state() == "running") lost.push_back(id);
-    }
+    const JobRun* r = std::as_const(*this).run_of(ref, nullptr);
+    if (r != nullptr && r->node() == node && r->state() == "running") lost.push_back(id);
   }
   for (const auto& id : lost) {
     RunReport rep;
