@@ -644,28 +644,26 @@ void AgentHub::flush() {
       event_id = raise(batch, effects, "monitor", r.node(), prio, event_message, std::move(fields),
                        r.started_at_ms() != 0 ? r.started_at_ms() : now_ms);
     }
-    // A monitor's event may start job nets (event triggers), in this batch.
-    if (event_id != 0 && jobs != nullptr && jobs->wants_events()) {
-      notify::Occurrence o;
-      o.node = r.node();
-      o.monitor = r.monitor();
-      o.priority = prio;
-      o.message = std::move(event_message);
-      o.at_ms = r.started_at_ms() != 0 ? r.started_at_ms() : now_ms;
-      o.event_id = event_id;
-      o.scopes = enclosing_scopes(r.node());
-      if (jobs->wants_event(o)) job_events.push_back(std::move(o));
+    // What the event triggers of job nets and the notifications look at.
+    const bool triggering = event_id != 0 && jobs != nullptr && jobs->wants_events();
+    const bool notifying = notifier != nullptr && notifier->active();
+    if (!triggering && !notifying) continue;
+    notify::Occurrence o;
+    o.node = r.node();
+    o.monitor = r.monitor();
+    o.priority = prio;
+    o.at_ms = r.started_at_ms() != 0 ? r.started_at_ms() : now_ms;
+    o.event_id = event_id;
+    o.scopes = enclosing_scopes(r.node());
+    // A monitor's event may start job nets, in this batch.
+    if (triggering) {
+      notify::Occurrence ev = o;
+      ev.message = std::move(event_message);
+      if (jobs->wants_event(ev)) job_events.push_back(std::move(ev));
     }
     // Every result goes to the notifications: "after N results" counts them.
-    if (notifier != nullptr && notifier->active()) {
-      notify::Occurrence o;
-      o.node = r.node();
-      o.monitor = r.monitor();
-      o.priority = prio;
+    if (notifying) {
       o.message = per_result ? r.text() : verdict_message;
-      o.at_ms = r.started_at_ms() != 0 ? r.started_at_ms() : now_ms;
-      o.event_id = event_id;
-      o.scopes = enclosing_scopes(r.node());
       o.vars = {{"kind", mon->def.kind()}};
       if (!r.text().empty()) o.vars["text"] = r.text().substr(0, 1024);
       if (!first) o.vars["previous"] = status_before[key].priority;
@@ -673,7 +671,7 @@ void AgentHub::flush() {
     }
   }
   if (!metric_rows.empty()) batch.put_rows("metrics", std::move(metric_rows));
-  if (jobs != nullptr && !job_events.empty()) jobs->events_into(job_events, batch, effects.jobs);
+  if (jobs != nullptr && !job_events.empty()) jobs->events_into(job_events, batch);
   if (jobs != nullptr) jobs->take_into(batch, effects.jobs);
   for (const auto& key : status_changed) {
     const Status& st = status_[key];

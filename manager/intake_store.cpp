@@ -413,7 +413,8 @@ bool EventIntake::commit_batch(std::vector<store::Row> events, PairsByIncarnatio
   JobRunner* jobs = jobs_ ? jobs_() : nullptr;
   auto job_changes = std::make_shared<JobRunner::Changes>();
   if (jobs != nullptr && jobs->wants_events() && !occurrences.empty()) {
-    jobs->events_into(occurrences, batch, *job_changes);
+    jobs->events_into(occurrences, batch);
+    jobs->take_into(batch, *job_changes);
   }
   // One journal record for many events; no copy: on failure they come back from the batch.
   batch.put_rows("events", std::move(events));

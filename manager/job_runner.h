@@ -117,10 +117,9 @@ class JobRunner {
   // Event triggers: whether any net starts on events, and on this one.
   bool wants_events() const { return acting() && !event_triggers_.empty(); }
   bool wants_event(const notify::Occurrence& event) const;
-  // EventIntake, for the events of the batch it is building: each trigger
-  // that matches starts its net, in that batch.
-  void events_into(const std::vector<notify::Occurrence>& events, store::WriteBatch& batch,
-                   Changes& changes);
+  // EventIntake and AgentHub, for the events of the batch they are building:
+  // each trigger that matches starts its net, in that batch (then take_into).
+  void events_into(const std::vector<notify::Occurrence>& events, store::WriteBatch& batch);
 
   // The Jobs service (strand, master).
   using Done = std::function<void(Result<std::uint64_t>)>;  // the LSN

@@ -159,8 +159,8 @@ bool JobRunner::wants_event(const notify::Occurrence& o) const {
   return false;
 }
 
-void JobRunner::events_into(const std::vector<notify::Occurrence>& events, store::WriteBatch& batch,
-                            Changes& changes) {
+void JobRunner::events_into(const std::vector<notify::Occurrence>& events,
+                            store::WriteBatch& batch) {
   if (!engine_) return;
   const auto now = to_unix_ms(clock_.wall_now());
   for (const auto& o : events) {
@@ -175,7 +175,6 @@ void JobRunner::events_into(const std::vector<notify::Occurrence>& events, store
       }
     }
   }
-  take_into(batch, changes);
 }
 
 }  // namespace duet::manager
