@@ -70,7 +70,9 @@ class FakeMaster {
 
   FakeMaster(JobHarness& h, std::string from_path) : from_(std::move(from_path)) {
     h.on_send([this](AgentMessage m) {
-      if (!m.has_fetch() || exec_ == nullptr) return false;
+      if (!m.has_fetch()) return false;
+      ++asked_;
+      if (exec_ == nullptr) return false;  // no session
       ++fetches_;
       duet::v1::FileRead read;
       read.set_path(from_);
@@ -86,12 +88,23 @@ class FakeMaster {
   void serve(JobExecutor* exec) { exec_ = exec; }
   void before(Before fn) { before_ = std::move(fn); }
   int fetches() const { return fetches_; }
+  int asked() const { return asked_; }  // with a session or not
+  // Waits (at most kJobWait) until `n` fetches were asked; false if they were not.
+  bool wait_asked(int n) const {
+    const auto deadline = std::chrono::steady_clock::now() + duet::testing::kJobWait;
+    while (asked_ < n) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(10ms);
+    }
+    return true;
+  }
 
  private:
   std::string from_;
   std::atomic<JobExecutor*> exec_{nullptr};
   Before before_;
   std::atomic<int> fetches_{0};
+  std::atomic<int> asked_{0};
 };
 
 bool no_part_files(const fs::path& dir) {
@@ -253,7 +266,7 @@ TEST_CASE("transfer: no session, or the sender away, is waited out", "[job_trans
   JobExecutor exec(h.runs_dir(), h.hooks());
   REQUIRE(exec.start().ok());
   exec.on_start(transfer_job("w", from, to));  // no session yet: send fails
-  std::this_thread::sleep_for(1500ms);
+  REQUIRE(master.wait_asked(2));               // it asks again, and keeps waiting
   CHECK(h.ends("w").empty());
   master.serve(&exec);
   exec.on_connected();
@@ -312,7 +325,7 @@ TEST_CASE("transfer: an agent restart resumes the copy, or finishes the rename, 
     master.serve(first.get());
     REQUIRE(first->start().ok());
     first->on_start(transfer_job("s", from, to));
-    while (master.fetches() < 2) std::this_thread::sleep_for(10ms);
+    REQUIRE(master.wait_asked(2));  // the second piece asked for, and never answered
     master.serve(nullptr);
     first->stop();
     first.reset();
