@@ -244,16 +244,10 @@ void JobsService::apply_file(const JobsStored& stored, const duet::v1::ApplyJobs
       batch.erase("job_nets", name);
     }
   }
-  if (request->dry_run() || batch.empty()) {
-    finish(grpc::Status::OK);
-    return;
-  }
-  commit_change(
-      hooks_.commit, batch, response,
-      [this, response](const ha::Runner::Committed& c) {
+  commit_definitions(
+      hooks_.commit, batch, request->dry_run(), response, "jobs",
+      [this] {
         if (JobRunner* j = hooks_.jobs ? hooks_.jobs() : nullptr) j->reload();
-        spdlog::info("jobs: definitions applied ({} changes, LSN {})", response->changes_size(),
-                     c.lsn);
       },
       std::move(finish));
 }

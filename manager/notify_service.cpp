@@ -156,16 +156,10 @@ grpc::ServerUnaryReactor* NotifyService::Apply(grpc::CallbackServerContext* cont
             }
           }
         }
-        if (request->dry_run() || batch.empty()) {
-          finish(grpc::Status::OK);
-          return;
-        }
-        commit_change(
-            hooks_.commit, batch, response,
-            [this, response](const ha::Runner::Committed& c) {
+        commit_definitions(
+            hooks_.commit, batch, request->dry_run(), response, "notify",
+            [this] {
               if (Notifier* n = hooks_.notifier ? hooks_.notifier() : nullptr) n->reload();
-              spdlog::info("notify: definitions applied ({} changes, LSN {})",
-                           response->changes_size(), c.lsn);
             },
             std::move(finish));
       });

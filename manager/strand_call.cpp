@@ -1,5 +1,7 @@
 #include "manager/strand_call.h"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/post.hpp>
 
 namespace duet::manager {
@@ -49,6 +51,23 @@ void commit_change(const CommitHook& commit, const store::WriteBatch& batch,
     response->set_replicated(r->replicated);
     finish(grpc::Status::OK);
   });
+}
+
+void commit_definitions(const CommitHook& commit, const store::WriteBatch& batch, bool dry_run,
+                        duet::v1::ChangeResponse* response, const char* what,
+                        std::function<void()> reload, std::function<void(grpc::Status)> finish) {
+  if (dry_run || batch.empty()) {
+    finish(grpc::Status::OK);
+    return;
+  }
+  commit_change(
+      commit, batch, response,
+      [response, what, reload = std::move(reload)](const ha::Runner::Committed& c) {
+        if (reload) reload();
+        spdlog::info("{}: definitions applied ({} changes, LSN {})", what, response->changes_size(),
+                     c.lsn);
+      },
+      std::move(finish));
 }
 
 }  // namespace duet::manager

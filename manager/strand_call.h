@@ -44,4 +44,11 @@ void commit_change(const CommitHook& commit, const store::WriteBatch& batch,
                    std::function<void(const ha::Runner::Committed&)> then,
                    std::function<void(grpc::Status)> finish);
 
+// Definitions applied from a file (Notify, Jobs): a dry run, or nothing to
+// change, answers at once; else commit_change, then `reload` and a log line
+// "WHAT: definitions applied (N changes, LSN L)".
+void commit_definitions(const CommitHook& commit, const store::WriteBatch& batch, bool dry_run,
+                        duet::v1::ChangeResponse* response, const char* what,
+                        std::function<void()> reload, std::function<void(grpc::Status)> finish);
+
 }  // namespace duet::manager
