@@ -17,13 +17,14 @@
 //
 //   intake_path_bench --count 200000 --batch 2000
 
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <spdlog/spdlog.h>
 
 #include "common/clock.h"
 #include "manager/event_intake.h"
@@ -144,10 +145,13 @@ int main(int argc, char** argv) {
           r.source_port = 514;
           r.received_ms = now_ms;
           r.raw = raw;
-          // As the manager does: the standby holds receipts undetailed.
-          into->push_back(
-              duet::intake::syslog_item(std::move(r), into == &at_a ? duet::intake::Detail::kRules
-                                                                    : duet::intake::Detail::kKey));
+          // As the manager does: the standby holds receipts undetailed; the
+          // master keeps the fields its rules read (these rules read none).
+          static const std::vector<std::string> no_rule_fields;
+          into->push_back(duet::intake::syslog_item(
+              std::move(r),
+              into == &at_a ? duet::intake::Detail::kRules : duet::intake::Detail::kKey,
+              &no_rule_fields));
         }
       }
       parse.add(s);

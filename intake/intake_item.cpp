@@ -7,9 +7,14 @@
 
 namespace duet::intake {
 
-IntakeItem syslog_item(Receipt receipt, Detail detail) {
+IntakeItem syslog_item(Receipt receipt, Detail detail,
+                       const std::vector<std::string>* only_fields) {
   const bool detailed = detail != Detail::kKey;
   const bool json = detail == Detail::kFull;
+  const bool every_field = json || only_fields == nullptr;
+  auto wanted = [&](std::string_view name) {
+    return every_field || std::binary_search(only_fields->begin(), only_fields->end(), name);
+  };
   IntakeItem item;
   SyslogMessage m = parse_syslog(receipt.raw, receipt.received_ms);
   item.key = dedup_key(receipt.source, receipt.raw);
@@ -26,7 +31,7 @@ IntakeItem syslog_item(Receipt receipt, Detail detail) {
   auto put = [&](const char* k, std::string_view v) {
     if (v.empty()) return;
     if (json) f.field(k, v);
-    item.fields.emplace(k, v);
+    if (wanted(k)) item.fields.emplace(k, v);
   };
   put("format", syslog_format_name(m.format));
   if (m.facility) put("facility", facility_name(*m.facility));
@@ -39,10 +44,15 @@ IntakeItem syslog_item(Receipt receipt, Detail detail) {
   put("msgid", m.msgid);
   if (m.sequence_id) {
     if (json) f.field("sequence_id", static_cast<std::int64_t>(*m.sequence_id));
-    item.fields["sequence_id"] = std::to_string(*m.sequence_id);
+    if (wanted("sequence_id")) item.fields["sequence_id"] = std::to_string(*m.sequence_id);
   }
-  for (const auto& e : m.structured_data) {
-    for (const auto& [k, v] : e.params) item.fields[e.id + "." + k] = v;
+  if (every_field || !only_fields->empty()) {
+    for (const auto& e : m.structured_data) {
+      for (const auto& [k, v] : e.params) {
+        std::string name = e.id + "." + k;
+        if (wanted(name)) item.fields[std::move(name)] = v;
+      }
+    }
   }
   if (json && !m.structured_data.empty()) {
     // An SD-ID or a parameter name given twice keeps its first place and its
@@ -85,11 +95,11 @@ IntakeItem syslog_item(Receipt receipt, Detail detail) {
   return item;
 }
 
-void detail(IntakeItem& item) {
+void detail(IntakeItem& item, const std::vector<std::string>* only_fields) {
   if (item.detailed) return;
   // Only syslog items are made undetailed; the transport is in the protocol name.
   const std::string protocol = item.protocol;
-  IntakeItem full = syslog_item(std::move(item.receipt), Detail::kRules);
+  IntakeItem full = syslog_item(std::move(item.receipt), Detail::kRules, only_fields);
   full.protocol = protocol;
   item = std::move(full);
 }

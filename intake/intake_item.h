@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "intake/pair_dedup.h"
 #include "intake/receipt.h"
@@ -33,10 +34,15 @@ struct IntakeItem {
 enum class Detail { kKey, kRules, kFull };
 
 // A syslog receipt: the identity key is the source address and the raw message.
-IntakeItem syslog_item(Receipt receipt, Detail detail = Detail::kFull);
+// `only_fields` (sorted; RuleSet::field_names) limits `fields` to those names
+// with Detail::kRules: the master judges every message, and a field no rule
+// reads would be built and dropped for nothing. Null: every field.
+IntakeItem syslog_item(Receipt receipt, Detail detail = Detail::kFull,
+                       const std::vector<std::string>* only_fields = nullptr);
 
-// Fills in message and fields of an item made with Detail::kKey.
-void detail(IntakeItem& item);
+// Fills in message and fields of an item made with Detail::kKey (`only_fields`
+// as above).
+void detail(IntakeItem& item, const std::vector<std::string>* only_fields = nullptr);
 
 std::string key_hex(const DedupKey& key);
 std::optional<DedupKey> key_from_hex(std::string_view hex);

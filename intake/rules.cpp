@@ -78,6 +78,7 @@ Result<RuleSet> compile_rules(const std::vector<RuleSpec>& specs, RuleDecision f
     for (const auto& [field, pattern] : s.fields) {
       DUET_ASSIGN_OR_RETURN(std::regex re, compile("field " + field, pattern));
       c.fields.emplace_back(field, std::move(re));
+      set.field_names_.push_back(field);
     }
     if (!s.message.empty()) {
       DUET_ASSIGN_OR_RETURN(std::regex re, compile("message", s.message));
@@ -85,6 +86,9 @@ Result<RuleSet> compile_rules(const std::vector<RuleSpec>& specs, RuleDecision f
     }
     set.rules_.push_back(std::move(c));
   }
+  std::sort(set.field_names_.begin(), set.field_names_.end());
+  set.field_names_.erase(std::unique(set.field_names_.begin(), set.field_names_.end()),
+                         set.field_names_.end());
   return set;
 }
 

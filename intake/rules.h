@@ -60,6 +60,9 @@ class RuleSet {
  public:
   RuleDecision evaluate(const EventView& event) const;
   std::size_t size() const { return rules_.size(); }
+  // The field names some rule matches on, sorted: the only fields an event
+  // must carry to be judged (none when no rule looks at fields).
+  const std::vector<std::string>& field_names() const { return field_names_; }
 
  private:
   friend Result<RuleSet> compile_rules(const std::vector<RuleSpec>&, RuleDecision);
@@ -81,6 +84,7 @@ class RuleSet {
   static bool in(const Cidr& net, std::string_view address);
 
   std::vector<Compiled> rules_;
+  std::vector<std::string> field_names_;
   RuleDecision fallback_;
 };
 

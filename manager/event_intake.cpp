@@ -52,6 +52,7 @@ EventIntake::EventIntake(boost::asio::any_io_executor strand, Clock& clock,
       clock_(clock),
       config_(config),
       store_(store),
+      events_table_(store.schema().table("events")),
       may_act_(std::move(may_act)),
       commit_(std::move(commit)),
       rules_(std::move(rules)),
@@ -99,7 +100,9 @@ Status EventIntake::start() {
           const auto detail = detail_on_intake_.load(std::memory_order_relaxed)
                                   ? intake::Detail::kRules
                                   : intake::Detail::kKey;
-          for (auto& r : batch) items.push_back(intake::syslog_item(std::move(r), detail));
+          for (auto& r : batch) {
+            items.push_back(intake::syslog_item(std::move(r), detail, &rules_.field_names()));
+          }
           hand_over(std::move(items));
         });
     DUET_TRY(syslog_->start());
@@ -181,6 +184,29 @@ void EventIntake::reload_repository() {
     return;
   }
   resolver_ = std::make_unique<repository::Resolver>(*state);
+  placed_.clear();
+}
+
+const EventIntake::Placed& EventIntake::place(const std::string& source) {
+  auto it = placed_.find(source);
+  if (it != placed_.end()) return it->second;
+  // Bounded: a sweep of many senders starts the cache again.
+  constexpr std::size_t kMaxPlaced = 65536;
+  if (placed_.size() >= kMaxPlaced) placed_.clear();
+  Placed p;
+  if (resolver_) {
+    p.where = resolver_->resolve(source);
+  } else {
+    p.where.scopes = p.where.enclosing = {"unregistered"};
+  }
+  auto join = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& x : v) out += (out.empty() ? "" : ",") + x;
+    return out;
+  };
+  p.scope_list = join(p.where.scopes);
+  p.host_list = join(p.where.nodes);
+  return placed_.emplace(source, std::move(p)).first->second;
 }
 
 void EventIntake::start_acting(std::uint64_t epoch) {
@@ -293,16 +319,13 @@ void EventIntake::on_items(std::vector<intake::IntakeItem> items) {
 }
 
 void EventIntake::emit(intake::IntakeItem item, std::uint64_t id, const std::string& node) {
-  intake::detail(item);  // a receipt held as standby, or parsed before this node acted
+  // A receipt held as standby, or parsed before this node acted.
+  intake::detail(item, &rules_.field_names());
   // The repository node(s) with the sender's address and their scopes; an
   // unknown sender is "unregistered" (and kept). Rules on a scope match its
   // sub-scopes' nodes too.
-  repository::Resolution where;
-  if (resolver_) {
-    where = resolver_->resolve(item.receipt.source);
-  } else {
-    where.scopes = where.enclosing = {"unregistered"};
-  }
+  const Placed& placed = place(item.receipt.source);
+  const repository::Resolution& where = placed.where;
   std::vector<std::string_view> scopes(where.enclosing.begin(), where.enclosing.end());
   for (const auto& n : where.nodes) scopes.emplace_back(n);
   const intake::RuleDecision d =
@@ -311,11 +334,6 @@ void EventIntake::emit(intake::IntakeItem item, std::uint64_t id, const std::str
     ++counters_[item.protocol].discarded;
     return;
   }
-  auto join = [](const std::vector<std::string>& v) {
-    std::string out;
-    for (const auto& x : v) out += (out.empty() ? "" : ",") + x;
-    return out;
-  };
   // In the table's column order: the store writes such a row without a
   // copy. Built field by field: an initializer list would copy every value.
   // A syslog event's message and fields are what parsing its raw bytes
@@ -345,7 +363,7 @@ void EventIntake::emit(intake::IntakeItem item, std::uint64_t id, const std::str
     }
   }
   store::Row& row = pending_.emplace_back();
-  row.reserve(16);
+  row.reserve(events_table_ != nullptr ? events_table_->columns.size() : 16);
   auto put = [&row](const char* name, store::Value v) {
     row.push_back(store::Field{name, std::move(v)});
   };
@@ -355,7 +373,7 @@ void EventIntake::emit(intake::IntakeItem item, std::uint64_t id, const std::str
   put("source", std::move(item.receipt.source));
   put("source_port", static_cast<std::int64_t>(item.receipt.source_port));
   put("protocol", std::move(item.protocol));
-  put("scope", join(where.scopes));
+  put("scope", placed.scope_list);
   put("priority", std::string(intake::priority_name(d.priority)));
   put("rule", d.rule);
   put("message", derived ? std::string() : std::move(item.message));
@@ -364,7 +382,8 @@ void EventIntake::emit(intake::IntakeItem item, std::uint64_t id, const std::str
   put("truncated", static_cast<std::int64_t>(item.receipt.truncated ? 1 : 0));
   put("dedup_key", intake::key_hex(item.key));
   put("epoch", static_cast<std::int64_t>(epoch_));
-  put("host", join(where.nodes));
+  put("host", placed.host_list);
+  if (events_table_ != nullptr) events_table_->fill_nulls(row);
 }
 
 void EventIntake::schedule_flush() {

@@ -346,7 +346,7 @@ std::uint64_t EventIntake::raise_into(const Raised& ev, store::WriteBatch& batch
   for (const auto& sc : ev.scopes) scope_list += (scope_list.empty() ? "" : ",") + sc;
   const std::uint64_t id = next_id_++;
   store::Row row;
-  row.reserve(16);
+  row.reserve(events_table_ != nullptr ? events_table_->columns.size() : 16);
   auto put = [&row](const char* name, store::Value v) {
     row.push_back(store::Field{name, std::move(v)});
   };
@@ -366,6 +366,7 @@ std::uint64_t EventIntake::raise_into(const Raised& ev, store::WriteBatch& batch
   put("dedup_key", std::string());
   put("epoch", static_cast<std::int64_t>(epoch_));
   put("host", ev.host);
+  if (events_table_ != nullptr) events_table_->fill_nulls(row);
   std::map<std::string, std::int64_t> added;
   count_event(row, 1, added);
   batch.put("events", std::move(row));

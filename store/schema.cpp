@@ -112,6 +112,11 @@ std::uint32_t Schema::latest_version() const {
   return migrations_.empty() ? 0 : migrations_.back().version;
 }
 
+void TableDef::fill_nulls(Row& row) const {
+  for (std::size_t i = row.size(); i < columns.size(); ++i)
+    row.push_back(Field{columns[i].name, Null{}});
+}
+
 const TableDef* Schema::table(const std::string& name) const {
   for (const auto& t : tables_) {
     if (t.name == name) return &t;
@@ -288,7 +293,8 @@ const Schema& manager_schema() {
                                      .key = "key"}},
           .create_indexes = {},
           // The identity of the agent's outbox file whose numbers acked_up_to counts.
-          .add_columns = {AddColumn{"agents", ColumnDef{"outbox_identity", ColumnType::kInt, false}}},
+          .add_columns = {AddColumn{"agents",
+                                    ColumnDef{"outbox_identity", ColumnType::kInt, false}}},
       },
       Migration{
           .version = 9,
@@ -329,10 +335,11 @@ const Schema& manager_schema() {
                         .key = "key"}},
           .create_indexes = {},
           // Who confirmed an event, and when (the event console).
-          .add_columns = {AddColumn{"events", ColumnDef{"confirm_state", ColumnType::kText, false}},
-                          AddColumn{"events", ColumnDef{"confirmed_by", ColumnType::kText, false}},
-                          AddColumn{"events", ColumnDef{"confirmed_at_ms", ColumnType::kInt, false}},
-                          AddColumn{"events", ColumnDef{"confirm_comment", ColumnType::kText, false}}},
+          .add_columns =
+              {AddColumn{"events", ColumnDef{"confirm_state", ColumnType::kText, false}},
+               AddColumn{"events", ColumnDef{"confirmed_by", ColumnType::kText, false}},
+               AddColumn{"events", ColumnDef{"confirmed_at_ms", ColumnType::kInt, false}},
+               AddColumn{"events", ColumnDef{"confirm_comment", ColumnType::kText, false}}},
       },
       Migration{
           .version = 10,
@@ -393,9 +400,8 @@ const Schema& manager_schema() {
                         .columns = {{"key", ColumnType::kText, true},
                                     {"value", ColumnType::kInt, true}},
                         .key = "key"}},
-          .create_indexes = {IndexDef{.name = "job_operations_session",
-                                      .table = "job_operations",
-                                      .columns = {"session"}}},
+          .create_indexes = {IndexDef{
+              .name = "job_operations_session", .table = "job_operations", .columns = {"session"}}},
           .add_columns = {},
       },
   });

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "store/row.h"
 
 namespace duet::store {
 
@@ -34,6 +35,10 @@ struct TableDef {
   const ColumnDef* column(const std::string& column_name) const;
   const ColumnDef& key_column() const;
   std::size_t key_index() const;  // of the key in `columns`
+  // Appends NULL for every column after the row's last field. A row built in
+  // column order, without the nullable columns later migrations added, is
+  // then in the store's normal form and written without a copy.
+  void fill_nulls(Row& row) const;
 };
 
 struct IndexDef {

@@ -427,7 +427,9 @@ std::vector<std::uint8_t> reply_from(std::vector<std::uint8_t> request) {
 }
 
 std::vector<std::uint8_t> with_ipv4_header(const std::vector<std::uint8_t>& icmp) {
-  std::vector<std::uint8_t> packet(20, 0);
+  std::vector<std::uint8_t> packet;
+  packet.reserve(20 + icmp.size());
+  packet.resize(20, 0);
   packet[0] = 0x45;  // version 4, 5 words
   packet[9] = 1;     // ICMP
   packet.insert(packet.end(), icmp.begin(), icmp.end());

@@ -14,6 +14,9 @@
 #include "common/clock.h"
 #include "common/errors.h"
 #include "manager/event_intake.h"
+#include "repository/document.h"
+#include "repository/plan.h"
+#include "repository/store_rows.h"
 #include "tests/support/store_fixtures.h"
 
 using namespace std::chrono_literals;
@@ -248,4 +251,37 @@ TEST_CASE("intake pair: events count follows every batch", "[intake][pair]") {
   auto cb = p.b->count();  // the standby reads the same rows
   REQUIRE(cb.ok());
   CHECK(cb->total() == 7);
+}
+
+TEST_CASE("intake pair: a sender is placed again once the repository changes", "[intake][pair]") {
+  // The master keeps where each sender is (node, scopes) between its events;
+  // a change to the repository must not leave a sender where it was.
+  Pair p;
+  p.a->start_acting(1);
+  p.a->reload_repository();
+  p.to_a("before");
+  p.a->flush_now();
+
+  auto state = duet::repository::load_state(*p.store);
+  REQUIRE(state.ok());
+  auto doc = duet::repository::parse_document(
+      "scopes:\n  - {name: web}\nnodes:\n  - {name: web01, addresses: [10.0.0.9], scopes: [web]}\n",
+      "f.yaml");
+  REQUIRE(doc.ok());
+  auto plan = duet::repository::plan_apply(*state, *doc);
+  REQUIRE(plan.ok());
+  REQUIRE(p.store->commit(duet::repository::to_batch(*plan, duet::repository::Stamp{})).ok());
+  p.a->reload_repository();
+  p.to_a("after");
+  p.a->flush_now();
+
+  std::map<std::string, std::pair<std::string, std::string>> placed;  // text -> scope, host
+  (void)p.store->scan("events", [&](const duet::store::Row& row) {
+    const std::string raw = duet::store::text_of(row, "raw");
+    placed[raw.substr(raw.find("app: ") + 5)] = {duet::store::text_of(row, "scope"),
+                                                 duet::store::text_of(row, "host")};
+    return true;
+  });
+  CHECK(placed["before"] == std::pair<std::string, std::string>{"unregistered", ""});
+  CHECK(placed["after"] == std::pair<std::string, std::string>{"web", "web01"});
 }

@@ -71,3 +71,20 @@ TEST_CASE("Priorities have names", "[intake]") {
   }
   CHECK_FALSE(duet::intake::parse_priority("fatal"));
 }
+
+TEST_CASE("The rules name the fields they read, once each and sorted", "[intake]") {
+  using namespace duet::intake;
+  std::vector<RuleSpec> specs(3);
+  specs[0].name = "sev";
+  specs[0].fields = {{"severity", "^err$"}, {"app_name", "sshd"}};
+  specs[1].name = "msg";
+  specs[1].message = "disk";
+  specs[2].name = "sev-again";
+  specs[2].fields = {{"severity", "crit"}};
+  auto set = compile_rules(specs);
+  REQUIRE(set.ok());
+  CHECK(set->field_names() == std::vector<std::string>{"app_name", "severity"});
+  auto none = compile_rules({specs[1]});
+  REQUIRE(none.ok());
+  CHECK(none->field_names().empty());
+}

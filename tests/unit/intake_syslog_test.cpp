@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "intake/intake_item.h"
 #include "intake/syslog_framer.h"
 #include "intake/syslog_parser.h"
 
@@ -206,4 +207,41 @@ TEST_CASE("A stream that breaks the framing is an error", "[intake]") {
   CHECK_FALSE(c.feed("99999999999999999999 <13>x", out));
   CHECK(out.empty());
   CHECK_FALSE(c.feed("5 <1>ab", out));  // stays failed
+}
+
+TEST_CASE("A syslog item carries only the fields the rules read, when told which", "[intake]") {
+  using duet::intake::Detail;
+  using duet::intake::syslog_item;
+  auto receipt = [] {
+    duet::intake::Receipt r;
+    r.source = "10.0.0.9";
+    r.raw = "<11>1 2026-11-21T10:00:00Z web01 sshd 77 AUTH [origin ip=\"10.1.1.1\"] denied";
+    return r;
+  };
+  const auto all = syslog_item(receipt(), Detail::kRules);
+  CHECK(all.fields.at("severity") == "err");
+  CHECK(all.fields.at("hostname") == "web01");
+  CHECK(all.fields.at("origin.ip") == "10.1.1.1");
+
+  const std::vector<std::string> read = {"origin.ip", "severity"};  // sorted, as RuleSet gives
+  const auto some = syslog_item(receipt(), Detail::kRules, &read);
+  CHECK(some.fields ==
+        std::map<std::string, std::string>{{"origin.ip", "10.1.1.1"}, {"severity", "err"}});
+  CHECK(some.message == "denied");
+  CHECK(some.key == all.key);
+
+  const std::vector<std::string> none;
+  CHECK(syslog_item(receipt(), Detail::kRules, &none).fields.empty());
+
+  // A full item (a query showing the event) has every field whatever it is told.
+  const auto full = syslog_item(receipt(), Detail::kFull, &none);
+  CHECK(full.fields == all.fields);
+  CHECK_FALSE(full.fields_json.empty());
+
+  // Detailing a held receipt later keeps to the same fields.
+  auto held = syslog_item(receipt(), Detail::kKey);
+  CHECK(held.fields.empty());
+  duet::intake::detail(held, &read);
+  CHECK(held.fields == some.fields);
+  CHECK(held.message == "denied");
 }

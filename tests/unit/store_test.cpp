@@ -218,6 +218,27 @@ TEST_CASE("an added column must name an existing table and be nullable", "[store
   CHECK_FALSE(with(AddColumn{"events", ColumnDef{"message", ColumnType::kText, false}}).ok());
 }
 
+TEST_CASE("fill_nulls completes a row built in column order with the added columns", "[store]") {
+  const auto* events = duet::store::manager_schema().table("events");
+  REQUIRE(events != nullptr);
+  // The first five columns, as a writer that predates later migrations builds them.
+  Row row;
+  for (std::size_t i = 0; i < 5; ++i) row.push_back({events->columns[i].name, std::int64_t(i)});
+  events->fill_nulls(row);
+  REQUIRE(row.size() == events->columns.size());
+  for (std::size_t i = 0; i < row.size(); ++i) {
+    CHECK(row[i].name == events->columns[i].name);
+    if (i < 5) {
+      CHECK(row[i].value == Value{std::int64_t(i)});
+    } else {
+      CHECK(std::holds_alternative<duet::store::Null>(row[i].value));
+    }
+  }
+  const Row complete = row;
+  events->fill_nulls(row);  // already complete: unchanged
+  CHECK(row == complete);
+}
+
 TEMPLATE_TEST_CASE("a database migrated by a newer binary is refused", "[store]", SqliteLocation,
                    PostgresLocation) {
   Node<TestType> n;  // the test schema: one migration past the manager's
