@@ -414,13 +414,12 @@ Status JournaledStore::apply_one(const JournalRecord& record) {
       break;
     }
     case JournalOp::kUpsertRows: {
-      DUET_ASSIGN_OR_RETURN(std::vector<Row> rows, decode_row_block(record.payload));
-      for (auto& row : rows) {
-        if (!is_normal(*t, row)) {
-          DUET_ASSIGN_OR_RETURN(row, normalize(*t, row));
-        }
-        DUET_TRY(db_->upsert(*t, row));
-      }
+      // Decoded into one reused row: the standby applies every event this way.
+      DUET_TRY(for_each_block_row(record.payload, [&](Row& row) -> Status {
+        if (is_normal(*t, row)) return db_->upsert(*t, row);
+        DUET_ASSIGN_OR_RETURN(Row normal, normalize(*t, row));
+        return db_->upsert(*t, normal);
+      }));
       break;
     }
     case JournalOp::kDelete: {

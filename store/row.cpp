@@ -346,31 +346,29 @@ void append_block_row(std::string& out, const Row& row) {
   }
 }
 
-Result<std::vector<Row>> decode_row_block(const std::string& bytes) {
+Status for_each_block_row(const std::string& bytes, const std::function<Status(Row&)>& fn) {
   auto bad = [] {
     return make_error(StoreErrc::kInvalidRow, "journal payload is not a valid block of rows");
   };
   Reader in(bytes.data(), bytes.data() + bytes.size());
   std::uint64_t ncols = 0;
   if (!in.varint(ncols) || ncols > bytes.size()) return bad();
-  std::vector<std::string> names;
-  names.reserve(ncols);
+  Row row;
+  row.reserve(ncols);
   for (std::uint64_t c = 0; c < ncols; ++c) {
     Reader name(nullptr, nullptr);
     if (!in.length_delimited(name)) return bad();
-    names.emplace_back(name.rest());
+    row.push_back(Field{std::string(name.rest()), Null{}});
   }
-  std::vector<Row> rows;
   while (!in.done()) {
     if (ncols == 0) return bad();  // rows without columns: nothing could end them
-    Row& row = rows.emplace_back();
-    row.reserve(ncols);
-    for (std::uint64_t c = 0; c < ncols; ++c) {
+    for (auto& field : row) {
       const char* at = nullptr;
       if (!in.bytes(1, at)) return bad();
-      Value v;
+      Value& v = field.value;
       switch (static_cast<std::uint8_t>(*at)) {
         case kBlockNull:
+          v = Null{};
           break;
         case kBlockInt: {
           std::uint64_t z = 0;
@@ -383,24 +381,41 @@ Result<std::vector<Row>> decode_row_block(const std::string& bytes) {
           v = get_double(at);
           break;
         }
-        case kBlockText:
-        case kBlockBlob: {
-          const bool text = static_cast<std::uint8_t>(*at) == kBlockText;
-          Reader s(nullptr, nullptr);
-          if (!in.length_delimited(s)) return bad();
-          if (text) {
-            v = std::string(s.rest());
+        case kBlockText: {
+          Reader r(nullptr, nullptr);
+          if (!in.length_delimited(r)) return bad();
+          if (auto* text = std::get_if<std::string>(&v)) {
+            text->assign(r.rest());
           } else {
-            v = Blob{std::string(s.rest())};
+            v = std::string(r.rest());
+          }
+          break;
+        }
+        case kBlockBlob: {
+          Reader r(nullptr, nullptr);
+          if (!in.length_delimited(r)) return bad();
+          if (auto* blob = std::get_if<Blob>(&v)) {
+            blob->bytes.assign(r.rest());
+          } else {
+            v = Blob{std::string(r.rest())};
           }
           break;
         }
         default:
           return bad();
       }
-      row.push_back(Field{names[c], std::move(v)});
     }
+    DUET_TRY(fn(row));
   }
+  return ok_status();
+}
+
+Result<std::vector<Row>> decode_row_block(const std::string& bytes) {
+  std::vector<Row> rows;
+  DUET_TRY(for_each_block_row(bytes, [&rows](Row& row) {
+    rows.push_back(row);
+    return ok_status();
+  }));
   return rows;
 }
 

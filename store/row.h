@@ -6,6 +6,7 @@
 // equal bytes.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -60,5 +61,10 @@ void start_row_block(std::string& out, const Row& first);
 // `row` must have the names of the block's first row, in the same order.
 void append_block_row(std::string& out, const Row& row);
 Result<std::vector<Row>> decode_row_block(const std::string& bytes);
+// Decodes a block one row at a time into the same Row, whose strings keep
+// their capacity from row to row (no allocation per value once warmed up),
+// and calls `fn` with it; the row is valid only during that call. Stops at
+// the first error, fn's or the block's.
+Status for_each_block_row(const std::string& bytes, const std::function<Status(Row&)>& fn);
 
 }  // namespace duet::store

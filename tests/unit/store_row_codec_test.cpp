@@ -7,6 +7,7 @@
 #include <random>
 #include <set>
 
+#include "common/errors.h"
 #include "duet/v1/journal.pb.h"
 #include "store/row.h"
 
@@ -169,4 +170,35 @@ TEST_CASE("row block: rows with the same columns round-trip; damage is refused",
   std::string bad_type = header + std::string(1, '\x09');
   CHECK_FALSE(duet::store::decode_row_block(bad_type).ok());
   CHECK_FALSE(duet::store::decode_row_block(std::string("\x00\x00", 2)).ok());  // no columns
+}
+
+TEST_CASE("row block: rows are handed one by one, and the handler's error stops the walk",
+          "[store][codec]") {
+  // One row decoded into again and again: a long text after a short one, a
+  // NULL after a blob, and back, must each read as written.
+  std::vector<Row> rows = {
+      {Field{"k", std::int64_t(1)}, Field{"v", std::string("short")}, Field{"b", Blob{"xy"}}},
+      {Field{"k", std::int64_t(2)}, Field{"v", std::string(100, 'L')}, Field{"b", Value{}}},
+      {Field{"k", std::int64_t(3)}, Field{"v", std::string("s")}, Field{"b", Blob{"z"}}},
+      {Field{"k", std::int64_t(4)}, Field{"v", 2.5}, Field{"b", Blob{}}},
+  };
+  std::string block;
+  duet::store::start_row_block(block, rows.front());
+  for (const auto& r : rows) duet::store::append_block_row(block, r);
+  std::vector<Row> seen;
+  auto walked = duet::store::for_each_block_row(block, [&](Row& row) {
+    seen.push_back(row);
+    return duet::ok_status();
+  });
+  REQUIRE(walked.ok());
+  CHECK(seen == rows);
+
+  int calls = 0;
+  auto stopped = duet::store::for_each_block_row(block, [&](Row&) -> duet::Status {
+    if (++calls == 2) return duet::make_error(duet::CommonErrc::kInvalidArgument, "stop here");
+    return duet::ok_status();
+  });
+  REQUIRE_FALSE(stopped.ok());
+  CHECK(stopped.error().message == "stop here");
+  CHECK(calls == 2);
 }
