@@ -36,6 +36,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -215,7 +216,10 @@ class AgentHub {
   void send_assignments(Agent& a, bool force);
   // After batch_delay_ms; `soon`: once the strand has taken what is queued.
   void schedule_flush(bool soon = false);
+  // Results (agent_hub_results.cpp): up to max_batch of the pending ones are
+  // judged and committed in one transaction with the agents' marks.
   void flush();
+  std::vector<Pending> take_pending();
   void liveness_tick();
   void schedule_maintenance();
   void add_agent_row(store::WriteBatch& batch, const Agent& a, std::int64_t now_ms) const;
@@ -232,6 +236,34 @@ class AgentHub {
   std::uint64_t raise(store::WriteBatch& batch, Effects& effects, const std::string& protocol,
                       const std::string& node, Priority priority, std::string message,
                       std::map<std::string, std::string> fields, std::int64_t at_ms);
+  // What one flush gathers before it commits.
+  struct ResultBatch {
+    std::int64_t now_ms = 0;
+    Notifier* notifier = nullptr;
+    JobRunner* jobs = nullptr;
+    store::WriteBatch batch;
+    Effects effects;
+    std::vector<store::Row> metric_rows;
+    std::map<std::string, std::uint64_t> up_to;   // agent -> highest seq in this batch
+    std::map<std::string, Status> status_before;  // as before the batch, by status key
+    std::set<std::string> status_changed;
+    std::vector<notify::Occurrence> job_events;  // monitor events that start nets
+  };
+  // A monitor result: its metric point, status, event and what it notifies.
+  void judge_into(const Pending& p, ResultBatch& rb);
+  // What a flush committed: acknowledged once stored, undone if not.
+  struct Taken {
+    struct Mark {
+      std::uint64_t seq = 0;
+      std::uint64_t outbox_identity = 0;  // the outbox the numbers are of
+    };
+    std::map<std::string, Mark> up_to;  // by agent
+    std::map<std::string, Status> status_before;
+    std::size_t results = 0;
+    std::uint64_t epoch = 0;
+  };
+  void results_stored(const Taken& taken);
+  void results_not_stored(const Taken& taken, const Error& why);
   // After a commit: the effects kept or undone.
   void settle(Effects effects, bool ok, std::uint64_t lsn = 0);
   void commit_simple(store::WriteBatch batch, Effects effects, std::string what);
