@@ -106,11 +106,10 @@ void detail(IntakeItem& item, const std::vector<std::string>* only_fields) {
 
 std::string key_hex(const DedupKey& key) {
   static const char* digits = "0123456789abcdef";
-  std::string s;
-  s.reserve(key.size() * 2);
-  for (auto b : key) {
-    s += digits[b >> 4];
-    s += digits[b & 15];
+  std::string s(key.size() * 2, '0');
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    s[2 * i] = digits[key[i] >> 4];
+    s[2 * i + 1] = digits[key[i] & 15];
   }
   return s;
 }
