@@ -3,25 +3,46 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <array>
+#include <cstring>
+
 namespace duet::intake {
+namespace {
+
+// The last address each receiving thread named: a burst comes from few
+// senders, and inet_ntop was a few percent of a datagram's cost.
+struct LastName {
+  int family = AF_UNSPEC;
+  std::array<unsigned char, 16> bytes{};
+  std::string text;
+};
+thread_local LastName last;
+
+const std::string& name_of(int family, const void* addr, std::size_t len) {
+  if (last.family == family && std::memcmp(last.bytes.data(), addr, len) == 0) return last.text;
+  char buf[INET6_ADDRSTRLEN] = {};
+  inet_ntop(family, addr, buf, sizeof buf);
+  last.family = family;
+  std::memcpy(last.bytes.data(), addr, len);
+  last.text = buf;
+  return last.text;
+}
+
+}  // namespace
 
 std::string socket_address_text(const sockaddr_storage& ss, std::uint16_t* port) {
-  char buf[INET6_ADDRSTRLEN] = {};
   if (ss.ss_family == AF_INET) {
     const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
-    inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
     *port = ntohs(in->sin_port);
-    return buf;
+    return name_of(AF_INET, &in->sin_addr, 4);
   }
   if (ss.ss_family == AF_INET6) {
     const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
     *port = ntohs(in6->sin6_port);
     if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-      inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], buf, sizeof buf);
-    } else {
-      inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
+      return name_of(AF_INET, &in6->sin6_addr.s6_addr[12], 4);
     }
-    return buf;
+    return name_of(AF_INET6, &in6->sin6_addr, 16);
   }
   *port = 0;
   return "?";

@@ -2,6 +2,8 @@
 // kernel). The io_context runs on the test thread until the expected receipts
 // arrived or a deadline passed; nothing sleeps.
 
+#include <arpa/inet.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -12,6 +14,7 @@
 #include <cstdlib>
 
 #include "common/clock.h"
+#include "intake/socket_address.h"
 #include "intake/syslog_receivers.h"
 #include "tests/support/temp_dir.h"
 
@@ -172,4 +175,41 @@ TEST_CASE("A listener that cannot bind is an error naming the address", "[intake
   auto s = r.start();
   REQUIRE_FALSE(s.ok());
   CHECK_THAT(s.error().message, Catch::Contains("192.0.2.1:5514") && Catch::Contains("bind"));
+}
+
+TEST_CASE("Senders are named by address, one after another and back", "[intake]") {
+  auto v4 = [](const char* text, std::uint16_t port) {
+    sockaddr_storage ss{};
+    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(port);
+    REQUIRE(inet_pton(AF_INET, text, &in->sin_addr) == 1);
+    return ss;
+  };
+  auto v6 = [](const char* text, std::uint16_t port) {
+    sockaddr_storage ss{};
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(port);
+    REQUIRE(inet_pton(AF_INET6, text, &in6->sin6_addr) == 1);
+    return ss;
+  };
+  std::uint16_t port = 0;
+  using duet::intake::socket_address_text;
+  // Repeats and changes, each named as it is (the last name is remembered).
+  CHECK(socket_address_text(v4("10.0.0.1", 514), &port) == "10.0.0.1");
+  CHECK(port == 514);
+  CHECK(socket_address_text(v4("10.0.0.1", 515), &port) == "10.0.0.1");
+  CHECK(port == 515);
+  CHECK(socket_address_text(v4("10.0.0.2", 514), &port) == "10.0.0.2");
+  CHECK(socket_address_text(v6("::ffff:10.0.0.2", 9), &port) == "10.0.0.2");
+  CHECK(port == 9);
+  CHECK(socket_address_text(v6("fd00::1", 514), &port) == "fd00::1");
+  // Same leading bytes as the IPv6 address, another family.
+  CHECK(socket_address_text(v6("fd00::2", 514), &port) == "fd00::2");
+  CHECK(socket_address_text(v4("10.0.0.1", 514), &port) == "10.0.0.1");
+  sockaddr_storage unix_family{};
+  unix_family.ss_family = AF_UNIX;
+  CHECK(socket_address_text(unix_family, &port) == "?");
+  CHECK(port == 0);
 }
