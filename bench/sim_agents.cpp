@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <deque>
 
+#include "bench/sim_session.h"
 #include "duet/v1/monitoring.pb.h"
 
 namespace duet::bench {
@@ -61,188 +62,55 @@ struct SimFleet::Agent {
   }
 };
 
-class SimFleet::Session final : public grpc::ClientBidiReactor<AgentMessage, ManagerMessage> {
+class SimFleet::Session final : public SimSession<Session, SimFleet, Agent> {
  public:
-  Session(SimFleet* fleet, Agent* agent, duet::v1::Agent::Stub* stub)
-      : fleet_(fleet), agent_(agent), stub_(stub) {}
+  using SimSession::SimSession;
 
-  // Says hello and starts the call. The agent already points here.
-  void begin() {
-    auto* hello = out_.mutable_hello();
-    hello->set_node(agent_->node);
-    hello->set_version("agents_bench");
-    hello->set_hostname(agent_->node);
-    {
-      std::lock_guard lock(agent_->mu);
-      hello->set_last_acked_seq(agent_->acked);
-      hello->set_next_seq(agent_->next_seq + 1);
-      hello->set_outbox_pending(agent_->outbox.size());
-    }
-    ctx_.set_wait_for_ready(false);
-    stub_->async()->Session(&ctx_, this);
-    StartWrite(&out_);
-    StartRead(&in_);
-    // Writes start from the scheduler thread too (outside reactions): the
-    // hold keeps OnDone away until the read side has ended.
-    AddHold();
-    StartCall();
+  const char* version() const { return "agents_bench"; }
+  void hello_locked(duet::v1::AgentHello&) {}
+  void result_locked(const Agent::Entry& e, duet::v1::AgentResult& res) {
+    duet::v1::MonitorResult r;
+    r.set_monitor(owner_->o_.monitor_prefix + std::to_string(e.item));
+    r.set_node(agent_->node);
+    r.set_started_at_ms(e.produced_ms);
+    r.set_duration_ms(3);
+    r.set_ok(true);
+    auto* m = r.add_metrics();
+    m->set_name("value");
+    m->set_value(static_cast<double>(e.seq % 100));
+    res.set_kind("monitor");
+    r.SerializeToString(res.mutable_payload());
   }
-
-  // Starts the next write if none is in flight (agent->mu held).
-  void pump_locked() {
-    if (!alive_ || !welcomed_ || writing_) return;
-    auto& ob = agent_->outbox;
-    if (!ob.empty() && written_ < ob.back().seq) {
-      const std::uint64_t next = std::max(written_ + 1, ob.front().seq);
-      const Agent::Entry& e = ob[static_cast<std::size_t>(next - ob.front().seq)];
-      duet::v1::MonitorResult r;
-      r.set_monitor(fleet_->o_.monitor_prefix + std::to_string(e.item));
-      r.set_node(agent_->node);
-      r.set_started_at_ms(e.produced_ms);
-      r.set_duration_ms(3);
-      r.set_ok(true);
-      auto* m = r.add_metrics();
-      m->set_name("value");
-      m->set_value(static_cast<double>(e.seq % 100));
-      out_.Clear();
-      auto* res = out_.mutable_result();
-      res->set_seq(e.seq);
-      res->set_kind("monitor");
-      r.SerializeToString(res->mutable_payload());
-      res->set_produced_at_ms(e.produced_ms);
-      writing_seq_ = e.seq;
-      start_write_locked();
-      return;
-    }
-    if (stats_wanted_) {
-      stats_wanted_ = false;
-      out_.Clear();
-      out_.mutable_stats()->set_outbox_pending(ob.size());
-      writing_seq_ = 0;
-      fleet_->stats_++;
-      start_write_locked();
-    }
+  void stats_locked() { owner_->stats_++; }
+  std::chrono::milliseconds keepalive_after() const { return keepalive_ms(); }
+  long ack_locked(std::uint64_t up_to, Steady::time_point now) {
+    return agent_->ack_locked(up_to, now, latencies_, measured_);
   }
-
-  // Asks for a keepalive if nothing was written for the keepalive (agent->mu held).
-  void keepalive_locked(Steady::time_point now) {
-    if (!alive_ || !welcomed_) return;
-    if (now - last_write_ < std::chrono::milliseconds(keepalive_ms_)) return;
-    stats_wanted_ = true;
-    pump_locked();
+  bool first_welcome_locked() {
+    if (agent_->active) return false;
+    agent_->active = true;  // produces results from now on
+    return true;
   }
-
-  std::uint64_t written_locked() const { return written_; }
-
-  void OnWriteDone(bool ok) override {
-    std::lock_guard lock(agent_->mu);
-    writing_ = false;
-    if (!ok) return;  // the call is broken; the read side ends it
-    if (writing_seq_ != 0) {
-      written_ = std::max(written_, writing_seq_);
-      if (writing_seq_ > agent_->max_written) {
-        agent_->max_written = writing_seq_;
-        fleet_->written_++;
-      } else {
-        fleet_->resent_++;
-      }
-      writing_seq_ = 0;
-    }
-    pump_locked();
-  }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) {
-      {
-        std::lock_guard lock(agent_->mu);
-        alive_ = false;
-      }
-      RemoveHold();
-      return;
-    }
-    const auto now = Steady::now();
-    std::vector<float> latencies;
-    long acked = 0, measured = 0;
-    bool first_welcome = false;
-    switch (in_.msg_case()) {
-      case ManagerMessage::kAck: {
-        fleet_->ack_msgs_++;
-        std::lock_guard lock(agent_->mu);
-        acked = agent_->ack_locked(in_.ack().up_to_seq(), now, latencies, measured);
-        break;
-      }
-      case ManagerMessage::kWelcome: {
-        std::lock_guard lock(agent_->mu);
-        const auto& w = in_.welcome();
-        welcomed_ = true;
-        if (w.keepalive_ms() != 0) keepalive_ms_ = w.keepalive_ms();
-        acked = agent_->ack_locked(w.acked_up_to(), now, latencies, measured);
-        agent_->next_seq = std::max(agent_->next_seq, w.acked_up_to());
-        written_ = w.acked_up_to();  // everything after it is sent (again)
-        last_write_ = now;
-        if (!agent_->active) {
-          agent_->active = true;
-          first_welcome = true;
-        }
-        pump_locked();
-        break;
-      }
-      case ManagerMessage::kNotMaster:
-        fleet_->not_master_++;  // the manager ends the call; it is reopened
-        break;
-      default:
-        break;  // assignments: nothing to run here
-    }
-    if (acked > 0) fleet_->acked_ += acked;
-    if (measured > 0) fleet_->acked_measured_ += measured;
-    if (!latencies.empty()) fleet_->record_latencies(latencies);
+  void on_message(const ManagerMessage&, Steady::time_point) {}  // assignments: nothing to run
+  void after_read(const ManagerMessage& in, long, bool first_welcome, Steady::time_point now) {
+    if (in.msg_case() == ManagerMessage::kAck) owner_->ack_msgs_++;
+    if (measured_ > 0) owner_->acked_measured_ += measured_;
+    if (!latencies_.empty()) owner_->record_latencies(latencies_);
+    latencies_.clear();
+    measured_ = 0;
     if (first_welcome) {
-      const long n = ++fleet_->welcomed_;
-      if (n == fleet_->o_.agents) {
-        fleet_->all_welcomed_ns_ =
-            std::chrono::duration_cast<std::chrono::nanoseconds>(now - fleet_->started_).count();
+      const long n = ++owner_->welcomed_;
+      if (n == owner_->o_.agents) {
+        owner_->all_welcomed_ns_ =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(now - owner_->started_).count();
       }
     }
-    in_.Clear();
-    StartRead(&in_);
-  }
-
-  void OnDone(const grpc::Status& status) override {
-    {
-      std::lock_guard lock(agent_->mu);
-      agent_->session = nullptr;
-    }
-    const bool broken = !fleet_->stopping_;
-    if (broken) {
-      fleet_->note_error(agent_->node + ": " + std::to_string(status.error_code()) + " " +
-                         status.error_message());
-    }
-    fleet_->session_ended(agent_->index, broken);
-    delete this;
   }
 
  private:
-  void start_write_locked() {
-    writing_ = true;
-    last_write_ = Steady::now();
-    StartWrite(&out_);
-  }
-
-  SimFleet* fleet_;
-  Agent* agent_;
-  duet::v1::Agent::Stub* stub_;
-  grpc::ClientContext ctx_;
-  AgentMessage out_;  // the write in flight
-  ManagerMessage in_;
-  // Under agent_->mu:
-  bool alive_ = true;  // the read side has not ended
-  bool welcomed_ = false;
-  bool writing_ = true;  // the hello goes first
-  bool stats_wanted_ = false;
-  std::uint64_t written_ = 0;      // the highest number written on this call
-  std::uint64_t writing_seq_ = 0;  // the result in flight; 0: none
-  Steady::time_point last_write_ = Steady::now();
-  std::uint32_t keepalive_ms_ = 10000;
+  // Filled by ack_locked, recorded by after_read (one read at a time).
+  std::vector<float> latencies_;
+  long measured_ = 0;
 };
 
 SimFleet::SimFleet(SimFleetOptions options) : o_(std::move(options)) {

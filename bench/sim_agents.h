@@ -37,6 +37,9 @@
 
 namespace duet::bench {
 
+template <typename, typename, typename>
+class SimSession;
+
 struct SimFleetOptions {
   std::string target;  // the master's host:port
   int agents = 10000;
@@ -96,6 +99,8 @@ class SimFleet {
 
  private:
   friend class Session;
+  template <typename, typename, typename>
+  friend class SimSession;
   void connector_loop();
   void scheduler_loop();
   void open_session(int index);

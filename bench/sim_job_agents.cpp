@@ -5,6 +5,8 @@
 #include <random>
 #include <unordered_map>
 
+#include "bench/sim_session.h"
+
 namespace duet::bench {
 
 using duet::v1::AgentMessage;
@@ -80,103 +82,35 @@ struct SimJobAgents::Agent {
   }
 };
 
-class SimJobAgents::Session final : public grpc::ClientBidiReactor<AgentMessage, ManagerMessage> {
+class SimJobAgents::Session final : public SimSession<Session, SimJobAgents, Agent> {
  public:
-  Session(SimJobAgents* owner, Agent* agent, duet::v1::Agent::Stub* stub)
-      : owner_(owner), agent_(agent), stub_(stub) {}
+  using SimSession::SimSession;
 
-  // Says hello and starts the call. The agent already points here.
-  void begin() {
-    auto* hello = out_.mutable_hello();
-    hello->set_node(agent_->node);
-    hello->set_version("jobs_bench");
-    hello->set_hostname(agent_->node);
-    hello->set_outbox_identity(agent_->outbox_identity);
-    {
-      std::lock_guard lock(agent_->mu);
-      hello->set_last_acked_seq(agent_->acked);
-      hello->set_next_seq(agent_->next_seq + 1);
-      hello->set_outbox_pending(agent_->outbox.size());
-    }
-    ctx_.set_wait_for_ready(false);
-    stub_->async()->Session(&ctx_, this);
-    StartWrite(&out_);
-    StartRead(&in_);
-    // Keepalives start from the housekeeping thread (outside reactions): the
-    // hold keeps OnDone away until the read side has ended.
-    AddHold();
-    StartCall();
+  const char* version() const { return "jobs_bench"; }
+  void hello_locked(duet::v1::AgentHello& hello) {
+    hello.set_outbox_identity(agent_->outbox_identity);
   }
-
-  // Starts the next write if none is in flight (agent->mu held).
-  void pump_locked() {
-    if (!alive_ || !welcomed_ || writing_) return;
-    auto& ob = agent_->outbox;
-    if (!ob.empty() && written_ < ob.back().seq) {
-      const std::uint64_t next = std::max(written_ + 1, ob.front().seq);
-      const Agent::Entry& e = ob[static_cast<std::size_t>(next - ob.front().seq)];
-      out_.Clear();
-      auto* res = out_.mutable_result();
-      res->set_seq(e.seq);
-      res->set_kind("job");
-      res->set_payload(e.payload);
-      res->set_produced_at_ms(e.produced_ms);
-      writing_seq_ = e.seq;
-      auto& run = agent_->runs[e.run];
-      if (run.sent == Steady::time_point{}) run.sent = Steady::now();
-      start_write_locked();
-      return;
-    }
-    if (stats_wanted_) {
-      stats_wanted_ = false;
-      out_.Clear();
-      out_.mutable_stats()->set_outbox_pending(ob.size());
-      writing_seq_ = 0;
-      start_write_locked();
-    }
+  void result_locked(const Agent::Entry& e, duet::v1::AgentResult& res) {
+    res.set_kind("job");
+    res.set_payload(e.payload);
+    auto& run = agent_->runs[e.run];
+    if (run.sent == Steady::time_point{}) run.sent = Steady::now();
   }
-
-  // Asks for a keepalive if nothing was written for half the keepalive
-  // (agent->mu held).
-  void keepalive_locked(Steady::time_point now) {
-    if (!alive_ || !welcomed_) return;
-    if (now - last_write_ < std::chrono::milliseconds(keepalive_ms_ / 2)) return;
-    stats_wanted_ = true;
-    pump_locked();
+  void stats_locked() {}
+  std::chrono::milliseconds keepalive_after() const { return keepalive_ms() / 2; }
+  long ack_locked(std::uint64_t up_to, Steady::time_point now) {
+    return agent_->ack_locked(up_to, now);
   }
-
-  void OnWriteDone(bool ok) override {
-    std::lock_guard lock(agent_->mu);
-    writing_ = false;
-    if (!ok) return;  // the call is broken; the read side ends it
-    if (writing_seq_ != 0) {
-      written_ = std::max(written_, writing_seq_);
-      if (writing_seq_ > agent_->max_written) {
-        agent_->max_written = writing_seq_;
-        owner_->written_++;
-      } else {
-        owner_->resent_++;
-      }
-      writing_seq_ = 0;
-    }
-    pump_locked();
+  bool first_welcome_locked() {
+    const bool first = !agent_->welcomed_once;
+    agent_->welcomed_once = true;
+    return first;
   }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) {
-      {
-        std::lock_guard lock(agent_->mu);
-        alive_ = false;
-      }
-      RemoveHold();
-      return;
-    }
-    const auto now = Steady::now();
-    long acked = 0;
-    switch (in_.msg_case()) {
+  void on_message(const ManagerMessage& in, Steady::time_point now) {
+    switch (in.msg_case()) {
       case ManagerMessage::kJobStart: {
         std::lock_guard lock(agent_->mu);
-        if (agent_->take_locked(in_.job_start(), now)) {
+        if (agent_->take_locked(in.job_start(), now)) {
           owner_->starts_++;
           pump_locked();
         } else {
@@ -184,79 +118,16 @@ class SimJobAgents::Session final : public grpc::ClientBidiReactor<AgentMessage,
         }
         break;
       }
-      case ManagerMessage::kAck: {
-        std::lock_guard lock(agent_->mu);
-        acked = agent_->ack_locked(in_.ack().up_to_seq(), now);
-        break;
-      }
-      case ManagerMessage::kWelcome: {
-        bool first = false;
-        {
-          std::lock_guard lock(agent_->mu);
-          const auto& w = in_.welcome();
-          welcomed_ = true;
-          if (w.keepalive_ms() != 0) keepalive_ms_ = w.keepalive_ms();
-          acked = agent_->ack_locked(w.acked_up_to(), now);
-          agent_->next_seq = std::max(agent_->next_seq, w.acked_up_to());
-          written_ = w.acked_up_to();  // everything after it is sent (again)
-          last_write_ = now;
-          first = !agent_->welcomed_once;
-          agent_->welcomed_once = true;
-          pump_locked();
-        }
-        if (first) owner_->welcomed_++;
-        break;
-      }
       case ManagerMessage::kJobKill:
         owner_->kills_++;  // the runs end at once: nothing to kill
-        break;
-      case ManagerMessage::kNotMaster:
-        owner_->not_master_++;  // the manager ends the call; it is reopened
         break;
       default:
         break;  // assignments: nothing to run here
     }
-    if (acked > 0) owner_->acked_ += acked;
-    in_.Clear();
-    StartRead(&in_);
   }
-
-  void OnDone(const grpc::Status& status) override {
-    {
-      std::lock_guard lock(agent_->mu);
-      agent_->session = nullptr;
-    }
-    const bool broken = !owner_->stopping_;
-    if (broken) {
-      owner_->note_error(agent_->node + ": " + std::to_string(status.error_code()) + " " +
-                         status.error_message());
-    }
-    owner_->session_ended(agent_->index, broken);
-    delete this;
+  void after_read(const ManagerMessage&, long, bool first_welcome, Steady::time_point) {
+    if (first_welcome) owner_->welcomed_++;
   }
-
- private:
-  void start_write_locked() {
-    writing_ = true;
-    last_write_ = Steady::now();
-    StartWrite(&out_);
-  }
-
-  SimJobAgents* owner_;
-  Agent* agent_;
-  duet::v1::Agent::Stub* stub_;
-  grpc::ClientContext ctx_;
-  AgentMessage out_;  // the write in flight
-  ManagerMessage in_;
-  // Under agent_->mu:
-  bool alive_ = true;  // the read side has not ended
-  bool welcomed_ = false;
-  bool writing_ = true;  // the hello goes first
-  bool stats_wanted_ = false;
-  std::uint64_t written_ = 0;      // the highest number written on this call
-  std::uint64_t writing_seq_ = 0;  // the result in flight; 0: none
-  Steady::time_point last_write_ = Steady::now();
-  std::uint32_t keepalive_ms_ = 10000;
 };
 
 SimJobAgents::SimJobAgents(SimJobAgentsOptions options) : o_(std::move(options)) {

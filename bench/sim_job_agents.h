@@ -38,6 +38,9 @@
 
 namespace duet::bench {
 
+template <typename, typename, typename>
+class SimSession;
+
 struct SimJobAgentsOptions {
   std::string target;  // the master's host:port
   int agents = 10;
@@ -100,6 +103,8 @@ class SimJobAgents {
 
  private:
   friend class Session;
+  template <typename, typename, typename>
+  friend class SimSession;
   void housekeeping_loop();
   void open_session(int index);
   void session_ended(int index, bool broken);
