@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <deque>
 
-#include "bench/sim_session.h"
 #include "duet/v1/monitoring.pb.h"
 
 namespace duet::bench {
@@ -162,15 +161,8 @@ bool SimFleet::wait_closed(std::chrono::milliseconds limit) const {
 }
 
 void SimFleet::open_session(int index) {
-  Agent& a = *agents_[static_cast<std::size_t>(index)];
-  auto* s = new Session(this, &a, stubs_[static_cast<std::size_t>(index) % stubs_.size()].get());
-  {
-    std::lock_guard lock(a.mu);
-    a.session = s;
-  }
-  ++open_;
-  ++opened_;
-  s->begin();
+  Session::open(this, agents_[static_cast<std::size_t>(index)].get(),
+                stubs_[static_cast<std::size_t>(index) % stubs_.size()].get());
 }
 
 void SimFleet::session_ended(int index, bool broken) {
@@ -179,23 +171,12 @@ void SimFleet::session_ended(int index, bool broken) {
   ++broken_;
   // Reopened after about a second, spread so that a broken connection's
   // agents do not all come back at once.
-  const auto due = Steady::now() + std::chrono::milliseconds(1000 + (index * 7919) % 1000);
-  std::lock_guard lock(reconnect_mu_);
-  reconnects_.emplace_back(due, index);
+  reopen_.add(index, Steady::now() + std::chrono::milliseconds(1000 + (index * 7919) % 1000));
 }
 
 void SimFleet::connector_loop() {
   auto reopen_due = [this] {
-    std::vector<int> due;
-    {
-      std::lock_guard lock(reconnect_mu_);
-      const auto now = Steady::now();
-      auto it = std::partition(reconnects_.begin(), reconnects_.end(),
-                               [&](const auto& r) { return r.first > now; });
-      for (auto d = it; d != reconnects_.end(); ++d) due.push_back(d->second);
-      reconnects_.erase(it, reconnects_.end());
-    }
-    for (int i : due) {
+    for (int i : reopen_.take_due(Steady::now())) {
       if (!stopping_) open_session(i);
     }
   };

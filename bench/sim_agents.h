@@ -33,12 +33,10 @@
 #include <thread>
 #include <vector>
 
+#include "bench/sim_session.h"
 #include "duet/v1/agent.grpc.pb.h"
 
 namespace duet::bench {
-
-template <typename, typename, typename>
-class SimSession;
 
 struct SimFleetOptions {
   std::string target;  // the master's host:port
@@ -121,8 +119,7 @@ class SimFleet {
   std::atomic<bool> measuring_{false};
   std::thread connector_, scheduler_;
 
-  mutable std::mutex reconnect_mu_;
-  std::vector<std::pair<Steady::time_point, int>> reconnects_;  // (due, agent)
+  ReopenQueue reopen_;
 
   mutable std::mutex latency_mu_;
   std::vector<float> latencies_;

@@ -5,7 +5,6 @@
 #include <random>
 #include <unordered_map>
 
-#include "bench/sim_session.h"
 
 namespace duet::bench {
 
@@ -190,39 +189,21 @@ bool SimJobAgents::wait_closed(std::chrono::milliseconds limit) const {
 }
 
 void SimJobAgents::open_session(int index) {
-  Agent& a = *agents_[static_cast<std::size_t>(index)];
-  auto* s = new Session(this, &a, stubs_[static_cast<std::size_t>(index)].get());
-  {
-    std::lock_guard lock(a.mu);
-    a.session = s;
-  }
-  ++open_;
-  ++opened_;
-  s->begin();
+  Session::open(this, agents_[static_cast<std::size_t>(index)].get(),
+                stubs_[static_cast<std::size_t>(index)].get());
 }
 
 void SimJobAgents::session_ended(int index, bool broken) {
   --open_;
   if (!broken) return;
   ++broken_;
-  const auto due = Steady::now() + std::chrono::milliseconds(1000 + (index * 97) % 200);
-  std::lock_guard lock(reconnect_mu_);
-  reconnects_.emplace_back(due, index);
+  reopen_.add(index, Steady::now() + std::chrono::milliseconds(1000 + (index * 97) % 200));
 }
 
 void SimJobAgents::housekeeping_loop() {
   auto next_sweep = Steady::now() + std::chrono::seconds(1);
   while (!stopping_) {
-    std::vector<int> due;
-    {
-      std::lock_guard lock(reconnect_mu_);
-      const auto now = Steady::now();
-      auto it = std::partition(reconnects_.begin(), reconnects_.end(),
-                               [&](const auto& r) { return r.first > now; });
-      for (auto d = it; d != reconnects_.end(); ++d) due.push_back(d->second);
-      reconnects_.erase(it, reconnects_.end());
-    }
-    for (int i : due) {
+    for (int i : reopen_.take_due(Steady::now())) {
       if (!stopping_) open_session(i);
     }
     if (Steady::now() >= next_sweep) {

@@ -34,12 +34,10 @@
 #include <thread>
 #include <vector>
 
+#include "bench/sim_session.h"
 #include "duet/v1/agent.grpc.pb.h"
 
 namespace duet::bench {
-
-template <typename, typename, typename>
-class SimSession;
 
 struct SimJobAgentsOptions {
   std::string target;  // the master's host:port
@@ -118,8 +116,7 @@ class SimJobAgents {
   std::atomic<bool> stopping_{false};
   std::thread housekeeping_;
 
-  mutable std::mutex reconnect_mu_;
-  std::vector<std::pair<Steady::time_point, int>> reconnects_;  // (due, agent)
+  ReopenQueue reopen_;
   mutable std::mutex error_mu_;
   std::vector<std::string> errors_;
 

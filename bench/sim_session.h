@@ -38,10 +38,36 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "duet/v1/agent.grpc.pb.h"
 
 namespace duet::bench {
+
+// Broken sessions waiting to be reopened, by agent index (any thread).
+class ReopenQueue {
+ public:
+  using Steady = std::chrono::steady_clock;
+  void add(int index, Steady::time_point due) {
+    std::lock_guard lock(mu_);
+    items_.emplace_back(due, index);
+  }
+  // The agents due by `now`, taken off the queue.
+  std::vector<int> take_due(Steady::time_point now) {
+    std::vector<int> due;
+    std::lock_guard lock(mu_);
+    auto it =
+        std::partition(items_.begin(), items_.end(), [&](const auto& r) { return r.first > now; });
+    for (auto d = it; d != items_.end(); ++d) due.push_back(d->second);
+    items_.erase(it, items_.end());
+    return due;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::pair<Steady::time_point, int>> items_;  // (due, agent)
+};
 
 template <typename Derived, typename Owner, typename Agent>
 class SimSession
@@ -51,6 +77,18 @@ class SimSession
 
   SimSession(Owner* owner, Agent* agent, duet::v1::Agent::Stub* stub)
       : owner_(owner), agent_(agent), stub_(stub) {}
+
+  // Opens a session for `agent` (counted in the owner's open_ and opened_).
+  static void open(Owner* owner, Agent* agent, duet::v1::Agent::Stub* stub) {
+    auto* s = new Derived(owner, agent, stub);
+    {
+      std::lock_guard lock(agent->mu);
+      agent->session = s;
+    }
+    ++owner->open_;
+    ++owner->opened_;
+    s->begin();
+  }
 
   // Says hello and starts the call. The agent already points here.
   void begin() {
