@@ -100,10 +100,20 @@ Actions RoleMachine::on_tick(TimePoint now) { return evaluate(now); }
 
 Actions RoleMachine::on_guard(TimePoint now, bool ok, TimePoint valid_until,
                               const std::string& detail) {
+  // A master already cut off from both its peer and its guard stopped acting
+  // at that moment (may_act() said so). A verdict processed later does not
+  // make it act again: a process resumed after SIGSTOP may see its guard
+  // answer before the beats that tell it the standby took over.
+  Actions out;
+  if (started_ && !promoting_ && role_ == Role::kMaster && options_.has_peer && !switching_ &&
+      !contact_holds(now) && !guard_holds(now)) {
+    out = fence(now, "cut off from the peer and from the split-brain guard", false);
+  }
   guard_ok_ = ok;
   guard_valid_until_ = valid_until;
   guard_detail_ = detail;
-  return evaluate(now);
+  for (auto& a : evaluate(now)) out.push_back(std::move(a));
+  return out;
 }
 
 Actions RoleMachine::on_health(TimePoint now, bool healthy, const std::string& detail) {

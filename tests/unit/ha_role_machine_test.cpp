@@ -272,11 +272,19 @@ TEST_CASE("a master resumed after a long stop does not act before it processes a
   (void)rm.on_guard(clock.now(), true, clock.now() + 1s, "ok");
   clock.advance(30s);  // SIGSTOP ... SIGCONT: no event was processed meanwhile
   CHECK_FALSE(rm.may_act(clock.now()));
-  // It then hears the new master and learns why.
-  auto acts = hear(rm, clock, beat("b", Role::kMaster, 5, {5, 12}, true));
-  CHECK(rm.role() == Role::kFenced);
-  CHECK_THAT(rm.reason(), Catch::Contains("higher epoch"));
-  (void)acts;
+  SECTION("it then hears the new master and learns why") {
+    auto acts = hear(rm, clock, beat("b", Role::kMaster, 5, {5, 12}, true));
+    CHECK(rm.role() == Role::kFenced);
+    CHECK_THAT(rm.reason(), Catch::Contains("higher epoch"));
+    (void)acts;
+  }
+  SECTION("a fresh guard verdict processed first does not make it act again") {
+    auto acts = rm.on_guard(clock.now(), true, clock.now() + 1s, "ok");
+    CHECK(find<StopActing>(acts) != nullptr);
+    CHECK(rm.role() == Role::kFenced);
+    CHECK_FALSE(rm.may_act(clock.now()));
+    CHECK_THAT(rm.reason(), Catch::Contains("cut off from the peer"));
+  }
 }
 
 TEST_CASE("a master steps down at once when it sees a higher epoch", "[role]") {
