@@ -105,9 +105,8 @@ Actions RoleMachine::on_guard(TimePoint now, bool ok, TimePoint valid_until,
   // make it act again: a process resumed after SIGSTOP may see its guard
   // answer before the beats that tell it the standby took over.
   Actions out;
-  if (started_ && !promoting_ && role_ == Role::kMaster && options_.has_peer && !switching_ &&
-      !contact_holds(now) && !guard_holds(now)) {
-    out = fence(now, "cut off from the peer and from the split-brain guard", false);
+  if (started_ && !promoting_ && role_ == Role::kMaster && cut_off(now)) {
+    out = fence(now, kCutOff, false);
   }
   guard_ok_ = ok;
   guard_valid_until_ = valid_until;
@@ -439,12 +438,7 @@ Actions RoleMachine::evaluate(TimePoint now) {
 
   if (role_ == Role::kMaster) {
     if (!healthy_) return fence(now, "this node's store is unhealthy: " + reason_, false);
-    if (!options_.has_peer || switching_) return out;
-    const bool quiet = !contact_holds(now);
-    if (quiet && !guard_holds(now)) {
-      return fence(now, "cut off from the peer and from the split-brain guard", false);
-    }
-    return out;
+    return cut_off(now) ? fence(now, kCutOff, false) : out;
   }
 
   // Not master: may this node take over?

@@ -310,6 +310,12 @@ class RoleMachine {
     const auto until = contact_until();
     return until && now < *until;
   }
+  // A master in this state stops acting (not while switching over: the
+  // hand-over ends its acting).
+  bool cut_off(TimePoint now) const {
+    return options_.has_peer && !switching_ && !contact_holds(now) && !guard_holds(now);
+  }
+  static constexpr const char* kCutOff = "cut off from the peer and from the split-brain guard";
   bool confirmed_recently(TimePoint now, Duration within) const {
     return confirmed_at_ && now - *confirmed_at_ < within;
   }

@@ -418,8 +418,9 @@ void AgentHub::on_fetch(const std::shared_ptr<AgentLink>& link,
 }
 
 void AgentHub::on_chunk(const std::shared_ptr<AgentLink>& link, duet::v1::FileChunk chunk) {
-  if (Agent* a = agent_of(link); a != nullptr && acting_)
+  if (Agent* a = agent_of(link); a != nullptr && acting_) {
     relay_.on_chunk(a->node, std::move(chunk));
+  }
 }
 
 void AgentHub::schedule_flush(bool soon) {
