@@ -38,6 +38,15 @@ std::size_t DedupKeyHash::operator()(const DedupKey& k) const noexcept {
   return h;
 }
 
+namespace {
+
+template <typename List, typename Pred>
+void remove_where(List& list, Pred pred) {
+  list.erase(std::remove_if(list.begin(), list.end(), pred), list.end());
+}
+
+}  // namespace
+
 bool PairDedup::near(std::int64_t a, std::int64_t b) const {
   const std::int64_t w =
       std::chrono::duration_cast<std::chrono::milliseconds>(options_.window).count();
@@ -164,7 +173,7 @@ bool PairDedup::on_peer_gone(std::uint64_t seq) {
   // Never emitted: a local copy must not count it.
   auto it = keys_.find(key);
   if (it == keys_.end()) return true;
-  std::erase_if(it->second.peer_emitted, [&](const Emitted& y) { return y.seq == seq; });
+  remove_where(it->second.peer_emitted, [&](const Emitted& y) { return y.seq == seq; });
   drop_if_empty(key);
   return true;
 }
@@ -180,9 +189,9 @@ void PairDedup::reset_peer(std::uint64_t from, const std::set<std::uint64_t>& de
     Entry& e = it->second;
     e.peer_pending.clear();
     // Due receipts of the old incarnation whose content never came: not events.
-    std::erase_if(e.peer_emitted, [](const Emitted& x) { return x.seq != 0; });
+    remove_where(e.peer_emitted, [](const Emitted& x) { return x.seq != 0; });
     if (e.empty()) {
-      it = keys_.erase(it);
+      keys_.erase(it++);  // the flat map's erase leaves other iterators valid
     } else {
       ++it;
     }
@@ -244,7 +253,7 @@ void PairDedup::expire(std::int64_t now_ms) {
     if (it == keys_.end()) continue;
     auto& em = it->second.peer_emitted;
     // Not one whose content is awaited (its timer starts when it is in).
-    std::erase_if(em, [&](const Emitted& x) { return x.at_ms == t.at_ms && x.seq == 0; });
+    remove_where(em, [&](const Emitted& x) { return x.at_ms == t.at_ms && x.seq == 0; });
     if (it->second.empty()) keys_.erase(it);
   }
 }

@@ -54,6 +54,9 @@ std::map<std::string, std::int64_t> count_events(store::Store& store);
 // Adds an events row to `counts`.
 void count_event(const store::Row& row, std::int64_t by,
                  std::map<std::string, std::int64_t>& counts);
+// Adds events rows to `counts`, as count_event on each but quicker: rows of
+// the same priority and protocol are tallied first and looked up once.
+void count_rows(const std::vector<store::Row>& rows, std::map<std::string, std::int64_t>& counts);
 
 // A held receipt's memory, roughly.
 std::size_t held_bytes(const intake::IntakeItem& item);

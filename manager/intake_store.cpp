@@ -67,6 +67,33 @@ void count_event(const store::Row& row, std::int64_t by,
   counts["protocol." + text_of(row, "protocol")] += by;
 }
 
+void count_rows(const std::vector<store::Row>& rows, std::map<std::string, std::int64_t>& counts) {
+  // A handful of (priority, protocol) combinations at most: a list will do.
+  struct Tally {
+    std::string_view priority, protocol;
+    std::int64_t n;
+  };
+  std::vector<Tally> tallies;
+  for (const auto& row : rows) {
+    const std::string_view priority = store::text_view_of(row, "priority");
+    const std::string_view protocol = store::text_view_of(row, "protocol");
+    auto t = std::find_if(tallies.begin(), tallies.end(), [&](const Tally& x) {
+      return x.priority == priority && x.protocol == protocol;
+    });
+    if (t == tallies.end()) {
+      tallies.push_back(Tally{priority, protocol, 1});
+    } else {
+      ++t->n;
+    }
+  }
+  if (rows.empty()) return;
+  counts["total"] += static_cast<std::int64_t>(rows.size());
+  for (const auto& t : tallies) {
+    counts["priority." + std::string(t.priority)] += t.n;
+    counts["protocol." + std::string(t.protocol)] += t.n;
+  }
+}
+
 std::map<std::string, std::int64_t> count_events(store::Store& store) {
   std::map<std::string, std::int64_t> counts{{"total", 0}};
   (void)store.scan("events", [&](const store::Row& row) {
@@ -395,8 +422,8 @@ bool EventIntake::commit_batch(std::vector<store::Row> events, PairsByIncarnatio
   store::WriteBatch batch;
   std::map<std::string, std::int64_t> added;
   std::uint64_t last_id = 0;
+  count_rows(events, added);
   for (const auto& r : events) {
-    count_event(r, 1, added);
     last_id = std::max(last_id, static_cast<std::uint64_t>(int_of(r, "id")));
   }
   // The notifications these events decide, in the same transaction.

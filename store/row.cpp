@@ -16,6 +16,10 @@ const Value* find_field(const Row& row, const std::string& name) {
 }
 
 std::string text_of(const Row& row, std::string_view name) {
+  return std::string(text_view_of(row, name));
+}
+
+std::string_view text_view_of(const Row& row, std::string_view name) {
   for (const auto& f : row) {
     if (f.name != name) continue;
     if (const auto* s = std::get_if<std::string>(&f.value)) return *s;

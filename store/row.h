@@ -37,6 +37,8 @@ using Row = std::vector<Field>;
 const Value* find_field(const Row& row, const std::string& name);
 // The text (or a blob's bytes) of field `name`; "" when absent or of another type.
 std::string text_of(const Row& row, std::string_view name);
+// The same, without a copy: valid while `row` is unchanged.
+std::string_view text_view_of(const Row& row, std::string_view name);
 // The integer of field `name`; 0 when absent or of another type.
 std::int64_t int_of(const Row& row, std::string_view name);
 

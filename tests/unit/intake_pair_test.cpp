@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/errors.h"
 #include "manager/event_intake.h"
+#include "manager/event_intake_internal.h"
 #include "repository/document.h"
 #include "repository/plan.h"
 #include "repository/store_rows.h"
@@ -284,4 +285,33 @@ TEST_CASE("intake pair: a sender is placed again once the repository changes", "
   });
   CHECK(placed["before"] == std::pair<std::string, std::string>{"unregistered", ""});
   CHECK(placed["after"] == std::pair<std::string, std::string>{"web", "web01"});
+}
+
+TEST_CASE("A batch of events is counted as its rows one by one", "[intake]") {
+  using duet::manager::intake_internal::count_event;
+  using duet::manager::intake_internal::count_rows;
+  auto event = [](const char* priority, const char* protocol) {
+    return duet::store::Row{{"id", std::int64_t{1}},
+                            {"protocol", std::string(protocol)},
+                            {"priority", std::string(priority)}};
+  };
+  // Runs of the same kind, and kinds that come back after others.
+  const std::vector<duet::store::Row> rows{
+      event("info", "syslog/udp"),    event("info", "syslog/udp"), event("critical", "syslog/udp"),
+      event("info", "snmp/v2c"),      event("info", "syslog/udp"), event("warning", "syslog/tcp"),
+      event("critical", "syslog/udp")};
+  std::map<std::string, std::int64_t> one_by_one{{"total", 3}, {"priority.info", 2}};
+  std::map<std::string, std::int64_t> batched = one_by_one;
+  for (const auto& r : rows) count_event(r, 1, one_by_one);
+  count_rows(rows, batched);
+  CHECK(batched == one_by_one);
+  CHECK(batched["total"] == 10);
+  CHECK(batched["priority.info"] == 6);
+  CHECK(batched["priority.critical"] == 2);
+  CHECK(batched["protocol.syslog/udp"] == 5);
+  CHECK(batched["protocol.snmp/v2c"] == 1);
+  // Nothing to count: nothing changes, not even the total's key.
+  std::map<std::string, std::int64_t> none;
+  count_rows({}, none);
+  CHECK(none.empty());
 }

@@ -202,3 +202,22 @@ TEST_CASE("row block: rows are handed one by one, and the handler's error stops 
   CHECK(stopped.error().message == "stop here");
   CHECK(calls == 2);
 }
+
+TEST_CASE("A field's text is read in place, or copied, the same", "[store][codec]") {
+  const Row row{{"id", std::int64_t{7}},
+                {"message", std::string("link down")},
+                {"raw", Blob{std::string("\0ab", 3)}},
+                {"gone", duet::store::Null{}}};
+  CHECK(duet::store::text_view_of(row, "message") == "link down");
+  CHECK(duet::store::text_view_of(row, "raw") == std::string_view("\0ab", 3));
+  // Not text, or absent: empty.
+  CHECK(duet::store::text_view_of(row, "id").empty());
+  CHECK(duet::store::text_view_of(row, "gone").empty());
+  CHECK(duet::store::text_view_of(row, "nope").empty());
+  // The view points into the row.
+  CHECK(duet::store::text_view_of(row, "message").data() ==
+        std::get<std::string>(row[1].value).data());
+  for (const char* name : {"message", "raw", "id", "gone", "nope"}) {
+    CHECK(duet::store::text_of(row, name) == std::string(duet::store::text_view_of(row, name)));
+  }
+}
