@@ -21,6 +21,10 @@
 //              lags, their p50/p99/max (the hand-off latency), wall time
 //              (first Start sent -> last session's ended_at), jobs/s.
 //              Goal: sum <= 2 s per shape, p99 <= 50 ms.
+//              Then, as "hand_off_floor" (no goal): one chain of 200, where
+//              no job ever waits behind another; its lag per job is the least
+//              a hand-off costs on this pair, and x 1,000 the least any
+//              1,000-job shape can total.
 //   sustained  One net of --jobs-per-net independent jobs (max_sessions 100), started
 //              --rate / --jobs-per-net times per second for --seconds, so
 //              that --rate jobs start per second; meanwhile Admin.Status (what
@@ -561,9 +565,15 @@ json mode_shapes(Context& c) {
   const auto a = chains("a", 100, 10, nodes);
   const auto b = chains("b", 10, 100, nodes);
   const std::vector<Net> t{binary_tree("tree", 1000, nodes)};
+  // Not one of the shapes: a single chain, one job ready at a time, so no
+  // job waits behind another. Its lag is the least a hand-off costs (the
+  // result in, the commit, its replication, the JobStart out); 1,000 jobs
+  // lag at least 1,000 times that, whatever the shape.
+  const auto floor = chains("one", 1, 200, nodes);
   std::vector<Net> all = a;
   all.insert(all.end(), b.begin(), b.end());
   all.insert(all.end(), t.begin(), t.end());
+  all.insert(all.end(), floor.begin(), floor.end());
   const std::string yaml = node_limits_yaml(nodes) + nets_yaml(all);
   const auto applied = apply_yaml(c.ch(), yaml);
   if (!applied.ok) die("apply: " + applied.error);
@@ -579,6 +589,10 @@ json mode_shapes(Context& c) {
   bool met = true;
   for (const auto& s : shapes) met = met && s["goal"]["met"].get<bool>();
   out["goal_met"] = met;
+  json one = run_shape(c, "1 net x chain of 200 (hand-off floor)", floor);
+  one.erase("goal");
+  one["total_lag_s_per_1000_jobs"] = one["total_lag_s"].get<double>() * 1000.0 / 200.0;
+  out["hand_off_floor"] = one;
   return out;
 }
 
