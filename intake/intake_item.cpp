@@ -6,9 +6,11 @@
 #include "intake/syslog_parser.h"
 
 namespace duet::intake {
+namespace {
 
-IntakeItem syslog_item(Receipt receipt, Detail detail,
-                       const std::vector<std::string>* only_fields) {
+// syslog_item, with the identity key given when it is known already.
+IntakeItem make_syslog_item(Receipt receipt, Detail detail,
+                            const std::vector<std::string>* only_fields, const DedupKey* key) {
   const bool detailed = detail != Detail::kKey;
   const bool json = detail == Detail::kFull;
   const bool every_field = json || only_fields == nullptr;
@@ -17,7 +19,7 @@ IntakeItem syslog_item(Receipt receipt, Detail detail,
   };
   IntakeItem item;
   SyslogMessage m = parse_syslog(receipt.raw, receipt.received_ms);
-  item.key = dedup_key(receipt.source, receipt.raw);
+  item.key = key != nullptr ? *key : dedup_key(receipt.source, receipt.raw);
   item.protocol = transport_name(receipt.transport);
   item.parsed = m.format != SyslogFormat::kRaw;
   item.detailed = detailed;
@@ -95,11 +97,20 @@ IntakeItem syslog_item(Receipt receipt, Detail detail,
   return item;
 }
 
+}  // namespace
+
+IntakeItem syslog_item(Receipt receipt, Detail detail,
+                       const std::vector<std::string>* only_fields) {
+  return make_syslog_item(std::move(receipt), detail, only_fields, nullptr);
+}
+
 void detail(IntakeItem& item, const std::vector<std::string>* only_fields) {
   if (item.detailed) return;
   // Only syslog items are made undetailed; the transport is in the protocol name.
+  // The key is the same (the source and the raw bytes): not computed again.
   const std::string protocol = item.protocol;
-  IntakeItem full = syslog_item(std::move(item.receipt), Detail::kRules, only_fields);
+  IntakeItem full =
+      make_syslog_item(std::move(item.receipt), Detail::kRules, only_fields, &item.key);
   full.protocol = protocol;
   item = std::move(full);
 }

@@ -241,7 +241,13 @@ TEST_CASE("A syslog item carries only the fields the rules read, when told which
   // Detailing a held receipt later keeps to the same fields.
   auto held = syslog_item(receipt(), Detail::kKey);
   CHECK(held.fields.empty());
+  const std::string held_protocol = held.protocol;
   duet::intake::detail(held, &read);
   CHECK(held.fields == some.fields);
   CHECK(held.message == "denied");
+  // The same identity (kept, not computed again), protocol and raw bytes.
+  CHECK(held.key == all.key);
+  CHECK(held.detailed);
+  CHECK(held.protocol == held_protocol);
+  CHECK(held.receipt.raw == receipt().raw);
 }
