@@ -199,13 +199,8 @@ const EventIntake::Placed& EventIntake::place(const std::string& source) {
   } else {
     p.where.scopes = p.where.enclosing = {"unregistered"};
   }
-  auto join = [](const std::vector<std::string>& v) {
-    std::string out;
-    for (const auto& x : v) out += (out.empty() ? "" : ",") + x;
-    return out;
-  };
-  p.scope_list = join(p.where.scopes);
-  p.host_list = join(p.where.nodes);
+  p.scope_list = join_names(p.where.scopes);
+  p.host_list = join_names(p.where.nodes);
   return placed_.emplace(source, std::move(p)).first->second;
 }
 

@@ -58,6 +58,9 @@ void count_event(const store::Row& row, std::int64_t by,
 // the same priority and protocol are tallied first and looked up once.
 void count_rows(const std::vector<store::Row>& rows, std::map<std::string, std::int64_t>& counts);
 
+// Names as an event stores them (its scopes, its hosts): joined with ",".
+std::string join_names(const std::vector<std::string>& names);
+
 // A held receipt's memory, roughly.
 std::size_t held_bytes(const intake::IntakeItem& item);
 

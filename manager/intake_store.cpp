@@ -103,6 +103,15 @@ std::map<std::string, std::int64_t> count_events(store::Store& store) {
   return counts;
 }
 
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& x : names) {
+    if (!out.empty()) out += ',';
+    out += x;
+  }
+  return out;
+}
+
 std::size_t held_bytes(const intake::IntakeItem& item) {
   std::size_t n = sizeof(item) + item.receipt.raw.size() + item.receipt.source.size() +
                   item.message.size() + item.fields_json.size() + item.protocol.size();
@@ -369,8 +378,7 @@ std::uint64_t EventIntake::raise_into(const Raised& ev, store::WriteBatch& batch
   const Priority priority = d.rule.empty() ? ev.priority : d.priority;
   JsonWriter fields;
   for (const auto& [k, v] : ev.fields) fields.field(k, v);
-  std::string scope_list;
-  for (const auto& sc : ev.scopes) scope_list += (scope_list.empty() ? "" : ",") + sc;
+  const std::string scope_list = join_names(ev.scopes);
   const std::uint64_t id = next_id_++;
   store::Row row;
   row.reserve(events_table_ != nullptr ? events_table_->columns.size() : 16);

@@ -315,3 +315,10 @@ TEST_CASE("A batch of events is counted as its rows one by one", "[intake]") {
   count_rows({}, none);
   CHECK(none.empty());
 }
+
+TEST_CASE("Scope and host names are stored joined with commas", "[intake]") {
+  using duet::manager::intake_internal::join_names;
+  CHECK(join_names({}).empty());
+  CHECK(join_names({"web"}) == "web");
+  CHECK(join_names({"web", "dc1", "tokyo"}) == "web,dc1,tokyo");
+}
