@@ -37,6 +37,14 @@ bool get_varint(const std::string& in, std::size_t& pos, std::uint64_t& v) {
   }
   return false;
 }
+// `n` events of one priority and protocol, under the keys the counts use.
+void add_counts(std::map<std::string, std::int64_t>& counts, std::string_view priority,
+                std::string_view protocol, std::int64_t n) {
+  counts["total"] += n;
+  counts["priority." + std::string(priority)] += n;
+  counts["protocol." + std::string(protocol)] += n;
+}
+
 }  // namespace
 
 std::string encode_pairs(const std::vector<intake::ReceiptPair>& pairs) {
@@ -62,9 +70,8 @@ std::vector<intake::ReceiptPair> decode_pairs(const std::string& blob) {
 
 void count_event(const store::Row& row, std::int64_t by,
                  std::map<std::string, std::int64_t>& counts) {
-  counts["total"] += by;
-  counts["priority." + text_of(row, "priority")] += by;
-  counts["protocol." + text_of(row, "protocol")] += by;
+  add_counts(counts, store::text_view_of(row, "priority"), store::text_view_of(row, "protocol"),
+             by);
 }
 
 void count_rows(const std::vector<store::Row>& rows, std::map<std::string, std::int64_t>& counts) {
@@ -86,12 +93,7 @@ void count_rows(const std::vector<store::Row>& rows, std::map<std::string, std::
       ++t->n;
     }
   }
-  if (rows.empty()) return;
-  counts["total"] += static_cast<std::int64_t>(rows.size());
-  for (const auto& t : tallies) {
-    counts["priority." + std::string(t.priority)] += t.n;
-    counts["protocol." + std::string(t.protocol)] += t.n;
-  }
+  for (const auto& t : tallies) add_counts(counts, t.priority, t.protocol, t.n);
 }
 
 std::map<std::string, std::int64_t> count_events(store::Store& store) {
