@@ -12,6 +12,7 @@
 
 #include "agent/agent.h"
 #include "common/config.h"
+#include "common/crash_report.h"
 #include "common/log.h"
 #include "common/tls.h"
 #include "duet/version.h"
@@ -34,6 +35,16 @@ int main(int argc, char** argv) {
     std::cerr << "config error: " << config_file << ": log.file: " << s.error().to_string() << "\n";
     return 2;
   }
+  duet::install_crash_report("duet-agent", config.log.file);
+  // SIGINT and SIGTERM are caught from here on, before the "started" line
+  // below: a signal sent as soon as that line appears stops the agent
+  // cleanly (it is kept until io.run()), instead of killing it outright.
+  boost::asio::io_context io;
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (!ec) spdlog::info("received signal {} ({}); stopping", signo, strsignal(signo));
+    io.stop();
+  });
   if (config.tls.insecure) {
     spdlog::warn("tls: insecure: true — talking to managers WITHOUT TLS; local demos only");
   } else if (!config.enrol_token.empty() && !std::filesystem::exists(config.tls.cert_file)) {
@@ -52,12 +63,6 @@ int main(int argc, char** argv) {
     spdlog::error("{}", s.error().to_string());
     return 1;
   }
-  boost::asio::io_context io;
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-    if (!ec) spdlog::info("received signal {} ({}); stopping", signo, strsignal(signo));
-    io.stop();
-  });
   io.run();
   agent.stop();
   spdlog::info("duet-agent stopped");

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "common/config.h"
+#include "common/crash_report.h"
 #include "common/log.h"
 #include "duet/version.h"
 #include "manager/manager.h"
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
     std::cerr << "config error: " << config_file << ": log.file: " << s.error().to_string() << "\n";
     return 2;
   }
+  duet::install_crash_report("duet-manager", config.log.file);
   duet::manager::Manager manager(std::move(config));
   return manager.run();
 }

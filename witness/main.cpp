@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "common/config.h"
+#include "common/crash_report.h"
 #include "common/log.h"
 #include "duet/version.h"
 #include "witness/witness_server.h"
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
     std::cerr << "config error: " << config_file << ": log.file: " << s.error().to_string() << "\n";
     return 2;
   }
+  duet::install_crash_report("duet-witness", config.log.file);
   duet::witness::WitnessServer server(std::move(config));
   return server.run();
 }

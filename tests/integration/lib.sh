@@ -26,7 +26,17 @@ trap cleanup EXIT
 
 fail() {
   echo "FAIL: $*" >&2
-  for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "--- $f" >&2; tail -n 20 "$f" >&2; }; done
+  local f
+  for f in "$WORK"/*.log; do
+    [ -f "$f" ] || continue
+    echo "--- $f" >&2
+    # A crashed process's stack (common/crash_report.h) is shown whole.
+    if grep -q ": fatal: .*; stack:" "$f"; then
+      grep -B 20 -A 64 ": fatal: .*; stack:" "$f" >&2
+    else
+      tail -n 20 "$f" >&2
+    fi
+  done
   exit 1
 }
 pass() { echo "ok: $*"; }
