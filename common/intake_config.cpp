@@ -126,6 +126,7 @@ SnmpReceiverConfig read_snmp(YamlReader& s) {
   c.max_message_bytes = s.int_or("max_message_bytes", c.max_message_bytes, 484, 65507);
   c.udp_receive_buffer_bytes =
       s.int_or("udp_receive_buffer_bytes", c.udp_receive_buffer_bytes, 65536, 1 << 30);
+  c.udp_coalesce_us = s.int_or("udp_coalesce_us", c.udp_coalesce_us, 0, 100000);
   c.boots_file = s.string_or("boots_file", "");
   if (auto m = s.optional_map("mibs")) {
     c.mibs_configured = true;
@@ -183,6 +184,7 @@ ReceiversConfig read_receivers(std::optional<YamlReader> r) {
     y.max_message_bytes = s->int_or("max_message_bytes", y.max_message_bytes, 480, 1 << 20);
     y.udp_receive_buffer_bytes =
         s->int_or("udp_receive_buffer_bytes", y.udp_receive_buffer_bytes, 65536, 1 << 30);
+    y.udp_coalesce_us = s->int_or("udp_coalesce_us", y.udp_coalesce_us, 0, 100000);
     y.max_connections = s->int_or("max_connections", y.max_connections, 1, 100000);
     y.idle_timeout_s = s->int_or("idle_timeout_s", y.idle_timeout_s, 1, 86400);
     y.tls_client_auth = s->enum_or("tls_client_auth", {"none", "optional", "require"}, "none");

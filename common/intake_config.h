@@ -23,6 +23,7 @@ struct SyslogReceiversConfig {
   std::optional<std::string> udp, tcp, tls;  // "host:port", checked by the reader
   std::int64_t max_message_bytes = 8192;
   std::int64_t udp_receive_buffer_bytes = 8 << 20;
+  std::int64_t udp_coalesce_us = 1000;  // wait after a drain of the socket (see docs/events.md)
   std::int64_t max_connections = 1000;
   std::int64_t idle_timeout_s = 600;
   std::string tls_client_auth = "none";  // none, optional, require
@@ -49,6 +50,7 @@ struct SnmpReceiverConfig {
   std::vector<std::uint8_t> engine_id;
   std::int64_t max_message_bytes = 8192;
   std::int64_t udp_receive_buffer_bytes = 8 << 20;
+  std::int64_t udp_coalesce_us = 1000;  // wait after a drain of the socket (see docs/events.md)
   // Local file counting this engine's starts (snmpEngineBoots); empty: next
   // to the SQLite database (required with PostgreSQL when v3 users are set).
   std::string boots_file;

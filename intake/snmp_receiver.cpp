@@ -7,6 +7,7 @@
 
 #include <array>
 #include <boost/asio/ip/udp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -53,6 +54,7 @@ struct SnmpReceiver::Impl {
   bool stopped = false;
 
   std::unique_ptr<udp::socket> socket;
+  std::unique_ptr<asio::steady_timer> pause;  // options.udp_coalesce after a drain
   std::vector<std::string> buffers;
   std::vector<sockaddr_storage> addrs;
   std::vector<iovec> iov;
@@ -111,6 +113,7 @@ struct SnmpReceiver::Impl {
     iov.resize(kBatch);
     msgs.resize(kBatch);
     control.resize(kBatch);
+    pause = std::make_unique<asio::steady_timer>(executor);
     const auto bound = socket->local_endpoint(ec);
     spdlog::info("snmp: listening on udp {} (engine id {}, boots {})",
                  HostPort{hp.host, ec ? hp.port : bound.port()}.to_string(),
@@ -122,12 +125,22 @@ struct SnmpReceiver::Impl {
   void arm() {
     socket->async_wait(udp::socket::wait_read, [this](const boost::system::error_code& ec) {
       if (ec || stopped) return;
-      drain();
-      if (!stopped) arm();
+      // Datagrams left after the drain's last round: read on at once.
+      if (drain() || options.udp_coalesce.count() <= 0) {
+        if (!stopped) arm();
+        return;
+      }
+      pause->expires_after(options.udp_coalesce);
+      pause->async_wait([this](const boost::system::error_code& e) {
+        if (e || stopped) return;
+        arm();
+      });
     });
   }
 
-  void drain() {
+  // Reads what the socket holds, in at most kRounds rounds of kBatch
+  // datagrams; true if the last round was full (more may be waiting).
+  bool drain() {
     for (int round = 0; round < kRounds; ++round) {
       for (std::size_t i = 0; i < kBatch; ++i) {
         iov[i] = iovec{buffers[i].data(), buffers[i].size()};
@@ -140,7 +153,7 @@ struct SnmpReceiver::Impl {
         msgs[i].msg_hdr.msg_controllen = control[i].size();
       }
       const int n = recvmmsg(socket->native_handle(), msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
-      if (n <= 0) return;
+      if (n <= 0) return false;
       const std::int64_t now_ms = to_unix_ms(clock.wall_now());
       const snmp::LocalEngine local = engine();
       std::vector<IntakeItem> batch;
@@ -162,8 +175,9 @@ struct SnmpReceiver::Impl {
         counters.delivered.fetch_add(batch.size(), std::memory_order_relaxed);
         sink(std::move(batch));
       }
-      if (stopped || static_cast<std::size_t>(n) < kBatch) return;
+      if (stopped || static_cast<std::size_t>(n) < kBatch) return false;
     }
+    return true;
   }
 
   void read_drops(const msghdr& hdr) {
@@ -307,6 +321,7 @@ void SnmpReceiver::stop() {
   impl_->stopped = true;
   boost::system::error_code ignored;
   if (impl_->socket) impl_->socket->close(ignored);
+  if (impl_->pause) impl_->pause->cancel();
 }
 
 const SnmpReceiverCounters& SnmpReceiver::counters() const { return impl_->counters; }

@@ -51,6 +51,8 @@ struct SnmpReceiverOptions {
   HostPort udp;
   std::size_t max_message_bytes = 8192;
   int udp_receive_buffer_bytes = 8 << 20;
+  // The wait after a drain of the socket, as SyslogReceiverOptions::udp_coalesce.
+  std::chrono::microseconds udp_coalesce{1000};
   // Retransmitted informs are recognized for this long after the first copy.
   std::chrono::seconds inform_window{60};
   std::size_t max_informs_remembered = 10000;

@@ -50,6 +50,7 @@ Result<SnmpReceiverSetup> snmp_receiver_setup(const SnmpReceiverConfig& config,
   setup.options.udp = *hp;
   setup.options.max_message_bytes = static_cast<std::size_t>(config.max_message_bytes);
   setup.options.udp_receive_buffer_bytes = static_cast<int>(config.udp_receive_buffer_bytes);
+  setup.options.udp_coalesce = std::chrono::microseconds(config.udp_coalesce_us);
 
   std::vector<snmp::UsmUserConfig> users;
   for (const SnmpUserConfig& u : config.users) {

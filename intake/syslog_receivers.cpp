@@ -77,6 +77,7 @@ struct SyslogReceivers::Impl {
     std::vector<iovec> iov;
     std::vector<mmsghdr> msgs;
     std::vector<std::array<char, CMSG_SPACE(sizeof(std::uint32_t))>> control;
+    std::unique_ptr<asio::steady_timer> pause;  // options.udp_coalesce after a drain
   };
   std::optional<Udp> udp_;
 
@@ -119,6 +120,7 @@ struct SyslogReceivers::Impl {
     u.iov.resize(kBatch);
     u.msgs.resize(kBatch);
     u.control.resize(kBatch);
+    u.pause = std::make_unique<asio::steady_timer>(executor);
     udp_ = std::move(u);
     spdlog::info("syslog: listening on udp {}", hp.to_string());
     arm_udp();
@@ -128,12 +130,22 @@ struct SyslogReceivers::Impl {
   void arm_udp() {
     udp_->socket->async_wait(udp::socket::wait_read, [this](const boost::system::error_code& ec) {
       if (ec || stopped) return;
-      drain_udp();
-      arm_udp();
+      // Datagrams left after a drain's last round: read on at once.
+      if (drain_udp() || options.udp_coalesce.count() <= 0) {
+        arm_udp();
+        return;
+      }
+      udp_->pause->expires_after(options.udp_coalesce);
+      udp_->pause->async_wait([this](const boost::system::error_code& e) {
+        if (e || stopped) return;
+        arm_udp();
+      });
     });
   }
 
-  void drain_udp() {
+  // Reads what the socket holds, in at most 16 rounds of kBatch datagrams
+  // each; true if the last round was full (more may be waiting).
+  bool drain_udp() {
     Udp& u = *udp_;
     auto& c = counter(Transport::kSyslogUdp);
     // A bounded number of rounds, so TCP connections get their turn too.
@@ -150,7 +162,7 @@ struct SyslogReceivers::Impl {
       }
       const int n =
           recvmmsg(u.socket->native_handle(), u.msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
-      if (n <= 0) return;
+      if (n <= 0) return false;
       const std::int64_t now_ms = to_unix_ms(clock.wall_now());
       std::vector<Receipt> batch;
       batch.reserve(static_cast<std::size_t>(n));
@@ -175,8 +187,9 @@ struct SyslogReceivers::Impl {
       }
       c.received.fetch_add(batch.size(), std::memory_order_relaxed);
       sink(std::move(batch));
-      if (static_cast<std::size_t>(n) < kBatch) return;
+      if (static_cast<std::size_t>(n) < kBatch) return false;
     }
+    return true;
   }
 
   // ---- TCP and TLS ----
@@ -391,7 +404,10 @@ void SyslogReceivers::stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
   boost::system::error_code ignored;
-  if (impl_->udp_) impl_->udp_->socket->close(ignored);
+  if (impl_->udp_) {
+    impl_->udp_->socket->close(ignored);
+    impl_->udp_->pause->cancel();
+  }
   for (auto& l : impl_->listeners_) l.acceptor->close(ignored);
   auto conns = impl_->conns_;  // close() removes from the list
   for (auto& c : conns) c->close();

@@ -41,6 +41,12 @@ struct SyslogReceiverOptions {
   std::optional<HostPort> tls;
   std::size_t max_message_bytes = 8192;
   int udp_receive_buffer_bytes = 8 << 20;
+  // After a drain of the UDP socket, the receiver waits this long before it
+  // waits for the next datagram, so that datagrams arriving close together
+  // are read in one recvmmsg batch and handed on in one piece, instead of
+  // one wake-up (two thread switches) for every few. Adds at most this much
+  // latency; 0 reads each datagram as it comes.
+  std::chrono::microseconds udp_coalesce{1000};
   std::size_t max_connections = 1000;
   std::chrono::seconds idle_timeout{600};
   // TLS listener: server certificate, and client certificate checks.

@@ -77,6 +77,7 @@ Status EventIntake::start() {
     if (sc.tls) o.tls = parse_host_port(*sc.tls, &why);
     o.max_message_bytes = static_cast<std::size_t>(sc.max_message_bytes);
     o.udp_receive_buffer_bytes = static_cast<int>(sc.udp_receive_buffer_bytes);
+    o.udp_coalesce = std::chrono::microseconds(sc.udp_coalesce_us);
     o.max_connections = static_cast<std::size_t>(sc.max_connections);
     o.idle_timeout = std::chrono::seconds(sc.idle_timeout_s);
     o.tls_ca_file = config_.tls.ca_file;

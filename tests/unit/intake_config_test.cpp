@@ -1,4 +1,4 @@
-// The `receivers.snmp` section: values, defaults, and errors naming
+// The `receivers.syslog` and `receivers.snmp` sections: values, defaults, and errors naming
 // FILE:LINE: KEY without ever quoting a password.
 
 #include "common/intake_config.h"
@@ -40,6 +40,7 @@ TEST_CASE("receivers.snmp: a full section parses with its values", "[config]") {
     engine_id: "0x80001f880464756574"
     max_message_bytes: 4096
     udp_receive_buffer_bytes: 1048576
+    udp_coalesce_us: 0
     users:
       - { name: sw01, auth: sha256, auth_key: "auth-secret-1", priv: aes,
           priv_key: "priv-secret-1", engine_id: "80:00:1f:88:04:73:77:30:31" }
@@ -53,6 +54,7 @@ TEST_CASE("receivers.snmp: a full section parses with its values", "[config]") {
   CHECK(s.engine_id == std::vector<std::uint8_t>{0x80, 0x00, 0x1f, 0x88, 0x04, 'd', 'u', 'e', 't'});
   CHECK(s.max_message_bytes == 4096);
   CHECK(s.udp_receive_buffer_bytes == 1048576);
+  CHECK(s.udp_coalesce_us == 0);
   REQUIRE(s.users.size() == 3);
   CHECK(s.users[0].name == "sw01");
   CHECK(s.users[0].auth == "sha256");
@@ -75,6 +77,7 @@ TEST_CASE("receivers.snmp: defaults, and an engine id derived from the node name
   CHECK(s.communities == std::vector<std::string>{"public"});
   CHECK(s.max_message_bytes == 8192);
   CHECK(s.udp_receive_buffer_bytes == 8 << 20);
+  CHECK(s.udp_coalesce_us == 1000);
   CHECK(s.engine_id.empty());
   // RFC 3411 text format: 0x80 | enterprise, 4, the text.
   CHECK(duet::snmp_engine_id(s, "mgr-a") ==
@@ -88,6 +91,44 @@ TEST_CASE("receivers.snmp: defaults, and an engine id derived from the node name
   CHECK(duet::default_snmp_engine_id(long_a) == duet::default_snmp_engine_id(long_a));
 
   CHECK_FALSE(parse("").receivers.any());
+}
+
+TEST_CASE("receivers.syslog: values, defaults, and out-of-range sizes named", "[config]") {
+  const auto c = parse(R"(receivers:
+  syslog:
+    udp: "127.0.0.11:5514"
+    tcp: "127.0.0.11:5514"
+    max_message_bytes: 16384
+    udp_receive_buffer_bytes: 1048576
+    udp_coalesce_us: 250
+    max_connections: 50
+    idle_timeout_s: 30
+)");
+  const auto& y = c.receivers.syslog;
+  REQUIRE(y.udp);
+  CHECK(*y.udp == "127.0.0.11:5514");
+  REQUIRE(y.tcp);
+  CHECK_FALSE(y.tls);
+  CHECK(y.max_message_bytes == 16384);
+  CHECK(y.udp_receive_buffer_bytes == 1048576);
+  CHECK(y.udp_coalesce_us == 250);
+  CHECK(y.max_connections == 50);
+  CHECK(y.idle_timeout_s == 30);
+  CHECK(c.receivers.any_syslog());
+
+  const auto d = parse("receivers: { syslog: { udp: \"127.0.0.11:5514\" } }\n").receivers.syslog;
+  CHECK(d.max_message_bytes == 8192);
+  CHECK(d.udp_receive_buffer_bytes == 8 << 20);
+  CHECK(d.udp_coalesce_us == 1000);
+
+  const std::string r = "receivers:\n  syslog:\n    udp: \"127.0.0.11:5514\"\n";
+  CHECK(error_of(r + "    udp_coalesce_us: -1\n") ==
+        "m.yaml:7: receivers.syslog.udp_coalesce_us: -1 is out of range [0, 100000]");
+  CHECK(error_of(r + "    udp_coalesce_us: 200000\n") ==
+        "m.yaml:7: receivers.syslog.udp_coalesce_us: 200000 is out of range [0, 100000]");
+  CHECK(error_of(r + "    udp_receive_buffer_bytes: 1000\n") ==
+        "m.yaml:7: receivers.syslog.udp_receive_buffer_bytes: 1000 is out of range [65536, "
+        "1073741824]");
 }
 
 TEST_CASE("receivers.snmp: every key is checked and named", "[config]") {

@@ -30,10 +30,12 @@ struct Fixture {
   asio::io_context io;
   duet::SystemClock clock{io.get_executor()};
   std::vector<Receipt> got;
+  std::vector<std::size_t> batches;  // the size of each batch handed on
 
   std::unique_ptr<SyslogReceivers> start(SyslogReceiverOptions o) {
     auto r = std::make_unique<SyslogReceivers>(io.get_executor(), clock, std::move(o),
                                                [this](std::vector<Receipt>&& batch) {
+                                                 batches.push_back(batch.size());
                                                  for (auto& x : batch) got.push_back(std::move(x));
                                                });
     auto s = r->start();
@@ -79,6 +81,31 @@ TEST_CASE("UDP syslog: every datagram becomes a receipt; a long one is cut and m
   CHECK(r->counters(Transport::kSyslogUdp).received == 3);
   CHECK(r->counters(Transport::kSyslogUdp).truncated == 1);
   CHECK(r->counters(Transport::kSyslogUdp).kernel_drops == 0);
+}
+
+TEST_CASE("UDP syslog: datagrams that come during the pause after a drain are read as one batch",
+          "[intake]") {
+  Fixture f;
+  SyslogReceiverOptions o;
+  o.udp = any_port();
+  o.udp_coalesce = std::chrono::seconds(1);  // long, so a slow host cannot end it early
+  auto r = f.start(o);
+  asio::ip::udp::socket client(f.io, asio::ip::udp::v4());
+  const asio::ip::udp::endpoint to(asio::ip::make_address("127.0.0.1"),
+                                   r->bound_port(Transport::kSyslogUdp));
+  client.send_to(asio::buffer(std::string("<13>first")), to);
+  f.run_until(1);
+  // The receiver pauses now; these wait in the socket's buffer meanwhile.
+  for (int i = 0; i < 9; ++i) client.send_to(asio::buffer("<13>next " + std::to_string(i)), to);
+  const auto paused_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+  while (std::chrono::steady_clock::now() < paused_until) {
+    f.io.run_one_for(std::chrono::milliseconds(10));
+  }
+  CHECK(f.got.size() == 1);
+  f.run_until(10);
+  CHECK(f.batches == std::vector<std::size_t>{1, 9});
+  CHECK(f.got[9].raw == "<13>next 8");
+  CHECK(r->counters(Transport::kSyslogUdp).received == 10);
 }
 
 TEST_CASE("TCP syslog: octet-counted and LF-framed connections side by side", "[intake]") {
