@@ -319,6 +319,8 @@ struct Options {
   int interval_ms = 500;  // the production defaults: intake load must not fail the pair over
   int timeout_ms = 3000;
   int batch_delay_ms = 0;  // events.batch_delay_ms of both managers; 0: their default
+  long rcvbuf_bytes = 0;   // receivers.syslog.udp_receive_buffer_bytes; 0: their default
+  long coalesce_us = -1;   // receivers.syslog.udp_coalesce_us; -1: their default
   int msg_bytes = 120;
   bool keep = false;
 };
@@ -371,7 +373,12 @@ class Pair {
                   : std::string())
           << "receivers:\n"
           << "  syslog: { udp: \"" << n.ip << ":" << o.port + 1 << "\", tcp: \"" << n.ip << ":"
-          << o.port + 1 << "\" }\n"
+          << o.port + 1 << "\""
+          << (o.rcvbuf_bytes > 0 ? ", udp_receive_buffer_bytes: " + std::to_string(o.rcvbuf_bytes)
+                                 : std::string())
+          << (o.coalesce_us >= 0 ? ", udp_coalesce_us: " + std::to_string(o.coalesce_us)
+                                 : std::string())
+          << " }\n"
           << "  snmp:\n"
           << "    udp: \"" << n.ip << ":" << o.port + 2 << "\"\n"
           << "    communities: [public]\n"
@@ -999,6 +1006,10 @@ int main(int argc, char** argv) {
   app.add_option("--msg-bytes", o.msg_bytes, "syslog message length (padded)");
   app.add_option("--batch-delay-ms", o.batch_delay_ms,
                  "the managers' events.batch_delay_ms (default: theirs)");
+  app.add_option("--rcvbuf-bytes", o.rcvbuf_bytes,
+                 "the managers' receivers.syslog.udp_receive_buffer_bytes (default: theirs)");
+  app.add_option("--coalesce-us", o.coalesce_us,
+                 "the managers' receivers.syslog.udp_coalesce_us (default: theirs)");
   app.add_option("--interval-ms", o.interval_ms);
   app.add_option("--timeout-ms", o.timeout_ms);
   app.add_flag("--keep", o.keep, "keep the temp dirs (logs, stores)");
@@ -1029,6 +1040,8 @@ int main(int argc, char** argv) {
       {"msg_bytes", o.mode == "udp" || o.mode == "tcp" || o.mode == "failover" ? json(o.msg_bytes)
                                                                                : json(nullptr)},
       {"destinations", o.master_only ? "master" : "both managers"},
+      {"udp_receive_buffer_bytes", o.rcvbuf_bytes > 0 ? json(o.rcvbuf_bytes) : json("default")},
+      {"udp_coalesce_us", o.coalesce_us >= 0 ? json(o.coalesce_us) : json("default")},
       {"ha", {{"interval_ms", o.interval_ms}, {"timeout_ms", o.timeout_ms}}}};
   json trials = json::array();
   json summary = json::array();

@@ -7,7 +7,6 @@
 
 #include <array>
 #include <boost/asio/ip/udp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -16,10 +15,10 @@
 #include <utility>
 
 #include "common/errors.h"
-#include "intake/receive_buffer.h"
 #include "intake/snmp_inform_cache.h"
 #include "intake/snmp_item.h"
 #include "intake/socket_address.h"
+#include "intake/udp_batch_reader.h"
 #include "snmp/errors.h"
 #include "snmp/usm.h"
 
@@ -29,8 +28,6 @@ namespace {
 namespace asio = boost::asio;
 using asio::ip::udp;
 
-constexpr std::size_t kBatch = 64;  // datagrams per recvmmsg
-constexpr int kRounds = 16;         // recvmmsg calls per wake-up, so others get their turn
 constexpr auto kLogEvery = std::chrono::seconds(10);
 
 // An empty msgAuthoritativeEngineID: a v3 discovery probe, not an attack.
@@ -53,13 +50,7 @@ struct SnmpReceiver::Impl {
   InformCache informs;
   bool stopped = false;
 
-  std::unique_ptr<udp::socket> socket;
-  std::unique_ptr<asio::steady_timer> pause;  // options.udp_coalesce after a drain
-  std::vector<std::string> buffers;
-  std::vector<sockaddr_storage> addrs;
-  std::vector<iovec> iov;
-  std::vector<mmsghdr> msgs;
-  std::vector<std::array<char, CMSG_SPACE(sizeof(std::uint32_t))>> control;
+  std::unique_ptr<UdpBatchReader> reader;
 
   // Rate-limited warnings, per error class.
   std::map<int, TimePoint> last_logged;
@@ -93,111 +84,52 @@ struct SnmpReceiver::Impl {
                                                           ": give an IP address to listen on (" +
                                                           ec.message() + ")");
     }
-    socket = std::make_unique<udp::socket>(executor);
-    const udp::endpoint ep(addr, hp.port);
-    socket->open(ep.protocol(), ec);
-    if (!ec) {
-      set_receive_buffer(socket->native_handle(), options.udp_receive_buffer_bytes,
-                         "snmp udp " + hp.to_string());
-    }
-    if (!ec) socket->bind(ep, ec);
-    if (!ec) socket->non_blocking(true, ec);
-    if (ec) {
-      return make_error(CommonErrc::kIo,
-                        "snmp udp " + hp.to_string() + ": cannot bind: " + ec.message());
-    }
-    const int one = 1;
-    setsockopt(socket->native_handle(), SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
-    buffers.assign(kBatch, std::string(options.max_message_bytes, '\0'));
-    addrs.resize(kBatch);
-    iov.resize(kBatch);
-    msgs.resize(kBatch);
-    control.resize(kBatch);
-    pause = std::make_unique<asio::steady_timer>(executor);
-    const auto bound = socket->local_endpoint(ec);
+    reader = std::make_unique<UdpBatchReader>(executor);
+    UdpBatchReader::Options o;
+    o.max_message_bytes = options.max_message_bytes;
+    o.receive_buffer_bytes = options.udp_receive_buffer_bytes;
+    o.coalesce = options.udp_coalesce;
+    o.what = "snmp udp " + hp.to_string();
+    o.kernel_drops = &counters.kernel_drops;
+    DUET_TRY(reader->open(udp::endpoint(addr, hp.port), std::move(o)));
     spdlog::info("snmp: listening on udp {} (engine id {}, boots {})",
-                 HostPort{hp.host, ec ? hp.port : bound.port()}.to_string(),
+                 HostPort{hp.host, reader->local_port()}.to_string(),
                  snmp::to_hex(credentials.users.local_engine_id()), options.engine_boots);
-    arm();
+    reader->start(
+        [this](std::span<const UdpBatchReader::Datagram> datagrams) { on_datagrams(datagrams); });
     return ok_status();
   }
 
-  void arm() {
-    socket->async_wait(udp::socket::wait_read, [this](const boost::system::error_code& ec) {
-      if (ec || stopped) return;
-      // Datagrams left after the drain's last round: read on at once.
-      if (drain() || options.udp_coalesce.count() <= 0) {
-        if (!stopped) arm();
-        return;
+  void on_datagrams(std::span<const UdpBatchReader::Datagram> datagrams) {
+    const std::int64_t now_ms = to_unix_ms(clock.wall_now());
+    const snmp::LocalEngine local = engine();
+    std::vector<IntakeItem> batch;
+    for (const auto& d : datagrams) {
+      counters.received.fetch_add(1, std::memory_order_relaxed);
+      if (d.truncated) {
+        counters.truncated.fetch_add(1, std::memory_order_relaxed);
+        continue;
       }
-      pause->expires_after(options.udp_coalesce);
-      pause->async_wait([this](const boost::system::error_code& e) {
-        if (e || stopped) return;
-        arm();
-      });
-    });
-  }
-
-  // Reads what the socket holds, in at most kRounds rounds of kBatch
-  // datagrams; true if the last round was full (more may be waiting).
-  bool drain() {
-    for (int round = 0; round < kRounds; ++round) {
-      for (std::size_t i = 0; i < kBatch; ++i) {
-        iov[i] = iovec{buffers[i].data(), buffers[i].size()};
-        std::memset(&msgs[i], 0, sizeof(mmsghdr));
-        msgs[i].msg_hdr.msg_name = &addrs[i];
-        msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-        msgs[i].msg_hdr.msg_iov = &iov[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-        msgs[i].msg_hdr.msg_control = control[i].data();
-        msgs[i].msg_hdr.msg_controllen = control[i].size();
-      }
-      const int n = recvmmsg(socket->native_handle(), msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
-      if (n <= 0) return false;
-      const std::int64_t now_ms = to_unix_ms(clock.wall_now());
-      const snmp::LocalEngine local = engine();
-      std::vector<IntakeItem> batch;
-      for (std::size_t i = 0; i < static_cast<std::size_t>(n); ++i) {
-        read_drops(msgs[i].msg_hdr);
-        counters.received.fetch_add(1, std::memory_order_relaxed);
-        if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0) {
-          counters.truncated.fetch_add(1, std::memory_order_relaxed);
-          continue;
-        }
-        Receipt r;
-        r.transport = Transport::kSnmpUdp;
-        r.source = socket_address_text(addrs[i], &r.source_port);
-        r.received_ms = now_ms;
-        r.raw.assign(buffers[i].data(), msgs[i].msg_len);
-        handle(std::move(r), i, local, batch);
-      }
-      if (!batch.empty()) {
-        counters.delivered.fetch_add(batch.size(), std::memory_order_relaxed);
-        sink(std::move(batch));
-      }
-      if (stopped || static_cast<std::size_t>(n) < kBatch) return false;
+      Receipt r;
+      r.transport = Transport::kSnmpUdp;
+      r.source = socket_address_text(*d.from, &r.source_port);
+      r.received_ms = now_ms;
+      r.raw.assign(d.bytes);
+      handle(std::move(r), d, local, batch);
     }
-    return true;
-  }
-
-  void read_drops(const msghdr& hdr) {
-    for (cmsghdr* cm = CMSG_FIRSTHDR(&hdr); cm != nullptr;
-         cm = CMSG_NXTHDR(const_cast<msghdr*>(&hdr), cm)) {
-      if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SO_RXQ_OVFL) {
-        std::uint32_t drops = 0;
-        std::memcpy(&drops, CMSG_DATA(cm), sizeof drops);
-        counters.kernel_drops.store(drops, std::memory_order_relaxed);
-      }
+    if (!batch.empty()) {
+      counters.delivered.fetch_add(batch.size(), std::memory_order_relaxed);
+      sink(std::move(batch));
     }
   }
 
   // One datagram: decode, reply, and add an accepted notification to `batch`.
-  void handle(Receipt r, std::size_t slot, const snmp::LocalEngine& local,
+  void handle(Receipt r, const UdpBatchReader::Datagram& from, const snmp::LocalEngine& local,
               std::vector<IntakeItem>& batch) {
     const std::span<const std::uint8_t> datagram(
         reinterpret_cast<const std::uint8_t*>(r.raw.data()), r.raw.size());
     snmp::InboundResult in = snmp::process_inbound(datagram, credentials, local, usm_stats);
-    if (!in.report.empty() && send(slot, in.report)) {
+    if (!in.report.empty() && send(from, in.report)) {
       counters.reports_sent.fetch_add(1, std::memory_order_relaxed);
     }
     if (!in.message.ok()) {
@@ -217,7 +149,7 @@ struct SnmpReceiver::Impl {
       if (!response.ok()) {
         counters.send_errors.fetch_add(1, std::memory_order_relaxed);
         warn(-1, r.source, "cannot build the inform's Response: " + response.error().message);
-      } else if (send(slot, *response)) {
+      } else if (send(from, *response)) {
         counters.responses_sent.fetch_add(1, std::memory_order_relaxed);
       }
       if (informs.seen_before(inform_id(r.source, r.source_port, m), clock.now())) {
@@ -229,16 +161,16 @@ struct SnmpReceiver::Impl {
     batch.push_back(snmp_item(std::move(r), m, options.mib_names.get()));
   }
 
-  bool send(std::size_t slot, const snmp::Bytes& bytes) {
-    const ssize_t sent =
-        ::sendto(socket->native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT,
-                 reinterpret_cast<const sockaddr*>(&addrs[slot]), msgs[slot].msg_hdr.msg_namelen);
+  // A reply to the datagram `to` came from.
+  bool send(const UdpBatchReader::Datagram& to, const snmp::Bytes& bytes) {
+    const ssize_t sent = ::sendto(reader->native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT,
+                                  reinterpret_cast<const sockaddr*>(to.from), to.from_len);
     if (sent == static_cast<ssize_t>(bytes.size())) return true;
     counters.send_errors.fetch_add(1, std::memory_order_relaxed);
     const int err = errno;
     std::uint16_t port = 0;
-    const std::string to = socket_address_text(addrs[slot], &port);
-    warn(-2, to, std::string("cannot send a reply: ") + std::strerror(err));
+    warn(-2, socket_address_text(*to.from, &port),
+         std::string("cannot send a reply: ") + std::strerror(err));
     return false;
   }
 
@@ -319,16 +251,13 @@ Status SnmpReceiver::start() { return impl_->start(); }
 void SnmpReceiver::stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
-  boost::system::error_code ignored;
-  if (impl_->socket) impl_->socket->close(ignored);
-  if (impl_->pause) impl_->pause->cancel();
+  if (impl_->reader) impl_->reader->stop();
 }
 
 const SnmpReceiverCounters& SnmpReceiver::counters() const { return impl_->counters; }
 
 std::uint16_t SnmpReceiver::bound_port() const {
-  boost::system::error_code ec;
-  return impl_->socket ? impl_->socket->local_endpoint(ec).port() : 0;
+  return impl_->reader ? impl_->reader->local_port() : 0;
 }
 
 snmp::LocalEngine SnmpReceiver::engine() const { return impl_->engine(); }

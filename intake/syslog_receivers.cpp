@@ -14,9 +14,9 @@
 #include <list>
 
 #include "common/errors.h"
-#include "intake/receive_buffer.h"
 #include "intake/socket_address.h"
 #include "intake/syslog_framer.h"
+#include "intake/udp_batch_reader.h"
 
 namespace duet::intake {
 
@@ -39,8 +39,6 @@ namespace {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 using asio::ip::udp;
-
-constexpr std::size_t kBatch = 64;  // datagrams per recvmmsg
 
 // "10.0.0.1" for IPv4 and IPv4-mapped IPv6, "fd00::1" otherwise.
 std::string address_text(const asio::ip::address& a) {
@@ -70,16 +68,7 @@ struct SyslogReceivers::Impl {
   ReceiverCounters counters[4];
   bool stopped = false;
 
-  struct Udp {
-    std::unique_ptr<udp::socket> socket;
-    std::vector<std::string> buffers;
-    std::vector<sockaddr_storage> addrs;
-    std::vector<iovec> iov;
-    std::vector<mmsghdr> msgs;
-    std::vector<std::array<char, CMSG_SPACE(sizeof(std::uint32_t))>> control;
-    std::unique_ptr<asio::steady_timer> pause;  // options.udp_coalesce after a drain
-  };
-  std::optional<Udp> udp_;
+  std::unique_ptr<UdpBatchReader> udp_;
 
   struct Conn;
   struct Listener {
@@ -98,98 +87,38 @@ struct SyslogReceivers::Impl {
   // ---- UDP ----
   Status start_udp(const HostPort& hp) {
     DUET_ASSIGN_OR_RETURN(auto addr, resolve_literal(hp));
-    Udp u;
-    u.socket = std::make_unique<udp::socket>(executor);
-    boost::system::error_code ec;
-    const udp::endpoint ep(addr, hp.port);
-    u.socket->open(ep.protocol(), ec);
-    if (!ec) {
-      set_receive_buffer(u.socket->native_handle(), options.udp_receive_buffer_bytes,
-                         "syslog udp " + hp.to_string());
-    }
-    if (!ec) u.socket->bind(ep, ec);
-    if (!ec) u.socket->non_blocking(true, ec);
-    if (ec) {
-      return make_error(CommonErrc::kIo,
-                        "syslog udp " + hp.to_string() + ": cannot bind: " + ec.message());
-    }
-    const int one = 1;
-    setsockopt(u.socket->native_handle(), SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one);
-    u.buffers.assign(kBatch, std::string(options.max_message_bytes, '\0'));
-    u.addrs.resize(kBatch);
-    u.iov.resize(kBatch);
-    u.msgs.resize(kBatch);
-    u.control.resize(kBatch);
-    u.pause = std::make_unique<asio::steady_timer>(executor);
-    udp_ = std::move(u);
+    auto reader = std::make_unique<UdpBatchReader>(executor);
+    UdpBatchReader::Options o;
+    o.max_message_bytes = options.max_message_bytes;
+    o.receive_buffer_bytes = options.udp_receive_buffer_bytes;
+    o.coalesce = options.udp_coalesce;
+    o.what = "syslog udp " + hp.to_string();
+    o.kernel_drops = &counter(Transport::kSyslogUdp).kernel_drops;
+    DUET_TRY(reader->open(udp::endpoint(addr, hp.port), std::move(o)));
+    udp_ = std::move(reader);
     spdlog::info("syslog: listening on udp {}", hp.to_string());
-    arm_udp();
+    udp_->start(
+        [this](std::span<const UdpBatchReader::Datagram> datagrams) { on_datagrams(datagrams); });
     return ok_status();
   }
 
-  void arm_udp() {
-    udp_->socket->async_wait(udp::socket::wait_read, [this](const boost::system::error_code& ec) {
-      if (ec || stopped) return;
-      // Datagrams left after a drain's last round: read on at once.
-      if (drain_udp() || options.udp_coalesce.count() <= 0) {
-        arm_udp();
-        return;
-      }
-      udp_->pause->expires_after(options.udp_coalesce);
-      udp_->pause->async_wait([this](const boost::system::error_code& e) {
-        if (e || stopped) return;
-        arm_udp();
-      });
-    });
-  }
-
-  // Reads what the socket holds, in at most 16 rounds of kBatch datagrams
-  // each; true if the last round was full (more may be waiting).
-  bool drain_udp() {
-    Udp& u = *udp_;
+  void on_datagrams(std::span<const UdpBatchReader::Datagram> datagrams) {
     auto& c = counter(Transport::kSyslogUdp);
-    // A bounded number of rounds, so TCP connections get their turn too.
-    for (int round = 0; round < 16; ++round) {
-      for (std::size_t i = 0; i < kBatch; ++i) {
-        u.iov[i] = iovec{u.buffers[i].data(), u.buffers[i].size()};
-        std::memset(&u.msgs[i], 0, sizeof(mmsghdr));
-        u.msgs[i].msg_hdr.msg_name = &u.addrs[i];
-        u.msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-        u.msgs[i].msg_hdr.msg_iov = &u.iov[i];
-        u.msgs[i].msg_hdr.msg_iovlen = 1;
-        u.msgs[i].msg_hdr.msg_control = u.control[i].data();
-        u.msgs[i].msg_hdr.msg_controllen = u.control[i].size();
-      }
-      const int n =
-          recvmmsg(u.socket->native_handle(), u.msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
-      if (n <= 0) return false;
-      const std::int64_t now_ms = to_unix_ms(clock.wall_now());
-      std::vector<Receipt> batch;
-      batch.reserve(static_cast<std::size_t>(n));
-      for (int i = 0; i < n; ++i) {
-        const auto& m = u.msgs[static_cast<std::size_t>(i)];
-        for (cmsghdr* cm = CMSG_FIRSTHDR(&m.msg_hdr); cm != nullptr;
-             cm = CMSG_NXTHDR(const_cast<msghdr*>(&m.msg_hdr), cm)) {
-          if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SO_RXQ_OVFL) {
-            std::uint32_t drops = 0;
-            std::memcpy(&drops, CMSG_DATA(cm), sizeof drops);
-            c.kernel_drops.store(drops, std::memory_order_relaxed);
-          }
-        }
-        Receipt r;
-        r.transport = Transport::kSyslogUdp;
-        r.source = socket_address_text(u.addrs[static_cast<std::size_t>(i)], &r.source_port);
-        r.received_ms = now_ms;
-        r.raw.assign(u.buffers[static_cast<std::size_t>(i)].data(), m.msg_len);
-        r.truncated = (m.msg_hdr.msg_flags & MSG_TRUNC) != 0;
-        if (r.truncated) c.truncated.fetch_add(1, std::memory_order_relaxed);
-        batch.push_back(std::move(r));
-      }
-      c.received.fetch_add(batch.size(), std::memory_order_relaxed);
-      sink(std::move(batch));
-      if (static_cast<std::size_t>(n) < kBatch) return false;
+    const std::int64_t now_ms = to_unix_ms(clock.wall_now());
+    std::vector<Receipt> batch;
+    batch.reserve(datagrams.size());
+    for (const auto& d : datagrams) {
+      Receipt r;
+      r.transport = Transport::kSyslogUdp;
+      r.source = socket_address_text(*d.from, &r.source_port);
+      r.received_ms = now_ms;
+      r.raw.assign(d.bytes);
+      r.truncated = d.truncated;
+      if (r.truncated) c.truncated.fetch_add(1, std::memory_order_relaxed);
+      batch.push_back(std::move(r));
     }
-    return true;
+    c.received.fetch_add(batch.size(), std::memory_order_relaxed);
+    sink(std::move(batch));
   }
 
   // ---- TCP and TLS ----
@@ -404,10 +333,7 @@ void SyslogReceivers::stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
   boost::system::error_code ignored;
-  if (impl_->udp_) {
-    impl_->udp_->socket->close(ignored);
-    impl_->udp_->pause->cancel();
-  }
+  if (impl_->udp_) impl_->udp_->stop();
   for (auto& l : impl_->listeners_) l.acceptor->close(ignored);
   auto conns = impl_->conns_;  // close() removes from the list
   for (auto& c : conns) c->close();
@@ -416,7 +342,7 @@ void SyslogReceivers::stop() {
 std::uint16_t SyslogReceivers::bound_port(Transport t) const {
   boost::system::error_code ec;
   if (t == Transport::kSyslogUdp) {
-    return impl_->udp_ ? impl_->udp_->socket->local_endpoint(ec).port() : 0;
+    return impl_->udp_ ? impl_->udp_->local_port() : 0;
   }
   for (const auto& l : impl_->listeners_) {
     if (l.transport == t) return l.acceptor->local_endpoint(ec).port();
