@@ -77,13 +77,7 @@ struct SnmpReceiver::Impl {
 
   Status start() {
     const HostPort& hp = options.udp;
-    boost::system::error_code ec;
-    auto addr = asio::ip::make_address(hp.host == "localhost" ? "127.0.0.1" : hp.host, ec);
-    if (ec) {
-      return make_error(CommonErrc::kInvalidArgument, "snmp udp " + hp.to_string() +
-                                                          ": give an IP address to listen on (" +
-                                                          ec.message() + ")");
-    }
+    DUET_ASSIGN_OR_RETURN(auto addr, listen_address(hp, "snmp udp " + hp.to_string()));
     reader = std::make_unique<UdpBatchReader>(executor);
     UdpBatchReader::Options o;
     o.max_message_bytes = options.max_message_bytes;

@@ -42,6 +42,7 @@
 #include "common/config.h"
 #include "common/result.h"
 #include "intake/intake_item.h"
+#include "intake/udp_batch_reader.h"
 #include "snmp/inbound.h"
 #include "snmp/mib_names.h"
 
@@ -52,7 +53,7 @@ struct SnmpReceiverOptions {
   std::size_t max_message_bytes = 8192;
   int udp_receive_buffer_bytes = 8 << 20;
   // The wait after a drain of the socket, as SyslogReceiverOptions::udp_coalesce.
-  std::chrono::microseconds udp_coalesce{1000};
+  std::chrono::microseconds udp_coalesce = kDefaultUdpCoalesce;
   // Retransmitted informs are recognized for this long after the first copy.
   std::chrono::seconds inform_window{60};
   std::size_t max_informs_remembered = 10000;

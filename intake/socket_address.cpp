@@ -6,7 +6,19 @@
 #include <array>
 #include <cstring>
 
+#include "common/errors.h"
+
 namespace duet::intake {
+
+Result<boost::asio::ip::address> listen_address(const HostPort& hp, const std::string& what) {
+  boost::system::error_code ec;
+  auto a = boost::asio::ip::make_address(hp.host == "localhost" ? "127.0.0.1" : hp.host, ec);
+  if (ec) {
+    return make_error(CommonErrc::kInvalidArgument,
+                      what + ": give an IP address to listen on (" + ec.message() + ")");
+  }
+  return a;
+}
 namespace {
 
 // The last address each receiving thread named: a burst comes from few

@@ -48,16 +48,6 @@ std::string address_text(const asio::ip::address& a) {
   return a.to_string();
 }
 
-Result<asio::ip::address> resolve_literal(const HostPort& hp) {
-  boost::system::error_code ec;
-  auto a = asio::ip::make_address(hp.host == "localhost" ? "127.0.0.1" : hp.host, ec);
-  if (ec) {
-    return make_error(CommonErrc::kInvalidArgument,
-                      hp.to_string() + ": give an IP address to listen on (" + ec.message() + ")");
-  }
-  return a;
-}
-
 }  // namespace
 
 struct SyslogReceivers::Impl {
@@ -86,7 +76,7 @@ struct SyslogReceivers::Impl {
 
   // ---- UDP ----
   Status start_udp(const HostPort& hp) {
-    DUET_ASSIGN_OR_RETURN(auto addr, resolve_literal(hp));
+    DUET_ASSIGN_OR_RETURN(auto addr, listen_address(hp, hp.to_string()));
     auto reader = std::make_unique<UdpBatchReader>(executor);
     UdpBatchReader::Options o;
     o.max_message_bytes = options.max_message_bytes;
@@ -245,7 +235,7 @@ struct SyslogReceivers::Impl {
   };
 
   Status start_stream(Transport t, const HostPort& hp) {
-    DUET_ASSIGN_OR_RETURN(auto addr, resolve_literal(hp));
+    DUET_ASSIGN_OR_RETURN(auto addr, listen_address(hp, hp.to_string()));
     Listener l{t, std::make_unique<tcp::acceptor>(executor)};
     boost::system::error_code ec;
     const tcp::endpoint ep(addr, hp.port);

@@ -32,6 +32,7 @@
 #include "common/config.h"
 #include "common/result.h"
 #include "intake/receipt.h"
+#include "intake/udp_batch_reader.h"
 
 namespace duet::intake {
 
@@ -46,7 +47,7 @@ struct SyslogReceiverOptions {
   // are read in one recvmmsg batch and handed on in one piece, instead of
   // one wake-up (two thread switches) for every few. Adds at most this much
   // latency; 0 reads each datagram as it comes.
-  std::chrono::microseconds udp_coalesce{1000};
+  std::chrono::microseconds udp_coalesce = kDefaultUdpCoalesce;
   std::size_t max_connections = 1000;
   std::chrono::seconds idle_timeout{600};
   // TLS listener: server certificate, and client certificate checks.

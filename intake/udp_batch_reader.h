@@ -27,6 +27,9 @@
 
 namespace duet::intake {
 
+// The pause after a drain unless configured (receivers.*.udp_coalesce_us).
+inline constexpr std::chrono::microseconds kDefaultUdpCoalesce{1000};
+
 class UdpBatchReader {
  public:
   static constexpr std::size_t kBatch = 64;  // datagrams per recvmmsg
@@ -35,7 +38,7 @@ class UdpBatchReader {
   struct Options {
     std::size_t max_message_bytes = 8192;  // a longer datagram is cut and marked truncated
     int receive_buffer_bytes = 8 << 20;
-    std::chrono::microseconds coalesce{1000};
+    std::chrono::microseconds coalesce = kDefaultUdpCoalesce;
     std::string what;  // "syslog udp 10.0.0.11:514": for errors and warnings
     // Set to the kernel's count of datagrams dropped on this socket.
     std::atomic<std::uint64_t>* kernel_drops = nullptr;
